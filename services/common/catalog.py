@@ -1,0 +1,176 @@
+"""The one source of truth for service names, ports, health and metrics endpoints.
+
+Everything that needs to know where a service listens reads it from here: the services' own
+configuration defaults, the local platform (supervisor programs, Prometheus file discovery),
+the Nomad job parity tests, the Prometheus rule generator and the README's ports table.
+
+The local platform can shift every port by ``FIREDRILL_PORT_OFFSET`` so that a test platform
+can run beside a developer's own; ``port()`` applies it in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Protocol(StrEnum):
+    HTTP = "http"
+    GRPC = "grpc"
+
+
+class Tier(StrEnum):
+    """Who calls the service: users (SLOs apply) or other services."""
+
+    EDGE = "edge"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """A Firedrill application service."""
+
+    name: str
+    protocol: Protocol
+    port: int
+    module: str
+    description: str
+    tier: Tier = Tier.INTERNAL
+    # gRPC services serve /metrics and /health on a separate small HTTP port.
+    metrics_port: int | None = None
+    # An extra plain HTTP/JSON front (the movie gateway has one for curl users).
+    http_port: int | None = None
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def scrape_port(self) -> int:
+        return self.metrics_port if self.metrics_port is not None else self.port
+
+    @property
+    def health_path(self) -> str:
+        return "/health"
+
+    @property
+    def metrics_path(self) -> str:
+        return "/metrics"
+
+
+@dataclass(frozen=True, slots=True)
+class InfraSpec:
+    """A third-party component of the platform (monitoring, tracing, secrets)."""
+
+    name: str
+    port: int
+    health_path: str
+    description: str
+    # Local platform only starts it when the binary is found.
+    optional_locally: bool = False
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        name="hello",
+        protocol=Protocol.HTTP,
+        port=5050,
+        module="services.hello",
+        description="user-facing greeting; calls response",
+        tier=Tier.EDGE,
+        depends_on=("response",),
+    ),
+    ServiceSpec(
+        name="response",
+        protocol=Protocol.HTTP,
+        port=6060,
+        module="services.response",
+        description="answers hello; hosts the SRE fault-injection endpoints",
+    ),
+    ServiceSpec(
+        name="incidents",
+        protocol=Protocol.HTTP,
+        port=5001,
+        module="services.incidents",
+        description="Alertmanager webhook receiver and incident store",
+    ),
+    ServiceSpec(
+        name="metadata",
+        protocol=Protocol.GRPC,
+        port=8081,
+        metrics_port=9181,
+        module="services.metadata",
+        description="movie metadata (gRPC, SQLite)",
+    ),
+    ServiceSpec(
+        name="rating",
+        protocol=Protocol.GRPC,
+        port=8082,
+        metrics_port=9182,
+        module="services.rating",
+        description="movie ratings and aggregates (gRPC, SQLite)",
+    ),
+    ServiceSpec(
+        name="movie",
+        protocol=Protocol.GRPC,
+        port=8083,
+        metrics_port=9183,
+        http_port=8084,
+        module="services.movie",
+        description="movie gateway: fans out to metadata and rating",
+        tier=Tier.EDGE,
+        depends_on=("metadata", "rating", "auth"),
+    ),
+    ServiceSpec(
+        name="auth",
+        protocol=Protocol.GRPC,
+        port=8085,
+        metrics_port=9185,
+        module="services.auth",
+        description="issues and validates JWTs",
+    ),
+)
+
+INFRA: tuple[InfraSpec, ...] = (
+    InfraSpec("prometheus", 9090, "/-/ready", "metrics and alert evaluation"),
+    InfraSpec("alertmanager", 9093, "/-/ready", "alert routing"),
+    InfraSpec("openbao", 8200, "/v1/sys/health", "Vault-API secrets (plays Vault locally)"),
+    InfraSpec("grafana", 3000, "/api/health", "dashboards", optional_locally=True),
+    InfraSpec("jaeger", 16686, "/", "trace UI", optional_locally=True),
+    InfraSpec("otel-collector", 4317, "/", "OTLP receiver in front of Jaeger", optional_locally=True),
+)
+
+_BY_NAME = {s.name: s for s in SERVICES}
+_INFRA_BY_NAME = {i.name: i for i in INFRA}
+
+
+def service(name: str) -> ServiceSpec:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown service {name!r}; known: {', '.join(_BY_NAME)}") from None
+
+
+def infra(name: str) -> InfraSpec:
+    try:
+        return _INFRA_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown component {name!r}; known: {', '.join(_INFRA_BY_NAME)}") from None
+
+
+def service_names() -> tuple[str, ...]:
+    return tuple(_BY_NAME)
+
+
+def port_offset() -> int:
+    raw = os.environ.get("FIREDRILL_PORT_OFFSET", "0")
+    try:
+        offset = int(raw)
+    except ValueError:
+        raise ValueError(f"FIREDRILL_PORT_OFFSET must be an integer, got {raw!r}") from None
+    if not 0 <= offset <= 50000:
+        raise ValueError(f"FIREDRILL_PORT_OFFSET must be between 0 and 50000, got {offset}")
+    return offset
+
+
+def port(base: int) -> int:
+    """A catalog port shifted by the platform's port offset."""
+    return base + port_offset()

@@ -1,0 +1,56 @@
+"""The service registry interface shared by the local registry and Consul."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class DiscoveryError(Exception):
+    """The registry could not be reached or answered nonsense."""
+
+
+class NoHealthyInstance(DiscoveryError):
+    def __init__(self, service: str) -> None:
+        super().__init__(f"no healthy instance of {service!r}")
+        self.service = service
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    service: str
+    instance_id: str
+    host: str
+    port: int
+    # Free-form metadata: metrics_path, metrics_port, protocol, version.
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class Registry(Protocol):
+    """Register, heartbeat, deregister, and find healthy instances of a service."""
+
+    async def register(self, instance: Instance) -> None: ...
+
+    async def deregister(self, instance: Instance) -> None: ...
+
+    async def heartbeat(self, instance: Instance) -> None:
+        """Report the instance alive; instances that stop heartbeating become unhealthy."""
+        ...
+
+    async def healthy_instances(self, service: str) -> list[Instance]: ...
+
+    async def close(self) -> None: ...
+
+
+async def pick_instance(registry: Registry, service: str) -> Instance:
+    """A random healthy instance, spreading load the way seed 003's callers do."""
+    instances = await registry.healthy_instances(service)
+    if not instances:
+        raise NoHealthyInstance(service)
+    return random.choice(instances)

@@ -1,0 +1,102 @@
+"""Timing profiles: one set of numbers for drills and tests, one for a production cluster.
+
+The Prometheus config and rules, the Alertmanager config, discovery heartbeats and certificate
+lifetimes are all generated from a profile, so the same rules run fast in a drill and calmly in
+production.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TimingProfile:
+    name: str
+    scrape_interval_s: int
+    evaluation_interval_s: int
+    scrape_timeout_s: int
+    # `for:` of the alerts, by how urgent the signal is.
+    for_service_down_s: int
+    for_symptom_s: int
+    for_capacity_s: int
+    # Windows for rates in rules (must hold several scrapes).
+    rate_window_s: int
+    group_wait_s: int
+    group_interval_s: int
+    repeat_interval_s: int
+    resolve_timeout_s: int
+    # Discovery: how often an instance heartbeats, and when it counts as stale.
+    heartbeat_interval_s: float
+    heartbeat_ttl_s: float
+    # Certificates issued by the Vault PKI, and when to renew them.
+    cert_ttl_s: int
+    cert_renew_fraction: float
+
+
+DRILL = TimingProfile(
+    name="drill",
+    scrape_interval_s=1,
+    evaluation_interval_s=1,
+    scrape_timeout_s=1,
+    for_service_down_s=3,
+    for_symptom_s=10,
+    for_capacity_s=30,
+    rate_window_s=15,
+    group_wait_s=1,
+    group_interval_s=2,
+    repeat_interval_s=3600,
+    resolve_timeout_s=30,
+    heartbeat_interval_s=1.0,
+    heartbeat_ttl_s=5.0,
+    cert_ttl_s=15 * 60,
+    cert_renew_fraction=0.66,
+)
+
+PRODUCTION = TimingProfile(
+    name="production",
+    scrape_interval_s=15,
+    evaluation_interval_s=15,
+    scrape_timeout_s=10,
+    for_service_down_s=60,
+    for_symptom_s=120,
+    for_capacity_s=600,
+    rate_window_s=300,
+    group_wait_s=30,
+    group_interval_s=300,
+    repeat_interval_s=4 * 3600,
+    resolve_timeout_s=300,
+    heartbeat_interval_s=3.0,
+    heartbeat_ttl_s=10.0,
+    cert_ttl_s=72 * 3600,
+    cert_renew_fraction=0.66,
+)
+
+PROFILES: dict[str, TimingProfile] = {p.name: p for p in (DRILL, PRODUCTION)}
+
+
+def profile(name: str | None = None) -> TimingProfile:
+    """The named profile, or the one in FIREDRILL_PROFILE (default: drill)."""
+    chosen = name or os.environ.get("FIREDRILL_PROFILE", "drill")
+    try:
+        return PROFILES[chosen]
+    except KeyError:
+        raise ValueError(
+            f"FIREDRILL_PROFILE must be one of {', '.join(PROFILES)}, got {chosen!r}"
+        ) from None
+
+
+def duration(seconds: float) -> str:
+    """A Prometheus/Alertmanager duration string: 90 -> '1m30s', 1 -> '1s'."""
+    total = int(seconds)
+    if total != seconds or total < 0:
+        raise ValueError(f"durations are whole non-negative seconds, got {seconds}")
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        amount, total = divmod(total, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts)
