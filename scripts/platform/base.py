@@ -1,0 +1,57 @@
+"""The verbs that drills and operator scripts use, whatever runs the services.
+
+Two implementations: ``local`` (supervisor on this machine, the default) and ``nomad``
+(a real cluster, chosen when NOMAD_ADDR is set). See ``scripts.platform.select``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class PlatformError(Exception):
+    """An operation on the platform failed; the message says what to do about it."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatus:
+    """One deployable unit (a supervised process, or a Nomad job/group)."""
+
+    name: str
+    state: str  # RUNNING, STOPPED, STARTING, FAILED, ...
+    healthy: bool | None  # None when there is no health check to ask
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where a person or a drill reaches the platform."""
+
+    services: dict[str, str]  # service name -> base URL or host:port
+    prometheus: str
+    alertmanager: str
+    incidents: str
+    grafana: str | None = None
+    jaeger: str | None = None
+    vault: str | None = None
+
+
+class Platform(Protocol):
+    name: str
+
+    def start(self, unit: str) -> None: ...
+
+    def stop(self, unit: str) -> None: ...
+
+    def restart(self, unit: str) -> None: ...
+
+    def scale(self, unit: str, count: int) -> None: ...
+
+    def status(self) -> list[UnitStatus]: ...
+
+    def set_fault(self, service: str, *, latency_ms: int = 0, error_ratio: float = 0.0) -> None:
+        """Switch the runtime fault injection of a service (response hosts it)."""
+        ...
+
+    def endpoints(self) -> Endpoints: ...
