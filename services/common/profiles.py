@@ -82,9 +82,7 @@ def profile(name: str | None = None) -> TimingProfile:
     try:
         return PROFILES[chosen]
     except KeyError:
-        raise ValueError(
-            f"FIREDRILL_PROFILE must be one of {', '.join(PROFILES)}, got {chosen!r}"
-        ) from None
+        raise ValueError(f"FIREDRILL_PROFILE must be one of {', '.join(PROFILES)}, got {chosen!r}") from None
 
 
 def duration(seconds: float) -> str:

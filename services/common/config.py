@@ -1,0 +1,200 @@
+"""Configuration from environment variables, read once at start-up into frozen objects.
+
+A bad value fails fast with a ``ConfigError`` that names the variable, what was wrong and
+what is accepted, so an operator can fix a job file without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common import catalog
+from services.common.profiles import TimingProfile, profile
+
+
+class ConfigError(ValueError):
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+class Env:
+    """Typed, validated access to one environment mapping."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        return None if value is None or value.strip() == "" else value.strip()
+
+    def text(self, name: str, default: str) -> str:
+        return self.raw(name) or default
+
+    def optional_str(self, name: str) -> str | None:
+        return self.raw(name)
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(name, f"must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, f"expected a number, got {raw!r}") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(name, f"must be between {minimum} and {maximum}, got {value}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(name, f"expected true/false (or on/off, 1/0), got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default)
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def port(self, name: str, default: int) -> int:
+        return self.integer(name, default, minimum=1, maximum=65535)
+
+    def path(self, name: str, default: Path) -> Path:
+        raw = self.raw(name)
+        return Path(raw) if raw else default
+
+    def optional_path(self, name: str) -> Path | None:
+        raw = self.raw(name)
+        return Path(raw) if raw else None
+
+    def secret_file(self, name: str) -> str | None:
+        """The stripped contents of the file that ``name`` points at (secrets never in env values)."""
+        path = self.optional_path(name)
+        if path is None:
+            return None
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(name, f"cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(name, f"{path} is empty")
+        return value
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The local platform's state directory (``.firedrill`` beside the repo by default)."""
+    return Env(environ).path("FIREDRILL_STATE_DIR", Path.cwd() / ".firedrill").resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    ca: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """What every service reads: where to listen, how to be found, how to be observed."""
+
+    name: str
+    bind_host: str
+    port: int
+    metrics_port: int | None
+    advertise_host: str
+    discovery: str
+    self_register: bool
+    registry_dir: Path
+    consul_addr: str | None
+    timing: TimingProfile
+    log_level: str
+    instrumentation: bool
+    otlp_endpoint: str | None
+    trace_file: Path | None
+    shutdown_grace_s: float
+    tls: TlsFiles | None
+
+    @classmethod
+    def from_env(cls, name: str, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+        env = Env(environ)
+        spec = catalog.service(name)
+        bind_host = env.text("FIREDRILL_BIND_HOST", "127.0.0.1")
+        try:
+            timing = profile(env.raw("FIREDRILL_PROFILE"))
+        except ValueError as exc:
+            raise ConfigError("FIREDRILL_PROFILE", str(exc)) from None
+        tls_paths = [env.optional_path(f"FIREDRILL_TLS_{part}_FILE") for part in ("CERT", "KEY", "CA")]
+        if any(tls_paths) and not all(tls_paths):
+            raise ConfigError(
+                "FIREDRILL_TLS_CERT_FILE",
+                "set FIREDRILL_TLS_CERT_FILE, FIREDRILL_TLS_KEY_FILE and FIREDRILL_TLS_CA_FILE together",
+            )
+        cert, key, ca = tls_paths
+        return cls(
+            name=name,
+            bind_host=bind_host,
+            port=env.port("FIREDRILL_PORT", catalog.port(spec.port)),
+            metrics_port=(
+                env.port("FIREDRILL_METRICS_PORT", catalog.port(spec.metrics_port))
+                if spec.metrics_port is not None
+                else None
+            ),
+            advertise_host=env.text("FIREDRILL_ADVERTISE_HOST", bind_host),
+            discovery=env.choice("FIREDRILL_DISCOVERY", "local", ("local", "consul")),
+            self_register=env.flag("FIREDRILL_SELF_REGISTER", True),
+            registry_dir=env.path("FIREDRILL_REGISTRY_DIR", state_dir(environ) / "registry"),
+            consul_addr=env.optional_str("CONSUL_HTTP_ADDR"),
+            timing=timing,
+            log_level=env.choice("FIREDRILL_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            instrumentation=env.flag("FIREDRILL_INSTRUMENTATION", True),
+            otlp_endpoint=env.optional_str("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            trace_file=env.optional_path("FIREDRILL_TRACE_FILE"),
+            shutdown_grace_s=env.number("FIREDRILL_SHUTDOWN_GRACE_S", 10.0, minimum=0.0, maximum=300.0),
+            tls=TlsFiles(cert, key, ca) if cert and key and ca else None,
+        )
+
+
+# Every variable ServiceConfig reads; services add their own in their config module.
+COMMON_ENV_VARS: tuple[str, ...] = (
+    "FIREDRILL_BIND_HOST",
+    "FIREDRILL_PORT",
+    "FIREDRILL_METRICS_PORT",
+    "FIREDRILL_ADVERTISE_HOST",
+    "FIREDRILL_DISCOVERY",
+    "FIREDRILL_SELF_REGISTER",
+    "FIREDRILL_REGISTRY_DIR",
+    "CONSUL_HTTP_ADDR",
+    "FIREDRILL_PROFILE",
+    "FIREDRILL_LOG_LEVEL",
+    "FIREDRILL_INSTRUMENTATION",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "FIREDRILL_TRACE_FILE",
+    "FIREDRILL_SHUTDOWN_GRACE_S",
+    "FIREDRILL_TLS_CERT_FILE",
+    "FIREDRILL_TLS_KEY_FILE",
+    "FIREDRILL_TLS_CA_FILE",
+)

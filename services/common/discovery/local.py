@@ -1,0 +1,99 @@
+"""A registry kept in a directory, shared by every process on this machine.
+
+Each instance is one JSON file; a heartbeat touches it, and an instance whose file has not been
+touched within the TTL is stale and no longer returned (seed 003, chapter 3). Registering also
+writes a Prometheus file-discovery target. Deregistering removes the instance but keeps the
+target: on the local platform a supervised service that is down should show as ``up == 0``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from services.common.discovery.base import Instance
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    os.replace(tmp, path)
+
+
+def file_sd_target(instance: Instance) -> list[dict[str, object]]:
+    metrics_port = instance.meta.get("metrics_port", str(instance.port))
+    host = f"[{instance.host}]" if ":" in instance.host else instance.host
+    return [
+        {
+            "targets": [f"{host}:{metrics_port}"],
+            "labels": {
+                "service": instance.service,
+                "instance_id": instance.instance_id,
+                "__metrics_path__": instance.meta.get("metrics_path", "/metrics"),
+            },
+        }
+    ]
+
+
+class LocalRegistry:
+    def __init__(self, root: Path, ttl_s: float, targets_dir: Path | None = None) -> None:
+        self._root = root / "instances"
+        self._ttl_s = ttl_s
+        self._targets_dir = targets_dir
+
+    def _path(self, instance: Instance) -> Path:
+        return self._root / instance.service / f"{instance.instance_id}.json"
+
+    def _register(self, instance: Instance) -> None:
+        _write_atomically(self._path(instance), json.dumps(asdict(instance)))
+        if self._targets_dir is not None:
+            target = self._targets_dir / f"{instance.instance_id}.json"
+            _write_atomically(target, json.dumps(file_sd_target(instance)))
+
+    def _heartbeat(self, instance: Instance) -> None:
+        try:
+            os.utime(self._path(instance))
+        except FileNotFoundError:
+            self._register(instance)  # the state dir was wiped under us: come back
+
+    def _healthy(self, service: str) -> list[Instance]:
+        now = time.time()
+        found = []
+        folder = self._root / service
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                if now - entry.stat().st_mtime > self._ttl_s:
+                    continue
+                data = json.loads(Path(entry.path).read_text(encoding="utf-8"))
+            except (FileNotFoundError, json.JSONDecodeError):
+                continue  # deregistered or being replaced right now
+            found.append(Instance(**data))
+        return sorted(found, key=lambda i: i.instance_id)
+
+    async def register(self, instance: Instance) -> None:
+        await asyncio.to_thread(self._register, instance)
+
+    async def deregister(self, instance: Instance) -> None:
+        await asyncio.to_thread(self._path(instance).unlink, missing_ok=True)
+
+    async def heartbeat(self, instance: Instance) -> None:
+        await asyncio.to_thread(self._heartbeat, instance)
+
+    async def healthy_instances(self, service: str) -> list[Instance]:
+        return await asyncio.to_thread(self._healthy, service)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,34 @@
+"""The thin ``main()`` every service shares: config, logging, tracing, registry, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from services.common.config import ConfigError, ServiceConfig
+from services.common.discovery.base import Registry
+from services.common.discovery.factory import make_registry
+from services.common.logs import configure_logging
+from services.common.telemetry import setup_tracing
+
+C = TypeVar("C")
+Serve = Callable[[C, Registry, TracerProvider | None], Coroutine[Any, Any, None]]
+
+
+def run_service(load: Callable[[], C], common: Callable[[C], ServiceConfig], serve: Serve[C]) -> None:
+    try:
+        config = load()
+        service = common(config)
+        registry = make_registry(service)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(service.name, service.log_level)
+    provider = (
+        setup_tracing(service.name, service.otlp_endpoint, service.trace_file) if service.instrumentation else None
+    )
+    asyncio.run(serve(config, registry, provider))

@@ -1,0 +1,103 @@
+"""Start, announce, heartbeat, and stop gracefully on SIGTERM.
+
+Shutdown order matters: deregister first so callers stop choosing this instance, then stop
+accepting connections, then let in-flight requests finish within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from services.common.config import ServiceConfig
+from services.common.discovery.base import Instance, Registry
+from services.common.telemetry import shutdown_tracing
+
+log = logging.getLogger(__name__)
+
+Shutdown = Callable[[], Awaitable[None]]
+
+
+def instance_for(config: ServiceConfig, protocol: str) -> Instance:
+    meta = {"protocol": protocol, "metrics_path": "/metrics", "health_path": "/health"}
+    if config.metrics_port is not None:
+        meta["metrics_port"] = str(config.metrics_port)
+    return Instance(
+        service=config.name,
+        instance_id=f"{config.name}-{config.advertise_host}-{config.port}",
+        host=config.advertise_host,
+        port=config.port,
+        meta=meta,
+    )
+
+
+async def _heartbeat_forever(registry: Registry, instance: Instance, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await registry.heartbeat(instance)
+        except Exception:  # the registry being away must not take the service down
+            log.warning("heartbeat failed", exc_info=True, extra={"registry_instance": instance.instance_id})
+
+
+async def run_until_signalled(
+    config: ServiceConfig, registry: Registry, instances: list[Instance], shutdown: Shutdown
+) -> None:
+    """Announce ``instances``, wait for SIGTERM/SIGINT, then withdraw them and call ``shutdown``."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    heartbeats: list[asyncio.Task[None]] = []
+    try:
+        if config.self_register:
+            for instance in instances:
+                await registry.register(instance)
+                heartbeats.append(
+                    asyncio.create_task(_heartbeat_forever(registry, instance, config.timing.heartbeat_interval_s))
+                )
+        log.info("serving", extra={"port": config.port, "metrics_port": config.metrics_port})
+        await stop.wait()
+        log.info("shutting down", extra={"grace_s": config.shutdown_grace_s})
+    finally:
+        for task in heartbeats:
+            task.cancel()
+        if config.self_register:
+            for instance in instances:
+                with contextlib.suppress(Exception):
+                    await registry.deregister(instance)
+        await shutdown()
+        await registry.close()
+        shutdown_tracing()
+        log.info("stopped")
+
+
+async def start_http_site(
+    app: web.Application, host: str, port: int, grace_s: float, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=grace_s, ssl_context=ssl_context, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror} (is the port already in use?)") from None
+    return runner
+
+
+async def serve_http(
+    app: web.Application,
+    config: ServiceConfig,
+    registry: Registry,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Run an aiohttp application as a registered, gracefully stopping service."""
+    runner = await start_http_site(app, config.bind_host, config.port, config.shutdown_grace_s, ssl_context)
+    await run_until_signalled(config, registry, [instance_for(config, "http")], runner.cleanup)

@@ -1,0 +1,165 @@
+"""The aiohttp pieces every HTTP service shares: middlewares, /health, /metrics, app factory.
+
+Middleware order, outermost first: tracing (OpenTelemetry's own aiohttp-server middleware),
+metrics (sees the final status, labels by route template), errors (turns domain errors and
+aiohttp's HTTP exceptions into JSON bodies; unexpected exceptions become a logged 500).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from services.common.errors import ApiError
+from services.common.metrics import HttpServerMetrics
+from services.common.telemetry import current_trace_id
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+MAX_BODY_BYTES = 1024 * 1024
+UNMATCHED_PATH = "<unmatched>"
+_UNINSTRUMENTED = frozenset({"/metrics"})
+
+REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
+SERVICE_KEY = web.AppKey("service_name", str)
+HEALTH_CHECKS_KEY = web.AppKey("health_checks", dict[str, HealthCheck])
+
+
+def route_template(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_PATH
+
+
+def json_error(status: int, code: str, message: str, **details: Any) -> web.Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 413:
+            return json_error(413, "payload_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
+        return json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        return json_error(500, "internal", "internal error; the logs carry the details")
+
+
+def metrics_middleware(metrics: HttpServerMetrics) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = route_template(request)
+        if path in _UNINSTRUMENTED:
+            return await handler(request)
+        metrics.in_flight.inc()
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            metrics.in_flight.dec()
+            metrics.observe(request.method, path, status, time.perf_counter() - started, current_trace_id())
+
+    return middleware
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY_KEY]
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    response = web.Response(body=encoder(registry))
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+async def health_view(request: web.Request) -> web.Response:
+    checks = request.app[HEALTH_CHECKS_KEY]
+    results: dict[str, Any] = {}
+    healthy = True
+    for name, check in checks.items():
+        try:
+            results[name] = await check()
+        except Exception as exc:  # a failing check is a health answer, not a server error
+            healthy = False
+            results[name] = {"ok": False, "error": str(exc)[:200]}
+    body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy", "service": request.app[SERVICE_KEY]}
+    if results:
+        body["checks"] = results
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+def _tracing_middleware(tracer_provider: TracerProvider | None) -> Any:
+    """OpenTelemetry's aiohttp-server middleware, added explicitly to this one application.
+
+    The instrumentor initialises the module's settings (excluded URLs, semantic conventions)
+    when it instruments; we let it, then undo its global patch of ``web.Application`` so only
+    the applications we build with instrumentation on are traced.
+    """
+    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor, create_aiohttp_middleware
+
+    instrumentor = AioHttpServerInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=tracer_provider)
+        instrumentor.uninstrument()
+    return create_aiohttp_middleware(tracer_provider=tracer_provider)
+
+
+def create_base_app(
+    service: str,
+    *,
+    instrumentation: bool,
+    tracer_provider: TracerProvider | None,
+    registry: CollectorRegistry = REGISTRY,
+    client_max_size: int = MAX_BODY_BYTES,
+) -> web.Application:
+    """An application with the shared middlewares and the /health and /metrics routes."""
+    middlewares: list[Any] = []
+    if instrumentation:
+        middlewares.append(_tracing_middleware(tracer_provider))
+        middlewares.append(metrics_middleware(HttpServerMetrics(service, registry)))
+    middlewares.append(error_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
+    app[REGISTRY_KEY] = registry
+    app[SERVICE_KEY] = service
+    app[HEALTH_CHECKS_KEY] = {}
+    app.router.add_get("/health", health_view)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 saying what is wrong with it."""
+    from services.common.errors import BadRequest
+
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body

@@ -1,0 +1,1 @@
+"""hello: the user-facing edge of the hello/response pair."""

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.common.config import COMMON_ENV_VARS, Env, ServiceConfig
+
+ENV_VARS = (*COMMON_ENV_VARS, "FIREDRILL_UPSTREAM_DEADLINE_MS", "FIREDRILL_UPSTREAM_ATTEMPTS")
+
+
+@dataclass(frozen=True, slots=True)
+class HelloConfig:
+    service: ServiceConfig
+    upstream_deadline_s: float
+    upstream_attempts: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HelloConfig:
+        env = Env(environ)
+        return cls(
+            service=ServiceConfig.from_env("hello", environ),
+            upstream_deadline_s=env.integer("FIREDRILL_UPSTREAM_DEADLINE_MS", 2000, minimum=50, maximum=30000) / 1000,
+            upstream_attempts=env.integer("FIREDRILL_UPSTREAM_ATTEMPTS", 3, minimum=1, maximum=5),
+        )

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from services.common.web import create_base_app
+from services.response import views
+from services.response.config import ResponseConfig
+from services.response.faults import FaultSwitch
+
+
+def create_app(
+    config: ResponseConfig,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    metrics_registry: CollectorRegistry = REGISTRY,
+) -> web.Application:
+    app = create_base_app(
+        "response",
+        instrumentation=config.service.instrumentation,
+        tracer_provider=tracer_provider,
+        registry=metrics_registry,
+    )
+    app[views.FAULTS_KEY] = FaultSwitch(config.leak_cap_bytes, metrics_registry)
+    if config.admin_token is not None:
+        app[views.ADMIN_TOKEN_KEY] = config.admin_token
+    app.router.add_get("/response", views.respond)
+    app.router.add_get("/slow", views.slow)
+    app.router.add_get("/leak", views.leak)
+    app.router.add_get("/cpu", views.cpu)
+    app.router.add_post("/log", views.emit_log)
+    app.router.add_get("/admin/faults", views.get_faults)
+    app.router.add_put("/admin/faults", views.put_faults)
+    app.router.add_delete("/admin/faults", views.reset_faults)
+    return app
