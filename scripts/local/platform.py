@@ -1,0 +1,220 @@
+"""The local platform: every Firedrill process supervised on this machine, one state directory.
+
+``up`` is idempotent: a second run re-applies the configuration and starts whatever is not
+running. ``down`` stops supervisord, which stops every program and its process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from scripts.local.platform_binaries import find_binary
+from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
+from scripts.local.supervisor import Supervisor, render_config
+from scripts.platform.base import Endpoints, PlatformError, UnitStatus
+from services.common import catalog
+from services.common.profiles import TimingProfile, profile
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 (loopback URLs we built)
+            return bool(200 <= answer.status < 300)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class LocalPlatform:
+    name = "local"
+
+    def __init__(self, state_dir: Path, timing: TimingProfile | None = None) -> None:
+        self.state = StateLayout(state_dir.resolve())
+        self.timing = timing or profile()
+        self.supervisor = Supervisor(self.state)
+
+    # -- what runs -------------------------------------------------------------------------
+
+    def programs(self) -> list[ProgramSpec]:
+        from scripts.local.extensions import extension_programs, service_env_additions
+
+        extra_env = service_env_additions(self.state, self.timing)
+        services = [
+            service_program(spec, self.state, self.timing.name, extra_env.get(spec.name, {}))
+            for spec in catalog.SERVICES
+        ]
+        return [*extension_programs(self.state, self.timing), *services]
+
+    def _prepare_state(self) -> None:
+        for folder in (self.state.logs, self.state.registry, self.state.traces, self.state.secrets):
+            folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state.secrets, 0o700)
+        token_file = self.state.admin_token_file
+        if not token_file.exists():
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+
+    def _check_ports(self, programs: list[ProgramSpec]) -> None:
+        running = set()
+        if self.supervisor.running():
+            running = {p["name"] for p in self.supervisor.processes() if p["statename"] in {"RUNNING", "STARTING"}}
+        for program in programs:
+            if program.name in running:
+                continue
+            for port in program.ports:
+                if not port_is_free(port):
+                    raise PlatformError(
+                        f"port {port} ({program.name}) is already in use by another process: stop it, "
+                        "or run with FIREDRILL_PORT_OFFSET=<n> to shift every Firedrill port"
+                    )
+
+    def up(self, progress: Progress = _quiet, wait_timeout_s: float = 90) -> Endpoints:
+        self._prepare_state()
+        programs = self.programs()
+        self._check_ports(programs)
+        self.state.supervisor_conf.write_text(render_config(self.state, programs))
+        if self.supervisor.running():
+            changed = self.supervisor.apply_config()
+            progress(f"supervisor already running; reloaded ({len(changed)} programs changed)")
+            for program in programs:
+                self.supervisor.start(program.name)
+        else:
+            progress(f"starting supervisord ({len(programs)} programs) in {self.state.root}")
+            self.supervisor.start_daemon()
+        self.wait_healthy(programs, progress, wait_timeout_s)
+        return self.endpoints()
+
+    def wait_healthy(self, programs: list[ProgramSpec], progress: Progress, timeout_s: float) -> None:
+        started = time.monotonic()
+        pending = {p.name: p for p in programs}
+        reported: set[str] = set()
+        while pending:
+            for name, program in list(pending.items()):
+                info = self.supervisor.process(name)
+                if info["statename"] in {"FATAL", "EXITED", "BACKOFF"}:
+                    log_tail = self.log_tail(name, 15)
+                    raise PlatformError(f"{name} failed to start ({info['statename']}); last log lines:\n{log_tail}")
+                if info["statename"] == "RUNNING" and (program.health_url is None or http_ok(program.health_url)):
+                    progress(f"  {name:<14} healthy after {time.monotonic() - started:4.1f}s")
+                    del pending[name]
+                    reported.add(name)
+            if pending and time.monotonic() - started > timeout_s:
+                raise PlatformError(
+                    f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))} (logs in {self.state.logs})"
+                )
+            if pending:
+                time.sleep(0.2)
+
+    def down(self, progress: Progress = _quiet) -> None:
+        if not self.supervisor.running():
+            progress("local platform is not running")
+            return
+        progress("stopping every program and supervisord")
+        self.supervisor.shutdown()
+        progress("stopped")
+
+    # -- the Platform verbs used by drills ----------------------------------------------------
+
+    def _require_running(self) -> None:
+        if not self.supervisor.running():
+            raise PlatformError(f"the local platform is not running in {self.state.root}: run `make up`")
+
+    def start(self, unit: str) -> None:
+        self._require_running()
+        self.supervisor.start(unit)
+
+    def stop(self, unit: str) -> None:
+        self._require_running()
+        self.supervisor.stop(unit)
+
+    def restart(self, unit: str) -> None:
+        self.stop(unit)
+        self.start(unit)
+
+    def kill(self, unit: str) -> None:
+        self._require_running()
+        self.supervisor.kill(unit)
+
+    def scale(self, unit: str, count: int) -> None:
+        if count == 0:
+            self.stop(unit)
+        elif count == 1:
+            self.start(unit)
+        else:
+            raise PlatformError("the local platform runs one instance per service; scale on a Nomad cluster")
+
+    def status(self) -> list[UnitStatus]:
+        if not self.supervisor.running():
+            return []
+        health = {p.name: p.health_url for p in self.programs()}
+        result = []
+        for info in self.supervisor.processes():
+            url = health.get(info["name"])
+            healthy = http_ok(url) if url and info["statename"] == "RUNNING" else (False if url else None)
+            result.append(UnitStatus(info["name"], info["statename"], healthy, info.get("description", "")))
+        return result
+
+    def set_fault(self, service: str, *, latency_ms: int = 0, error_ratio: float = 0.0) -> None:
+        if service != "response":
+            raise PlatformError("fault injection is hosted by response; other services have no switch")
+        token = self.state.admin_token_file.read_text().strip()
+        body = json.dumps({"latency_ms": latency_ms, "error_ratio": error_ratio}).encode()
+        request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
+            local_url(catalog.port(catalog.service("response").port), "/admin/faults"),
+            data=body,
+            method="PUT",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+            if answer.status != 200:
+                raise PlatformError(f"response refused the fault switch: HTTP {answer.status}")
+
+    def endpoints(self) -> Endpoints:
+        services = {}
+        for spec in catalog.SERVICES:
+            port = spec.http_port if spec.http_port is not None else spec.port
+            scheme = "http" if spec.protocol == "http" or spec.http_port is not None else "grpc"
+            services[spec.name] = f"{scheme}://127.0.0.1:{catalog.port(port)}"
+        grafana = catalog.infra("grafana")
+        jaeger = catalog.infra("jaeger")
+        return Endpoints(
+            services=services,
+            prometheus=local_url(catalog.port(catalog.infra("prometheus").port)),
+            alertmanager=local_url(catalog.port(catalog.infra("alertmanager").port)),
+            incidents=local_url(catalog.port(catalog.service("incidents").port)),
+            grafana=local_url(catalog.port(grafana.port)) if find_binary("grafana-server", "grafana") else None,
+            jaeger=local_url(catalog.port(jaeger.port)) if find_binary("jaeger-all-in-one", "jaeger") else None,
+            vault=local_url(catalog.port(catalog.infra("openbao").port)),
+        )
+
+    def log_tail(self, unit: str, lines: int = 20) -> str:
+        path = self.state.logs / f"{unit}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return f"(no log at {path})"

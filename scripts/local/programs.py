@@ -1,0 +1,108 @@
+"""What the local platform runs: one ProgramSpec per supervised process."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.common import catalog
+from services.common.catalog import ServiceSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramSpec:
+    name: str
+    command: tuple[str, ...]
+    # Ports the program listens on (checked free before start), and its health URL.
+    ports: tuple[int, ...]
+    health_url: str | None
+    env: dict[str, str] = field(default_factory=dict)
+    # Lower starts first (supervisor priority): secrets, then services, then monitoring.
+    priority: int = 500
+    stop_wait_s: int = 15
+    kind: str = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class StateLayout:
+    """Every file of the local platform lives under one state directory."""
+
+    root: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry"
+
+    @property
+    def traces(self) -> Path:
+        return self.root / "traces"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.root / "supervisord.conf"
+
+    @property
+    def supervisor_socket(self) -> Path:
+        return self.root / "supervisor.sock"
+
+    @property
+    def supervisor_pidfile(self) -> Path:
+        return self.root / "supervisord.pid"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.secrets / "response" / "admin-token"
+
+    def data(self, service: str) -> Path:
+        return self.root / "data" / service
+
+    def trace_file(self, service: str) -> Path:
+        return self.traces / f"{service}.jsonl"
+
+
+def local_url(port: int, path: str = "", scheme: str = "http") -> str:
+    return f"{scheme}://127.0.0.1:{port}{path}"
+
+
+def service_environment(spec: ServiceSpec, state: StateLayout, profile: str) -> dict[str, str]:
+    """The environment a catalog service gets on the local platform (no secret values: files only)."""
+    env = {
+        "FIREDRILL_STATE_DIR": str(state.root),
+        "FIREDRILL_PROFILE": profile,
+        "FIREDRILL_BIND_HOST": "127.0.0.1",
+        "FIREDRILL_PORT": str(catalog.port(spec.port)),
+        "FIREDRILL_DISCOVERY": "local",
+        "FIREDRILL_REGISTRY_DIR": str(state.registry),
+        "FIREDRILL_DATA_DIR": str(state.data(spec.name)),
+        "FIREDRILL_TRACE_FILE": str(state.trace_file(spec.name)),
+        "FIREDRILL_PROMETHEUS_URL": local_url(catalog.port(catalog.infra("prometheus").port)),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if spec.metrics_port is not None:
+        env["FIREDRILL_METRICS_PORT"] = str(catalog.port(spec.metrics_port))
+    if spec.http_port is not None:
+        env["FIREDRILL_HTTP_PORT"] = str(catalog.port(spec.http_port))
+    if spec.name == "response":
+        env["FIREDRILL_ADMIN_TOKEN_FILE"] = str(state.admin_token_file)
+    return env
+
+
+def service_program(spec: ServiceSpec, state: StateLayout, profile: str, extra_env: dict[str, str]) -> ProgramSpec:
+    ports = tuple(catalog.port(p) for p in (spec.port, spec.metrics_port, spec.http_port) if p is not None)
+    return ProgramSpec(
+        name=spec.name,
+        command=(sys.executable, "-m", spec.module),
+        ports=ports,
+        health_url=local_url(catalog.port(spec.scrape_port), spec.health_path),
+        env={**service_environment(spec, state, profile), **extra_env},
+        priority=200 if spec.depends_on else 100,
+    )
