@@ -33,6 +33,9 @@ class TimingProfile:
     # Certificates issued by the Vault PKI, and when to renew them.
     cert_ttl_s: int
     cert_renew_fraction: float
+    # SLO burn-rate windows (5m … 3d) and the budget period are divided by this, so the
+    # multi-window alerts can be rehearsed in minutes: 60 means one production hour is a drill minute.
+    slo_window_divisor: int = 1
 
 
 DRILL = TimingProfile(
@@ -52,6 +55,7 @@ DRILL = TimingProfile(
     heartbeat_ttl_s=5.0,
     cert_ttl_s=15 * 60,
     cert_renew_fraction=0.66,
+    slo_window_divisor=60,
 )
 
 PRODUCTION = TimingProfile(
