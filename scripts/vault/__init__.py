@@ -1,0 +1,1 @@
+"""Vault (OpenBao locally): bootstrap, certificate/secret renderer, JWT key rotation, secret scan."""
