@@ -1,0 +1,216 @@
+"""The job files in jobs/: reading them locally, and the variables a deployment passes to them.
+
+Nomad parses the jobs (``/v1/jobs/parse``); locally we read them with python-hcl2 only to know
+which jobs and variables exist, and for the static invariant tests. Variables are handed to
+Nomad as the text of an HCL variables file, which ``encode_var_file`` writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from hcl2.utils import SerializationOptions
+
+REPO = Path(__file__).resolve().parents[2]
+JOBS_DIR = REPO / "jobs"
+
+# Tracing first (services look the collector up), then monitoring (incidents looks Prometheus up),
+# then the services, callee before caller.
+DEPLOY_ORDER: tuple[str, ...] = ("tracing", "monitoring", "incidents", "response", "hello", "movie")
+
+# Where each catalog service or infra component runs: (job, group).
+PLACEMENT: dict[str, tuple[str, str]] = {
+    "hello": ("hello", "hello"),
+    "response": ("response", "response"),
+    "incidents": ("incidents", "incidents"),
+    "metadata": ("movie", "metadata"),
+    "rating": ("movie", "rating"),
+    "movie": ("movie", "movie"),
+    "auth": ("movie", "auth"),
+    "prometheus": ("monitoring", "prometheus"),
+    "alertmanager": ("monitoring", "alertmanager"),
+    "grafana": ("monitoring", "grafana"),
+    "jaeger": ("tracing", "jaeger"),
+    "otel-collector": ("tracing", "collector"),
+}
+
+_OPTIONS = SerializationOptions(
+    with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
+)
+
+
+class JobSpecError(Exception):
+    """A job file is missing, unreadable or not what the deploy tooling expects."""
+
+
+def load_hcl(path: Path) -> dict[str, Any]:
+    """An HCL file as plain Python data (string values without their quotes)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data: dict[str, Any] = hcl2.load(handle, serialization_options=_OPTIONS)
+    except OSError as exc:
+        raise JobSpecError(f"cannot read {path}: {exc.strerror}") from None
+    except Exception as exc:  # python-hcl2 raises lark errors of several kinds
+        raise JobSpecError(f"{path} is not valid HCL: {exc}") from exc
+    return data
+
+
+def labelled(blocks: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, body) of every block in a list of labelled blocks (``group "x" {}`` ...)."""
+    for block in blocks or []:
+        for label, body in block.items():
+            yield label.strip('"'), body
+
+
+@dataclass(frozen=True, slots=True)
+class JobFile:
+    path: Path
+    name: str
+    variables: dict[str, dict[str, Any]]
+    body: dict[str, Any]
+
+    @property
+    def groups(self) -> dict[str, dict[str, Any]]:
+        return dict(labelled(self.body.get("group")))
+
+    def tasks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        for group_name, group in self.groups.items():
+            for task_name, task in labelled(group.get("task")):
+                yield group_name, task_name, task
+
+    def services(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(group, service block) for services declared at group or task level."""
+        for group_name, group in self.groups.items():
+            for service in group.get("service", []):
+                yield group_name, service
+            for _task_name, task in labelled(group.get("task")):
+                for service in task.get("service", []):
+                    yield group_name, service
+
+
+def read_job(path: Path) -> JobFile:
+    data = load_hcl(path)
+    jobs = list(labelled(data.get("job")))
+    if len(jobs) != 1:
+        raise JobSpecError(f"{path} must declare exactly one job, found {len(jobs)}")
+    name, body = jobs[0]
+    variables = dict(labelled(data.get("variable")))
+    return JobFile(path=path, name=name, variables=variables, body=body)
+
+
+def job_files(jobs_dir: Path = JOBS_DIR) -> dict[str, Path]:
+    found = {p.name.removesuffix(".nomad.hcl"): p for p in sorted(jobs_dir.glob("*.nomad.hcl"))}
+    if not found:
+        raise JobSpecError(f"no *.nomad.hcl files in {jobs_dir}")
+    return found
+
+
+def ordered(names: list[str] | tuple[str, ...]) -> list[str]:
+    """Jobs in deployment order; unknown names keep their relative order at the end."""
+    rank = {name: i for i, name in enumerate(DEPLOY_ORDER)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+# --- variables ---------------------------------------------------------------------------------------
+
+
+def _hcl_string(value: str) -> str:
+    """A quoted HCL string literal: JSON escapes, plus HCL's template markers escaped."""
+    return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
+
+
+def _hcl_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return _hcl_string(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{_hcl_string(str(k))} = {_hcl_value(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_hcl_value(v) for v in value) + "]"
+    raise JobSpecError(f"cannot encode {type(value).__name__} as an HCL variable value")
+
+
+def encode_var_file(variables: Mapping[str, Any]) -> str:
+    """The text of an HCL variables file (what ``nomad job run -var-file`` reads)."""
+    return "".join(f"{name} = {_hcl_value(value)}\n" for name, value in sorted(variables.items()))
+
+
+def read_tree(root: Path, pattern: str = "**/*") -> dict[str, str]:
+    """Every file under ``root`` matching ``pattern``, by path relative to ``root``."""
+    if not root.is_dir():
+        return {}
+    return {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(root.glob(pattern))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def monitoring_files(repo: Path, profile: str) -> dict[str, dict[str, str]]:
+    """The generated Prometheus/Alertmanager files and the Grafana dashboards, for the monitoring job."""
+    prometheus = read_tree(repo / "prometheus" / "generated" / profile)
+    alertmanager = read_tree(repo / "alertmanager" / "generated" / profile)
+    missing = [
+        f"{where}/generated/{profile}/{name}"
+        for where, files, name in (
+            ("prometheus", prometheus, "prometheus.yml"),
+            ("alertmanager", alertmanager, "alertmanager.yml"),
+        )
+        if name not in files
+    ]
+    if missing:
+        raise JobSpecError(f"missing {', '.join(missing)}: generate them first (python -m scripts.monitoring generate)")
+    return {
+        "prometheus_files": prometheus,
+        "alertmanager_files": alertmanager,
+        "grafana_dashboards": read_tree(repo / "grafana" / "dashboards", "**/*.json"),
+    }
+
+
+def variables_for(
+    job: JobFile,
+    *,
+    profile: str,
+    image: str | None,
+    overrides: Mapping[str, str],
+    repo: Path = REPO,
+) -> dict[str, Any]:
+    """The variables a deployment passes to ``job``: only those the job declares."""
+    wanted: dict[str, Any] = {"profile": profile}
+    if image:
+        wanted["image"] = image
+    if job.name == "monitoring":
+        wanted.update(monitoring_files(repo, profile))
+    for key, value in overrides.items():
+        if key not in job.variables:
+            continue
+        wanted[key] = _coerce(job.variables[key], value)
+    return {k: v for k, v in wanted.items() if k in job.variables}
+
+
+def _coerce(declaration: dict[str, Any], raw: str) -> Any:
+    kind = str(declaration.get("type", "string")).strip("${}")
+    if kind == "number":
+        try:
+            return float(raw) if "." in raw else int(raw)
+        except ValueError:
+            raise JobSpecError(f"expected a number, got {raw!r}") from None
+    if kind == "bool":
+        if raw.lower() not in {"true", "false"}:
+            raise JobSpecError(f"expected true or false, got {raw!r}")
+        return raw.lower() == "true"
+    if kind.startswith(("list", "map", "set", "object")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise JobSpecError(f"expected JSON for a {kind} variable, got {raw!r}") from None
+    return raw

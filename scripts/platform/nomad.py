@@ -1,0 +1,326 @@
+"""The drills' Platform on a Nomad cluster (chosen when NOMAD_ADDR is set).
+
+A *unit* is a job (``hello``, ``movie``, ``monitoring``) or a service/group placed by one
+(``metadata`` is the group of the ``movie`` job; see ``scripts.cluster.jobspec.PLACEMENT``).
+Stopping a whole job deregisters it (``nomad job stop``); stopping one group of a multi-group job
+scales it to zero, and starting it again restores the count of the last version that ran it.
+Endpoints come from Consul's healthy instances; the fault switch of response is called on every
+healthy instance with the admin token read from Vault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import nomad
+import requests
+
+from scripts.cluster.client import ClusterError, make_client, nomad_call
+from scripts.cluster.jobspec import PLACEMENT, job_files
+from scripts.platform.base import Endpoints, PlatformError, UnitStatus
+from services.common import catalog
+
+ADMIN_TOKEN_PATH = "firedrill/response/admin"  # noqa: S105 (a Vault path, not a secret); KV v2 at secret/: secret/data/firedrill/response/admin
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    job: str
+    group: str | None  # None: the whole job
+
+
+class NomadPlatform:
+    name = "nomad"
+
+    def __init__(
+        self,
+        client: nomad.Nomad,
+        *,
+        jobs: tuple[str, ...] | None = None,
+        consul_addr: str | None = None,
+        vault_addr: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._client = client
+        self._jobs = jobs if jobs is not None else tuple(job_files())
+        self._env = dict(os.environ if environ is None else environ)
+        self._consul_addr = consul_addr or self._env.get("CONSUL_HTTP_ADDR")
+        self._vault_addr = vault_addr or self._env.get("VAULT_ADDR")
+
+    @classmethod
+    def from_env(cls) -> NomadPlatform:
+        try:
+            return cls(make_client())
+        except ClusterError as exc:
+            raise PlatformError(str(exc)) from exc
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return nomad_call(what, fn, *args, **kwargs)
+        except ClusterError as exc:
+            raise PlatformError(str(exc)) from exc
+
+    def target(self, unit: str) -> Target:
+        if unit in PLACEMENT:
+            job, group = PLACEMENT[unit]
+            if job == unit:
+                return Target(job, None)
+            return Target(job, group)
+        if "/" in unit:
+            job, group = unit.split("/", 1)
+            return Target(job, group)
+        if unit in self._jobs:
+            return Target(unit, None)
+        known = sorted(set(PLACEMENT) | set(self._jobs))
+        raise PlatformError(f"unknown unit {unit!r}; known: {', '.join(known)}")
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(f"reading job {job_id}", self._client.job.get_job, job_id)
+        return result
+
+    def _group_names(self, job: dict[str, Any]) -> list[str]:
+        return [g["Name"] for g in job.get("TaskGroups") or []]
+
+    def _scale(self, job_id: str, group: str, count: int, message: str) -> None:
+        if count < 0:
+            raise PlatformError(f"count must be >= 0, got {count}")
+        payload = {"Count": count, "Target": {"Group": group}, "Message": message}
+        self._call(
+            f"scaling {job_id}/{group} to {count}",
+            self._client.job.request,
+            job_id,
+            "scale",
+            json=payload,
+            method="post",
+        )
+
+    def _allocations(self, target: Target) -> list[dict[str, Any]]:
+        allocs = self._call(f"allocations of {target.job}", self._client.job.get_allocations, target.job)
+        return [
+            a
+            for a in allocs
+            if a.get("ClientStatus") == "running" and (target.group is None or a.get("TaskGroup") == target.group)
+        ]
+
+    # --- Platform verbs -----------------------------------------------------------------------------
+
+    def stop(self, unit: str) -> None:
+        target = self.target(unit)
+        if target.group is None:
+            self._call(f"stopping job {target.job}", self._client.job.deregister_job, target.job)
+            return
+        self._scale(target.job, target.group, 0, f"firedrill: stop {unit}")
+
+    def start(self, unit: str) -> None:
+        target = self.target(unit)
+        job = self._job(target.job)
+        if target.group is None:
+            if not job.get("Stop"):
+                return
+            job["Stop"] = False
+            self._call(f"starting job {target.job}", self._client.job.register_job, target.job, {"Job": job})
+            return
+        count = self._last_count(target.job, target.group)
+        self._scale(target.job, target.group, count, f"firedrill: start {unit}")
+
+    def _last_count(self, job_id: str, group: str) -> int:
+        """The count the group had in the newest version where it ran at all (1 if never)."""
+        versions = self._call(f"versions of {job_id}", self._client.job.get_versions, job_id)
+        for version in sorted(versions.get("Versions") or [], key=lambda v: -int(v.get("Version", 0))):
+            for tg in version.get("TaskGroups") or []:
+                if tg.get("Name") == group and int(tg.get("Count", 0)) > 0:
+                    return int(tg["Count"])
+        return 1
+
+    def restart(self, unit: str) -> None:
+        target = self.target(unit)
+        allocs = self._allocations(target)
+        if not allocs:
+            raise PlatformError(f"{unit} has no running allocation to restart")
+        for alloc in allocs:
+            self._call(
+                f"restarting allocation {alloc['ID'][:8]}",
+                self._client.client.allocation.restart_allocation,
+                alloc["ID"],
+            )
+
+    def signal(self, unit: str, signal: str = "SIGHUP", task: str | None = None) -> int:
+        """Send ``signal`` to every running allocation of ``unit``; returns how many were signalled."""
+        target = self.target(unit)
+        allocs = self._allocations(target)
+        for alloc in allocs:
+            self._call(
+                f"signalling allocation {alloc['ID'][:8]}",
+                self._client.client.allocation.signal_allocation,
+                alloc["ID"],
+                signal,
+                task,
+            )
+        return len(allocs)
+
+    def scale(self, unit: str, count: int) -> None:
+        target = self.target(unit)
+        group = target.group
+        if group is None:
+            groups = self._group_names(self._job(target.job))
+            if len(groups) != 1:
+                raise PlatformError(f"{target.job} has groups {', '.join(groups)}: scale one of them")
+            group = groups[0]
+        self._scale(target.job, group, count, f"firedrill: scale {unit} to {count}")
+
+    def status(self) -> list[UnitStatus]:
+        units: list[UnitStatus] = []
+        for job_id in self._jobs:
+            try:
+                job = nomad_call(f"reading job {job_id}", self._client.job.get_job, job_id)
+            except ClusterError as exc:
+                if "HTTP 404" in str(exc):
+                    units.append(UnitStatus(job_id, "STOPPED", None, "not registered"))
+                    continue
+                raise PlatformError(str(exc)) from exc
+            summary = self._call(f"summary of {job_id}", self._client.job.get_summary, job_id).get("Summary") or {}
+            allocs = self._call(f"allocations of {job_id}", self._client.job.get_allocations, job_id)
+            for tg in job.get("TaskGroups") or []:
+                name = tg["Name"]
+                counts = summary.get(name) or {}
+                running = int(counts.get("Running", 0))
+                health = [
+                    (a.get("DeploymentStatus") or {}).get("Healthy")
+                    for a in allocs
+                    if a.get("TaskGroup") == name and a.get("ClientStatus") == "running"
+                ]
+                known = [h for h in health if h is not None]
+                healthy = all(known) if known else None
+                if job.get("Stop") or int(tg.get("Count", 0)) == 0:
+                    state = "STOPPED"
+                elif running >= int(tg.get("Count", 0)):
+                    state = "RUNNING"
+                elif int(counts.get("Starting", 0)) or int(counts.get("Queued", 0)):
+                    state = "STARTING"
+                elif int(counts.get("Failed", 0)) or int(counts.get("Lost", 0)):
+                    state = "FAILED"
+                else:
+                    state = "STARTING"
+                unit = name if PLACEMENT.get(name, (None, None))[0] == job_id else f"{job_id}/{name}"
+                detail = f"{running}/{tg.get('Count', 0)} running, job v{job.get('Version')}"
+                units.append(UnitStatus(unit, state, healthy if state == "RUNNING" else None, detail))
+        return units
+
+    # --- Consul and Vault side -------------------------------------------------------------------
+
+    def _healthy(self, service: str) -> list[dict[str, Any]]:
+        if not self._consul_addr:
+            raise PlatformError("CONSUL_HTTP_ADDR is not set: export the lines `terraform output -raw env` prints")
+        base = self._consul_addr if "://" in self._consul_addr else f"http://{self._consul_addr}"
+        headers = {"X-Consul-Token": self._env["CONSUL_HTTP_TOKEN"]} if self._env.get("CONSUL_HTTP_TOKEN") else {}
+        verify: bool | str = self._env.get("CONSUL_CACERT") or True
+        try:
+            answer = requests.get(
+                f"{base.rstrip('/')}/v1/health/service/{service}",
+                params={"passing": "1"},
+                headers=headers,
+                timeout=10,
+                verify=verify,
+            )
+            answer.raise_for_status()
+        except requests.RequestException as exc:
+            raise PlatformError(f"asking Consul for {service} failed: {exc}") from exc
+        entries: list[dict[str, Any]] = answer.json()
+        return entries
+
+    def _address(self, service: str, port_meta: str | None = None) -> str | None:
+        entries = self._healthy(service)
+        if not entries:
+            return None
+        svc = entries[0]["Service"]
+        host = svc.get("Address") or entries[0].get("Node", {}).get("Address", "")
+        port = (svc.get("Meta") or {}).get(port_meta, "") if port_meta else ""
+        return f"{host}:{port or svc['Port']}"
+
+    def endpoints(self) -> Endpoints:
+        services: dict[str, str] = {}
+        for spec in catalog.SERVICES:
+            if spec.http_port is not None:
+                addr = self._address(spec.name, "http_port")
+                scheme = "https"
+            else:
+                addr = self._address(spec.name)
+                scheme = "https" if spec.protocol == catalog.Protocol.HTTP else "grpc"
+            if addr:
+                services[spec.name] = f"{scheme}://{addr}"
+
+        def url(name: str) -> str | None:
+            addr = self._address(name)
+            return f"http://{addr}" if addr else None
+
+        prometheus, alertmanager = url("prometheus"), url("alertmanager")
+        incidents = services.get("incidents")
+        if prometheus is None or alertmanager is None or incidents is None:
+            missing = [
+                n
+                for n, v in (("prometheus", prometheus), ("alertmanager", alertmanager), ("incidents", incidents))
+                if v is None
+            ]
+            raise PlatformError(f"no healthy instance of {', '.join(missing)} in Consul: run `make deploy`")
+        return Endpoints(
+            services=services,
+            prometheus=prometheus,
+            alertmanager=alertmanager,
+            incidents=incidents,
+            grafana=url("grafana"),
+            jaeger=url("jaeger"),
+            vault=self._vault_addr,
+        )
+
+    def _admin_token(self) -> str:
+        import hvac  # only the fault switch needs Vault
+
+        if not self._vault_addr:
+            raise PlatformError("VAULT_ADDR is not set: the response admin token is read from Vault")
+        client = hvac.Client(
+            url=self._vault_addr, token=self._env.get("VAULT_TOKEN"), verify=self._env.get("VAULT_CACERT") or True
+        )
+        try:
+            secret = client.secrets.kv.v2.read_secret_version(
+                path=ADMIN_TOKEN_PATH, mount_point="secret", raise_on_deleted_version=True
+            )
+        except Exception as exc:  # hvac raises many kinds (Forbidden, InvalidPath, transport errors)
+            raise PlatformError(f"reading secret/{ADMIN_TOKEN_PATH} from Vault failed: {exc}") from exc
+        token = str(secret["data"]["data"].get("token", "")).strip()
+        if not token:
+            raise PlatformError(f"secret/{ADMIN_TOKEN_PATH} has no 'token' field")
+        return token
+
+    def set_fault(self, service: str, *, latency_ms: int = 0, error_ratio: float = 0.0) -> None:
+        if service != "response":
+            raise PlatformError("fault injection is hosted by response; other services have no switch")
+        entries = self._healthy("response")
+        if not entries:
+            raise PlatformError("no healthy response instance in Consul")
+        token = self._admin_token()
+        body = json.dumps({"latency_ms": latency_ms, "error_ratio": error_ratio})
+        # Services present certificates from pki_int; trust its CA when given, as operators do.
+        verify: bool | str = self._env.get("FIREDRILL_CA_FILE") or False
+        for entry in entries:
+            svc = entry["Service"]
+            host = svc.get("Address") or entry.get("Node", {}).get("Address", "")
+            try:
+                answer = requests.put(
+                    f"https://{host}:{svc['Port']}/admin/faults",
+                    data=body,
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                    timeout=10,
+                    verify=verify,
+                )
+            except requests.RequestException as exc:
+                raise PlatformError(f"response {host}:{svc['Port']} did not take the fault switch: {exc}") from exc
+            if answer.status_code != 200:
+                raise PlatformError(
+                    f"response {host}:{svc['Port']} refused the fault switch: HTTP {answer.status_code}"
+                )
