@@ -37,6 +37,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from services.common.config import ConfigError, Env, state_dir
 from services.common.grpc_errors import Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -336,3 +337,40 @@ class TokenVerifier:
             raise InvalidToken("token subject is not a user name")
         exp = claims["exp"]
         return Identity(subject, int(exp))
+
+
+# ---- configuration shared by the issuer (auth) and every verifier ------------------------------
+
+TOKEN_ENV_VARS: tuple[str, ...] = (
+    "FIREDRILL_JWT_ISSUER",
+    "FIREDRILL_JWT_AUDIENCE",
+    "FIREDRILL_JWT_TTL_S",
+    "FIREDRILL_JWT_LEEWAY_S",
+    "FIREDRILL_JWT_PUBLIC_KEYS_FILE",
+)
+DEFAULT_ISSUER = "firedrill-auth"
+DEFAULT_AUDIENCE = "firedrill-movie"
+
+
+def token_settings_from_env(env: Env) -> TokenSettings:
+    return TokenSettings(
+        issuer=env.text("FIREDRILL_JWT_ISSUER", DEFAULT_ISSUER),
+        audience=env.text("FIREDRILL_JWT_AUDIENCE", DEFAULT_AUDIENCE),
+        ttl_s=env.integer("FIREDRILL_JWT_TTL_S", 900, minimum=30, maximum=86400),
+        leeway_s=env.integer("FIREDRILL_JWT_LEEWAY_S", 5, minimum=0, maximum=120),
+    )
+
+
+def jwt_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the drill keeps generated JWT keys: ``<state>/secrets/jwt``."""
+    return state_dir(environ) / "secrets" / "jwt"
+
+
+def public_keys_path(env: Env, profile_name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The verification key set: FIREDRILL_JWT_PUBLIC_KEYS_FILE, or auth's drill default."""
+    path = env.optional_path("FIREDRILL_JWT_PUBLIC_KEYS_FILE")
+    if path is not None:
+        return path
+    if profile_name != "drill":
+        raise ConfigError("FIREDRILL_JWT_PUBLIC_KEYS_FILE", "required outside the drill profile")
+    return jwt_dir(environ) / "verification-keys.json"

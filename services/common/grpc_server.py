@@ -245,7 +245,11 @@ class GrpcServer:
 
 
 def metrics_app(
-    service: str, server: GrpcServer, registry: CollectorRegistry, checks: dict[str, Any] | None = None
+    service: str,
+    server: GrpcServer,
+    *,
+    registry: CollectorRegistry = REGISTRY,
+    checks: dict[str, Any] | None = None,
 ) -> web.Application:
     """The small plain-HTTP app on the metrics port: /metrics and /health."""
     app = create_base_app(service, instrumentation=False, tracer_provider=None, registry=registry)

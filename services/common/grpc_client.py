@@ -1,0 +1,153 @@
+"""gRPC clients: channels with Firedrill's interceptors, discovery, deadlines and retries.
+
+``make_channel`` is the one place a channel is created (TLS hook: ``channel_credentials``; None
+means plaintext). ``DiscoveredChannels`` picks a healthy instance of a service through the
+registry and keeps one channel per address. ``call_with_retry`` runs an idempotent call within
+an absolute deadline: at most ``attempts`` tries, only on UNAVAILABLE or DEADLINE_EXCEEDED,
+exponential backoff with full jitter, never sleeping past the deadline; failures come out as the
+domain errors of ``services.common.grpc_errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+from opentelemetry.sdk.trace import TracerProvider
+
+from services.common.discovery.base import Instance, NoHealthyInstance, Registry
+from services.common.discovery.cache import InstanceCache
+from services.common.grpc_errors import DeadlineExceeded, ServiceError, Unavailable, from_code
+from services.common.grpc_handlers import is_application_call
+from services.common.grpc_metrics import GrpcClientMetrics, client_metrics_interceptors
+
+T = TypeVar("T")
+
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    instrumentation: bool = True
+    tracer_provider: TracerProvider | None = None
+    metrics: GrpcClientMetrics | None = None
+    channel_credentials: grpc.ChannelCredentials | None = None
+
+
+def make_channel(target: str, options: ClientOptions | None = None) -> grpc.aio.Channel:
+    """A channel to ``target`` (host:port) with tracing and client metrics interceptors."""
+    opts = options or ClientOptions()
+    interceptors: list[Any] = []
+    if opts.instrumentation:
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+        interceptors.extend(
+            aio_client_interceptors(  # type: ignore[no-untyped-call]
+                tracer_provider=opts.tracer_provider, filter_=is_application_call
+            )
+        )
+    if opts.metrics is not None:
+        interceptors.extend(client_metrics_interceptors(opts.metrics))
+    channel_options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        # Reconnect quickly after an upstream restarts (defaults back off to 120 s).
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 1000),
+        ("grpc.enable_retries", 0),  # retries are ours, bounded by the caller's deadline
+    ]
+    if opts.channel_credentials is None:
+        return grpc.aio.insecure_channel(target, options=channel_options, interceptors=interceptors or None)
+    return grpc.aio.secure_channel(
+        target, opts.channel_credentials, options=channel_options, interceptors=interceptors or None
+    )
+
+
+class DiscoveredChannels:
+    """Channels to the healthy instances of one service, found through the registry."""
+
+    def __init__(self, service: str, registry: Registry, options: ClientOptions, *, cache_age_s: float = 1.0) -> None:
+        self.service = service
+        self._instances = InstanceCache(registry, max_age_s=cache_age_s)
+        self._options = options
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    async def pick(self, avoid: Instance | None = None) -> tuple[Instance, grpc.aio.Channel]:
+        try:
+            instance = await self._instances.pick(self.service, avoid=avoid)
+        except NoHealthyInstance:
+            raise Unavailable(f"{self.service} has no healthy instance") from None
+        channel = self._channels.get(instance.address)
+        if channel is None:
+            channel = make_channel(instance.address, self._options)
+            self._channels[instance.address] = channel
+        return instance, channel
+
+    def forget(self) -> None:
+        """Ask the registry again on the next call (an instance just failed)."""
+        self._instances.forget(self.service)
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3
+    base_backoff_s: float = 0.025
+    max_backoff_s: float = 0.25
+    # Each attempt gets at most this long (a hung instance must leave time for another try).
+    attempt_timeout_s: float = 1.0
+
+    def backoff_s(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2**attempt)]."""
+        return random.uniform(0.0, min(self.max_backoff_s, self.base_backoff_s * (2**attempt)))
+
+
+Attempt = Callable[[grpc.aio.Channel, float], Awaitable[T]]
+
+
+async def call_with_retry(
+    channels: DiscoveredChannels, attempt: Attempt[T], *, deadline: float, policy: RetryPolicy
+) -> T:
+    """Run ``attempt(channel, timeout_s)`` until it succeeds, the attempts run out, or ``deadline``.
+
+    ``deadline`` is absolute, in ``loop.time()`` seconds. Only UNAVAILABLE and DEADLINE_EXCEEDED
+    are retried (the call must be idempotent); any other status is final.
+    """
+    loop = asyncio.get_running_loop()
+    previous: Instance | None = None
+    last: ServiceError = DeadlineExceeded(f"no time left to call {channels.service}")
+    for number in range(policy.attempts):
+        remaining = deadline - loop.time()
+        if remaining <= 0.001:
+            break
+        try:
+            instance, channel = await channels.pick(avoid=previous)
+        except Unavailable as exc:
+            last = exc
+        else:
+            previous = instance
+            try:
+                return await attempt(channel, min(remaining, policy.attempt_timeout_s))
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                last = from_code(code, f"{channels.service}: {exc.details() or code.name}")
+                if code not in RETRYABLE:
+                    raise last from None
+                if code == grpc.StatusCode.UNAVAILABLE:
+                    channels.forget()
+        if number + 1 < policy.attempts:
+            pause = min(policy.backoff_s(number), max(0.0, deadline - loop.time()))
+            await asyncio.sleep(pause)
+    if loop.time() >= deadline - 0.001 and not isinstance(last, Unavailable):
+        raise DeadlineExceeded(f"{channels.service} did not answer in time ({last.message})")
+    raise last

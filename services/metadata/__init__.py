@@ -1,0 +1,1 @@
+"""metadata: movie metadata over gRPC, stored in SQLite, with a read cache."""

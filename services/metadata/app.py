@@ -1,0 +1,60 @@
+"""Wiring: repository, cache, controller and handler on a gRPC server with the shared plumbing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from services.common.auth_tokens import FileKeySource, TokenVerifier
+from services.common.grpc_auth import LocalAuthenticator
+from services.common.grpc_server import GrpcServer, LatencyFault, ServerOptions
+from services.genproto import movie_pb2, movie_pb2_grpc
+from services.metadata.cache import TtlCache
+from services.metadata.config import MetadataConfig
+from services.metadata.controller import MetadataController
+from services.metadata.handler import MetadataServicer
+from services.metadata.model import Metadata
+from services.metadata.repository import MetadataRepository, SqliteMetadataRepository
+
+SERVICE_NAME = movie_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
+
+
+@dataclass
+class MetadataApp:
+    server: GrpcServer
+    repository: MetadataRepository
+    fault: LatencyFault
+
+    async def close(self) -> None:
+        await self.repository.close()
+
+
+async def build(
+    config: MetadataConfig,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    metrics_registry: CollectorRegistry = REGISTRY,
+    repository: MetadataRepository | None = None,
+) -> MetadataApp:
+    repo = repository if repository is not None else await SqliteMetadataRepository.open(config.database)
+    cache: TtlCache[str, Metadata] = TtlCache(config.cache_max_entries, config.cache_ttl_s)
+    fault = LatencyFault(config.fault_latency_ms)
+    verifier = TokenVerifier(FileKeySource(config.public_keys_file), config.tokens)
+    server = GrpcServer(
+        "metadata",
+        ServerOptions(
+            instrumentation=config.service.instrumentation,
+            tracer_provider=tracer_provider,
+            metrics_registry=metrics_registry,
+            authenticator=LocalAuthenticator(verifier),
+            latency_fault=fault,
+        ),
+    )
+    server.add(
+        movie_pb2_grpc.add_MetadataServiceServicer_to_server,
+        MetadataServicer(MetadataController(repo, cache)),
+        SERVICE_NAME,
+    )
+    return MetadataApp(server, repo, fault)

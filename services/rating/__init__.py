@@ -1,0 +1,1 @@
+"""rating: movie ratings and their aggregate over gRPC, stored in SQLite."""

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common.auth_tokens import TOKEN_ENV_VARS, TokenSettings, public_keys_path, token_settings_from_env
+from services.common.config import COMMON_ENV_VARS, Env, ServiceConfig, state_dir
+from services.common.grpc_server import MAX_FAULT_LATENCY_MS
+
+ENV_VARS = (
+    *COMMON_ENV_VARS,
+    *TOKEN_ENV_VARS,
+    "FIREDRILL_DATA_DIR",
+    "FIREDRILL_FAULT_LATENCY_MS",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RatingConfig:
+    service: ServiceConfig
+    data_dir: Path
+    fault_latency_ms: int
+    tokens: TokenSettings
+    public_keys_file: Path
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "rating.sqlite3"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RatingConfig:
+        env = Env(environ)
+        service = ServiceConfig.from_env("rating", environ)
+        return cls(
+            service=service,
+            data_dir=env.path("FIREDRILL_DATA_DIR", state_dir(environ) / "data" / "rating"),
+            fault_latency_ms=env.integer("FIREDRILL_FAULT_LATENCY_MS", 0, minimum=0, maximum=MAX_FAULT_LATENCY_MS),
+            tokens=token_settings_from_env(env),
+            public_keys_file=public_keys_path(env, service.timing.name, environ),
+        )
