@@ -90,6 +90,23 @@ def peer_identities(peercert: dict[str, Any] | None) -> frozenset[str]:
     return frozenset(names)
 
 
+CONSUL_SUFFIX = ".service.consul"
+
+
+def service_dns_name(service: str) -> str:
+    """The name every certificate of ``service`` carries, locally and on the cluster (Consul DNS)."""
+    return service + CONSUL_SUFFIX
+
+
+def _accepted_names(allowed: Iterable[str]) -> frozenset[str]:
+    """``hello`` is accepted as ``hello`` (local certificates) or ``hello.service.consul`` (cluster)."""
+    names = set()
+    for name in allowed:
+        names.add(name)
+        names.add(service_dns_name(name.removesuffix(CONSUL_SUFFIX)))
+    return frozenset(names)
+
+
 def allowed_callers(service: str) -> tuple[str, ...]:
     """Who may call ``service``: the catalog services that depend on it, plus the observers."""
     callers = [s.name for s in catalog.SERVICES if service in s.depends_on]
@@ -130,6 +147,9 @@ def build_context(files: TlsFiles, *, server: bool) -> tuple[ssl.SSLContext, Sna
             context.load_cert_chain(files.cert, files.key)
             context.load_verify_locations(cadata=before[2].decode("ascii"))
             context.verify_mode = ssl.CERT_REQUIRED
+            # The CA file may hold only the issuing (intermediate) CA, as Vault's ``issuing_ca``
+            # does: trust it as an anchor without requiring the root too.
+            context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
             if _read_all(files) != before:
                 raise TlsError("files changed while loading")
             cert = first_certificate(before[0])
@@ -255,7 +275,8 @@ class TlsMaterial:
         """For a client: present our certificate; verify the server's against the platform CA.
 
         ``server_name`` pins the name the server's certificate must carry, whatever address is
-        dialled (every certificate has the IP SAN 127.0.0.1, so the address proves nothing).
+        dialled (every certificate has the IP SAN 127.0.0.1, so the address proves nothing); use
+        ``service_dns_name(upstream)``, which local and cluster certificates both carry.
         """
         inner, _ = build_context(self.files, server=False)
         outer = _facade(inner, server=False, pinned=server_name)
@@ -396,7 +417,7 @@ def peer_identity_middleware(allowed: Iterable[str]) -> Any:
     """Refuse (403) requests whose verified client certificate names none of ``allowed``."""
     from services.common.web import json_error
 
-    allowed_names = frozenset(allowed)
+    allowed_names = _accepted_names(allowed)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -421,4 +442,4 @@ def grpc_peer_identities(context: Any) -> frozenset[str]:
 
 
 def grpc_peer_allowed(context: Any, allowed: Iterable[str]) -> bool:
-    return bool(grpc_peer_identities(context) & frozenset(allowed))
+    return bool(grpc_peer_identities(context) & _accepted_names(allowed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from services.common import tls
 from services.common.discovery.base import Registry
 from services.common.entrypoint import run_service
 from services.common.lifecycle import serve_http
@@ -12,7 +13,13 @@ from services.hello.config import HelloConfig
 
 
 async def serve(config: HelloConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    await serve_http(create_app(config, registry, tracer_provider=provider), config.service, registry)
+    # With FIREDRILL_TLS_* set: serve mTLS (any certificate of the platform CA: hello is the edge)
+    # and call response over mTLS, pinning the name "response.service.consul" in its certificate.
+    async with tls.service_tls(config.service) as material:
+        client_ssl = material.client_context(server_name=tls.service_dns_name("response")) if material else None
+        server_ssl = material.server_context() if material else None
+        app = create_app(config, registry, tracer_provider=provider, client_ssl=client_ssl)
+        await serve_http(app, config.service, registry, ssl_context=server_ssl)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from services.common import tls
 from services.common.discovery.base import Registry
 from services.common.entrypoint import run_service
 from services.common.lifecycle import serve_http
@@ -12,7 +13,13 @@ from services.response.config import ResponseConfig
 
 
 async def serve(config: ResponseConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    await serve_http(create_app(config, tracer_provider=provider), config.service, registry)
+    # With FIREDRILL_TLS_* set: serve mTLS and answer only the callers the catalog names
+    # (hello) plus the observers (prometheus, operator); other certificates get 403.
+    async with tls.service_tls(config.service) as material:
+        app = create_app(config, tracer_provider=provider)
+        if material is not None:
+            app.middlewares.append(tls.peer_identity_middleware(tls.allowed_callers("response")))
+        await serve_http(app, config.service, registry, ssl_context=material.server_context() if material else None)
 
 
 def main() -> None:

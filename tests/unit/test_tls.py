@@ -316,3 +316,13 @@ async def test_grpc_requires_a_client_certificate_and_follows_rotation(
     await _grpc_check(target, movie.grpc_channel_credentials())
     second = await asyncio.to_thread(_served_serial, "https://" + target, pki.ca_pem, movie.files)
     assert second == material.snapshot.serial != first
+
+
+async def test_cluster_style_certificates_match_by_consul_name(
+    server: Server, open_server: Server, pki: ThrowawayPki, tmp_path: Path
+) -> None:
+    # On Nomad the certificate's CN is "hello.service.consul" and there is no bare "hello" SAN.
+    cluster_hello = pki.write(tmp_path / "cluster-hello", "hello.service.consul")
+    ctx = client_ctx(cluster_hello, server_name=tls.service_dns_name("response"))
+    assert (await get(server.url + "/", ctx))[0] == 200
+    assert tls.service_dns_name("response") == "response.service.consul"
