@@ -284,7 +284,8 @@ def repo(tmp_path: Path) -> Path:
     (tmp_path / "prometheus/generated/production/rules").mkdir(parents=True)
     (tmp_path / "prometheus/generated/production/prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
     (tmp_path / "prometheus/generated/production/rules/service.yml").write_text(
-        'groups: [{name: x, rules: [{alert: Down, expr: "up == 0", annotations: {summary: "{{ $labels.service }}"}}]}]\n'
+        "groups: [{name: x, rules: [{alert: Down, expr: 'up == 0',"
+        ' annotations: {summary: "{{ $labels.service }}"}}]}]\n'
     )
     (tmp_path / "alertmanager/generated/production").mkdir(parents=True)
     (tmp_path / "alertmanager/generated/production/alertmanager.yml").write_text("route: {receiver: incidents}\n")
