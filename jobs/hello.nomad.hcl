@@ -192,7 +192,7 @@ job "hello" {
       }
 
       template {
-        data          = "${local.pki_issue_hello}{{ .Data.issuing_ca }}{{ end }}"
+        data          = "${local.pki_issue_hello}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0644"
         change_mode   = "signal"

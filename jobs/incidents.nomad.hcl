@@ -200,7 +200,7 @@ job "incidents" {
       }
 
       template {
-        data          = "${local.pki_issue_incidents}{{ .Data.issuing_ca }}{{ end }}"
+        data          = "${local.pki_issue_incidents}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0644"
         change_mode   = "signal"

@@ -212,21 +212,22 @@ job "movie" {
       }
 
       env {
-        FIREDRILL_BIND_HOST      = "0.0.0.0"
-        FIREDRILL_DISCOVERY      = "consul"
-        FIREDRILL_SELF_REGISTER  = "false"
-        CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
-        FIREDRILL_PROFILE        = var.profile
-        FIREDRILL_LOG_LEVEL      = var.log_level
-        OTEL_TRACES_SAMPLER      = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG  = var.trace_sample_ratio
-        FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
-        FIREDRILL_TLS_KEY_FILE   = "${NOMAD_SECRETS_DIR}/tls/key.pem"
-        FIREDRILL_TLS_CA_FILE    = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
-        FIREDRILL_PORT           = "${NOMAD_PORT_grpc}"
-        FIREDRILL_ADVERTISE_HOST = "${NOMAD_IP_grpc}"
-        FIREDRILL_METRICS_PORT   = "${NOMAD_PORT_metrics}"
-        FIREDRILL_DATA_DIR       = "${NOMAD_ALLOC_DIR}/data"
+        FIREDRILL_BIND_HOST            = "0.0.0.0"
+        FIREDRILL_DISCOVERY            = "consul"
+        FIREDRILL_SELF_REGISTER        = "false"
+        CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
+        FIREDRILL_PROFILE              = var.profile
+        FIREDRILL_LOG_LEVEL            = var.log_level
+        OTEL_TRACES_SAMPLER            = "parentbased_traceidratio"
+        OTEL_TRACES_SAMPLER_ARG        = var.trace_sample_ratio
+        FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
+        FIREDRILL_TLS_KEY_FILE         = "${NOMAD_SECRETS_DIR}/tls/key.pem"
+        FIREDRILL_TLS_CA_FILE          = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
+        FIREDRILL_PORT                 = "${NOMAD_PORT_grpc}"
+        FIREDRILL_ADVERTISE_HOST       = "${NOMAD_IP_grpc}"
+        FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
+        FIREDRILL_DATA_DIR             = "${NOMAD_ALLOC_DIR}/data"
+        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt_public_keys.json"
       }
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
@@ -248,7 +249,7 @@ job "movie" {
       }
 
       template {
-        data          = "${local.pki_issue_metadata}{{ .Data.issuing_ca }}{{ end }}"
+        data          = "${local.pki_issue_metadata}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0644"
         change_mode   = "signal"
@@ -263,6 +264,17 @@ job "movie" {
         destination = "local/upstreams.env"
         env         = true
         change_mode = "restart"
+      }
+
+      # Verification keys only (no private key): tokens issued by auth are checked locally.
+      template {
+        data          = <<-EOT
+          {{ with secret "secret/data/firedrill/public/jwt" }}{{ .Data.data | toJSON }}{{ end }}
+        EOT
+        destination   = "secrets/jwt_public_keys.json"
+        perms         = "0600"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
       }
 
       resources {
@@ -360,21 +372,22 @@ job "movie" {
       }
 
       env {
-        FIREDRILL_BIND_HOST      = "0.0.0.0"
-        FIREDRILL_DISCOVERY      = "consul"
-        FIREDRILL_SELF_REGISTER  = "false"
-        CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
-        FIREDRILL_PROFILE        = var.profile
-        FIREDRILL_LOG_LEVEL      = var.log_level
-        OTEL_TRACES_SAMPLER      = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG  = var.trace_sample_ratio
-        FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
-        FIREDRILL_TLS_KEY_FILE   = "${NOMAD_SECRETS_DIR}/tls/key.pem"
-        FIREDRILL_TLS_CA_FILE    = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
-        FIREDRILL_PORT           = "${NOMAD_PORT_grpc}"
-        FIREDRILL_ADVERTISE_HOST = "${NOMAD_IP_grpc}"
-        FIREDRILL_METRICS_PORT   = "${NOMAD_PORT_metrics}"
-        FIREDRILL_DATA_DIR       = "${NOMAD_ALLOC_DIR}/data"
+        FIREDRILL_BIND_HOST            = "0.0.0.0"
+        FIREDRILL_DISCOVERY            = "consul"
+        FIREDRILL_SELF_REGISTER        = "false"
+        CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
+        FIREDRILL_PROFILE              = var.profile
+        FIREDRILL_LOG_LEVEL            = var.log_level
+        OTEL_TRACES_SAMPLER            = "parentbased_traceidratio"
+        OTEL_TRACES_SAMPLER_ARG        = var.trace_sample_ratio
+        FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
+        FIREDRILL_TLS_KEY_FILE         = "${NOMAD_SECRETS_DIR}/tls/key.pem"
+        FIREDRILL_TLS_CA_FILE          = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
+        FIREDRILL_PORT                 = "${NOMAD_PORT_grpc}"
+        FIREDRILL_ADVERTISE_HOST       = "${NOMAD_IP_grpc}"
+        FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
+        FIREDRILL_DATA_DIR             = "${NOMAD_ALLOC_DIR}/data"
+        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt_public_keys.json"
       }
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
@@ -396,7 +409,7 @@ job "movie" {
       }
 
       template {
-        data          = "${local.pki_issue_rating}{{ .Data.issuing_ca }}{{ end }}"
+        data          = "${local.pki_issue_rating}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0644"
         change_mode   = "signal"
@@ -411,6 +424,17 @@ job "movie" {
         destination = "local/upstreams.env"
         env         = true
         change_mode = "restart"
+      }
+
+      # Verification keys only (no private key): tokens issued by auth are checked locally.
+      template {
+        data          = <<-EOT
+          {{ with secret "secret/data/firedrill/public/jwt" }}{{ .Data.data | toJSON }}{{ end }}
+        EOT
+        destination   = "secrets/jwt_public_keys.json"
+        perms         = "0600"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
       }
 
       resources {
@@ -503,21 +527,22 @@ job "movie" {
       }
 
       env {
-        FIREDRILL_BIND_HOST      = "0.0.0.0"
-        FIREDRILL_DISCOVERY      = "consul"
-        FIREDRILL_SELF_REGISTER  = "false"
-        CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
-        FIREDRILL_PROFILE        = var.profile
-        FIREDRILL_LOG_LEVEL      = var.log_level
-        OTEL_TRACES_SAMPLER      = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG  = var.trace_sample_ratio
-        FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
-        FIREDRILL_TLS_KEY_FILE   = "${NOMAD_SECRETS_DIR}/tls/key.pem"
-        FIREDRILL_TLS_CA_FILE    = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
-        FIREDRILL_PORT           = "${NOMAD_PORT_grpc}"
-        FIREDRILL_ADVERTISE_HOST = "${NOMAD_IP_grpc}"
-        FIREDRILL_METRICS_PORT   = "${NOMAD_PORT_metrics}"
-        FIREDRILL_HTTP_PORT      = "${NOMAD_PORT_http}"
+        FIREDRILL_BIND_HOST            = "0.0.0.0"
+        FIREDRILL_DISCOVERY            = "consul"
+        FIREDRILL_SELF_REGISTER        = "false"
+        CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
+        FIREDRILL_PROFILE              = var.profile
+        FIREDRILL_LOG_LEVEL            = var.log_level
+        OTEL_TRACES_SAMPLER            = "parentbased_traceidratio"
+        OTEL_TRACES_SAMPLER_ARG        = var.trace_sample_ratio
+        FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
+        FIREDRILL_TLS_KEY_FILE         = "${NOMAD_SECRETS_DIR}/tls/key.pem"
+        FIREDRILL_TLS_CA_FILE          = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
+        FIREDRILL_PORT                 = "${NOMAD_PORT_grpc}"
+        FIREDRILL_ADVERTISE_HOST       = "${NOMAD_IP_grpc}"
+        FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
+        FIREDRILL_HTTP_PORT            = "${NOMAD_PORT_http}"
+        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt_public_keys.json"
       }
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
@@ -539,7 +564,7 @@ job "movie" {
       }
 
       template {
-        data          = "${local.pki_issue_movie}{{ .Data.issuing_ca }}{{ end }}"
+        data          = "${local.pki_issue_movie}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0644"
         change_mode   = "signal"
@@ -554,6 +579,17 @@ job "movie" {
         destination = "local/upstreams.env"
         env         = true
         change_mode = "restart"
+      }
+
+      # Verification keys only (no private key): tokens issued by auth are checked locally.
+      template {
+        data          = <<-EOT
+          {{ with secret "secret/data/firedrill/public/jwt" }}{{ .Data.data | toJSON }}{{ end }}
+        EOT
+        destination   = "secrets/jwt_public_keys.json"
+        perms         = "0600"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
       }
 
       resources {
@@ -680,7 +716,7 @@ job "movie" {
       }
 
       template {
-        data          = "${local.pki_issue_auth}{{ .Data.issuing_ca }}{{ end }}"
+        data          = "${local.pki_issue_auth}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0644"
         change_mode   = "signal"

@@ -193,7 +193,7 @@ job "response" {
       }
 
       template {
-        data          = "${local.pki_issue_response}{{ .Data.issuing_ca }}{{ end }}"
+        data          = "${local.pki_issue_response}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0644"
         change_mode   = "signal"
