@@ -131,6 +131,9 @@ class ServiceConfig:
     timing: TimingProfile
     log_level: str
     instrumentation: bool
+    # Share of new requests an edge service starts a trace for; internal services never start one.
+    trace_ratio: float
+    starts_traces: bool
     otlp_endpoint: str | None
     trace_file: Path | None
     shutdown_grace_s: float
@@ -169,6 +172,8 @@ class ServiceConfig:
             timing=timing,
             log_level=env.choice("FIREDRILL_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             instrumentation=env.flag("FIREDRILL_INSTRUMENTATION", True),
+            trace_ratio=env.number("FIREDRILL_TRACE_RATIO", 0.1, minimum=0.0, maximum=1.0),
+            starts_traces=spec.tier == catalog.Tier.EDGE,
             otlp_endpoint=env.optional_str("OTEL_EXPORTER_OTLP_ENDPOINT"),
             trace_file=env.optional_path("FIREDRILL_TRACE_FILE"),
             shutdown_grace_s=env.number("FIREDRILL_SHUTDOWN_GRACE_S", 10.0, minimum=0.0, maximum=300.0),
@@ -190,8 +195,7 @@ COMMON_ENV_VARS: tuple[str, ...] = (
     "FIREDRILL_LOG_LEVEL",
     "FIREDRILL_INSTRUMENTATION",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
+    "FIREDRILL_TRACE_RATIO",
     "FIREDRILL_TRACE_FILE",
     "FIREDRILL_SHUTDOWN_GRACE_S",
     "FIREDRILL_TLS_CERT_FILE",

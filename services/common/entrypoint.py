@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -29,6 +30,18 @@ def run_service(load: Callable[[], C], common: Callable[[C], ServiceConfig], ser
         raise SystemExit(2) from None
     configure_logging(service.name, service.log_level)
     provider = (
-        setup_tracing(service.name, service.otlp_endpoint, service.trace_file) if service.instrumentation else None
+        setup_tracing(
+            service.name,
+            service.otlp_endpoint,
+            service.trace_file,
+            starts_traces=service.starts_traces,
+            ratio=service.trace_ratio,
+        )
+        if service.instrumentation
+        else None
     )
+    # Everything imported so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise scan tens of MB of module objects and stall requests.
+    gc.collect()
+    gc.freeze()
     asyncio.run(serve(config, registry, provider))

@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 import aiohttp
+from opentelemetry import trace
 
 from services.common.discovery.base import Instance, NoHealthyInstance
 from services.common.discovery.cache import InstanceCache
@@ -27,6 +28,7 @@ class UpstreamClient:
         instances: InstanceCache,
         session: aiohttp.ClientSession,
         *,
+        traced_session: aiohttp.ClientSession | None = None,
         deadline_s: float,
         attempts: int,
         metrics: HttpClientMetrics | None = None,
@@ -35,6 +37,7 @@ class UpstreamClient:
         self._service = service
         self._instances = instances
         self._session = session
+        self._traced_session = traced_session
         self._deadline_s = deadline_s
         self._attempts = attempts
         self._metrics = metrics
@@ -43,6 +46,12 @@ class UpstreamClient:
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.count(self._service, outcome)
+
+    def _session_for_this_call(self) -> aiohttp.ClientSession:
+        """The traced session only when this request is traced: its hooks cost even for dropped spans."""
+        if self._traced_session is not None and trace.get_current_span().is_recording():
+            return self._traced_session
+        return self._session
 
     async def get_json(self, path: str) -> tuple[Instance, dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -63,7 +72,9 @@ class UpstreamClient:
             previous = instance
             url = f"{self._scheme}://{instance.address}{path}"
             try:
-                async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=remaining)) as resp:
+                async with self._session_for_this_call().get(
+                    url, timeout=aiohttp.ClientTimeout(total=remaining)
+                ) as resp:
                     if resp.status < 400:
                         body = await resp.json(content_type=None)
                         self._count("ok")

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from services.common.errors import ApiError
 from services.common.metrics import HttpServerMetrics
-from services.common.telemetry import current_trace_id
+from services.common.telemetry import DEFAULT_SAMPLE_RATIO, ROOT_SAMPLED_KEY, current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +114,7 @@ async def health_view(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def _tracing_middleware(tracer_provider: TracerProvider | None) -> Any:
+def _official_server_middleware(tracer_provider: TracerProvider | None) -> Any:
     """OpenTelemetry's aiohttp-server middleware, added explicitly to this one application.
 
     The instrumentor initialises the module's settings (excluded URLs, semantic conventions)
@@ -128,18 +130,60 @@ def _tracing_middleware(tracer_provider: TracerProvider | None) -> Any:
     return create_aiohttp_middleware(tracer_provider=tracer_provider)
 
 
+def traced_requests(tracer_provider: TracerProvider | None, starts_traces: bool, ratio: float) -> Any:
+    """Tracing for sampled requests only (see services.common.telemetry for why).
+
+    The sampling decision is made here, before OpenTelemetry's own aiohttp-server middleware,
+    which is then invoked only for requests that will be traced. Unsampled requests have no
+    recording span, so outgoing calls (services.common.upstream) skip their tracing hooks too.
+    """
+    official = _official_server_middleware(tracer_provider)
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        traceparent = request.headers.get("traceparent")
+        if traceparent is not None:
+            sampled = traceparent_sampled(traceparent)
+        else:
+            sampled = starts_traces and random.random() < ratio
+        if not sampled:
+            return await handler(request)
+        if traceparent is not None:
+            return cast(web.StreamResponse, await official(request, handler))
+        token = otel_context.attach(otel_context.set_value(ROOT_SAMPLED_KEY, True))
+        try:
+            return cast(web.StreamResponse, await official(request, handler))
+        finally:
+            otel_context.detach(token)
+
+    return gate
+
+
+def traceparent_sampled(header: str) -> bool:
+    """The sampled flag of a W3C traceparent (version-traceid-spanid-flags); malformed means no."""
+    parts = header.strip().split("-")
+    if len(parts) < 4 or len(parts[3]) != 2:
+        return False
+    try:
+        return bool(int(parts[3], 16) & 1)
+    except ValueError:
+        return False
+
+
 def create_base_app(
     service: str,
     *,
     instrumentation: bool,
     tracer_provider: TracerProvider | None,
+    starts_traces: bool = False,
+    trace_ratio: float = DEFAULT_SAMPLE_RATIO,
     registry: CollectorRegistry = REGISTRY,
     client_max_size: int = MAX_BODY_BYTES,
 ) -> web.Application:
     """An application with the shared middlewares and the /health and /metrics routes."""
     middlewares: list[Any] = []
     if instrumentation:
-        middlewares.append(_tracing_middleware(tracer_provider))
+        middlewares.append(traced_requests(tracer_provider, starts_traces, trace_ratio))
         middlewares.append(metrics_middleware(HttpServerMetrics(service, registry)))
     middlewares.append(error_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import AsyncIterator
 
@@ -30,23 +31,33 @@ def create_app(
         "hello",
         instrumentation=service.instrumentation,
         tracer_provider=tracer_provider,
+        starts_traces=service.starts_traces,
+        trace_ratio=service.trace_ratio,
         registry=metrics_registry,
     )
     app.router.add_get("/hello", hello)
     client_metrics = HttpClientMetrics("hello", metrics_registry) if service.instrumentation else None
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
-        trace_configs = []
-        if service.instrumentation:
-            from opentelemetry.instrumentation.aiohttp_client import create_trace_config
-
-            trace_configs.append(create_trace_config(tracer_provider=tracer_provider))
         connector = aiohttp.TCPConnector(limit=200, ssl=client_ssl if client_ssl is not None else True)
-        async with aiohttp.ClientSession(connector=connector, trace_configs=trace_configs) as session:
+        async with contextlib.AsyncExitStack() as stack:
+            plain = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+            traced = None
+            if service.instrumentation:
+                from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+
+                traced = await stack.enter_async_context(
+                    aiohttp.ClientSession(
+                        connector=connector,
+                        connector_owner=False,
+                        trace_configs=[create_trace_config(tracer_provider=tracer_provider)],
+                    )
+                )
             app[UPSTREAM_KEY] = UpstreamClient(
                 "response",
                 InstanceCache(registry, max_age_s=service.timing.heartbeat_interval_s),
-                session,
+                plain,
+                traced_session=traced,
                 deadline_s=config.upstream_deadline_s,
                 attempts=config.upstream_attempts,
                 metrics=client_metrics,

@@ -20,6 +20,8 @@ def create_app(
         "response",
         instrumentation=config.service.instrumentation,
         tracer_provider=tracer_provider,
+        starts_traces=config.service.starts_traces,
+        trace_ratio=config.service.trace_ratio,
         registry=metrics_registry,
     )
     app[views.FAULTS_KEY] = FaultSwitch(config.leak_cap_bytes, metrics_registry)

@@ -1,0 +1,62 @@
+"""One real local platform for the whole integration session.
+
+It runs from its own state directory with every port shifted by TEST_PORT_OFFSET, so it can run
+beside a developer's own `make up`. It is started once, shared, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scripts.local.platform import LocalPlatform
+from scripts.platform.base import Endpoints
+from scripts.promql import Prometheus
+from services.common.profiles import DRILL
+
+TEST_PORT_OFFSET = "10000"
+
+
+@dataclass
+class RunningPlatform:
+    platform: LocalPlatform
+    endpoints: Endpoints
+    state_dir: Path
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.endpoints.prometheus
+
+    @property
+    def prometheus(self) -> Prometheus:
+        return Prometheus(self.endpoints.prometheus)
+
+    def url(self, service: str, path: str = "") -> str:
+        return self.endpoints.services[service] + path
+
+
+@pytest.fixture(scope="session")
+def local_platform() -> Iterator[RunningPlatform]:
+    for binary in ("prometheus", "prometheus-alertmanager"):
+        if shutil.which(binary) is None:
+            pytest.skip(f"{binary} is not installed (run `make setup`); the local platform cannot start")
+    previous = os.environ.get("FIREDRILL_PORT_OFFSET")
+    os.environ["FIREDRILL_PORT_OFFSET"] = TEST_PORT_OFFSET
+    state_dir = Path(tempfile.mkdtemp(prefix="fd-it-"))
+    platform = LocalPlatform(state_dir, DRILL)
+    try:
+        endpoints = platform.up(progress=lambda line: print(line, flush=True), wait_timeout_s=120)
+        yield RunningPlatform(platform, endpoints, state_dir)
+    finally:
+        platform.down()
+        if previous is None:
+            os.environ.pop("FIREDRILL_PORT_OFFSET", None)
+        else:
+            os.environ["FIREDRILL_PORT_OFFSET"] = previous
+        shutil.rmtree(state_dir, ignore_errors=True)
