@@ -70,32 +70,41 @@ def make_channel(target: str, options: ClientOptions | None = None) -> grpc.aio.
 
 
 class DiscoveredChannels:
-    """Channels to the healthy instances of one service, found through the registry."""
+    """Stubs over channels to the healthy instances of one service, found through the registry.
 
-    def __init__(self, service: str, registry: Registry, options: ClientOptions, *, cache_age_s: float = 1.0) -> None:
+    ``stub_class`` is the generated stub (``movie_pb2_grpc.RatingServiceStub``); one channel and
+    one stub per instance address are kept and reused.
+    """
+
+    def __init__(
+        self, service: str, registry: Registry, options: ClientOptions, stub_class: Any, *, cache_age_s: float = 1.0
+    ) -> None:
         self.service = service
         self._instances = InstanceCache(registry, max_age_s=cache_age_s)
         self._options = options
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stub_class = stub_class
+        self._channels: dict[str, tuple[grpc.aio.Channel, Any]] = {}
 
-    async def pick(self, avoid: Instance | None = None) -> tuple[Instance, grpc.aio.Channel]:
+    async def pick(self, avoid: Instance | None = None) -> tuple[Instance, Any]:
+        """A healthy instance and a stub to it (UNAVAILABLE when there is none)."""
         try:
             instance = await self._instances.pick(self.service, avoid=avoid)
         except NoHealthyInstance:
             raise Unavailable(f"{self.service} has no healthy instance") from None
-        channel = self._channels.get(instance.address)
-        if channel is None:
+        entry = self._channels.get(instance.address)
+        if entry is None:
             channel = make_channel(instance.address, self._options)
-            self._channels[instance.address] = channel
-        return instance, channel
+            entry = (channel, self._stub_class(channel))
+            self._channels[instance.address] = entry
+        return instance, entry[1]
 
     def forget(self) -> None:
         """Ask the registry again on the next call (an instance just failed)."""
         self._instances.forget(self.service)
 
     async def close(self) -> None:
-        channels, self._channels = list(self._channels.values()), {}
-        for channel in channels:
+        entries, self._channels = list(self._channels.values()), {}
+        for channel, _stub in entries:
             await channel.close()
 
 
@@ -112,13 +121,14 @@ class RetryPolicy:
         return random.uniform(0.0, min(self.max_backoff_s, self.base_backoff_s * (2**attempt)))
 
 
-Attempt = Callable[[grpc.aio.Channel, float], Awaitable[T]]
+# attempt(stub, seconds_left_for_this_attempt) -> response
+Attempt = Callable[[Any, float], Awaitable[T]]
 
 
 async def call_with_retry(
     channels: DiscoveredChannels, attempt: Attempt[T], *, deadline: float, policy: RetryPolicy
 ) -> T:
-    """Run ``attempt(channel, timeout_s)`` until it succeeds, the attempts run out, or ``deadline``.
+    """Run ``attempt(stub, budget_s)`` until it succeeds, the attempts run out, or ``deadline``.
 
     ``deadline`` is absolute, in ``loop.time()`` seconds. Only UNAVAILABLE and DEADLINE_EXCEEDED
     are retried (the call must be idempotent); any other status is final.
@@ -131,13 +141,13 @@ async def call_with_retry(
         if remaining <= 0.001:
             break
         try:
-            instance, channel = await channels.pick(avoid=previous)
+            instance, stub = await channels.pick(avoid=previous)
         except Unavailable as exc:
             last = exc
         else:
             previous = instance
             try:
-                return await attempt(channel, min(remaining, policy.attempt_timeout_s))
+                return await attempt(stub, min(remaining, policy.attempt_timeout_s))
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 last = from_code(code, f"{channels.service}: {exc.details() or code.name}")

@@ -1,0 +1,190 @@
+"""The four movie services in one process on free loopback ports (tests and benchmarks).
+
+Each service is built exactly as its ``__main__`` builds it, from an environment mapping, with
+its own metrics registry; discovery is an in-memory registry the stack fills as services start
+and stop, so callers find each other the way they do on the platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc.aio
+from aiohttp import web
+from argon2 import PasswordHasher
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from services.auth.app import build as build_auth
+from services.auth.config import AuthConfig
+from services.common.discovery.base import Instance
+from services.common.grpc_auth import bearer_metadata
+from services.common.grpc_server import GrpcServer
+from services.genproto import auth_pb2, auth_pb2_grpc
+from services.metadata.app import build as build_metadata
+from services.metadata.config import MetadataConfig
+from services.movie.app import build as build_movie
+from services.movie.config import MovieConfig
+from services.rating.app import build as build_rating
+from services.rating.config import RatingConfig
+
+HOST = "127.0.0.1"
+ORDER = ("auth", "metadata", "rating", "movie")
+
+
+class MemoryRegistry:
+    """The Registry protocol over a dict (no TTL: the stack adds and removes instances itself)."""
+
+    def __init__(self) -> None:
+        self.instances: dict[str, dict[str, Instance]] = {}
+
+    async def register(self, instance: Instance) -> None:
+        self.instances.setdefault(instance.service, {})[instance.instance_id] = instance
+
+    async def deregister(self, instance: Instance) -> None:
+        self.instances.get(instance.service, {}).pop(instance.instance_id, None)
+
+    async def heartbeat(self, instance: Instance) -> None:
+        return None
+
+    async def healthy_instances(self, service: str) -> list[Instance]:
+        return list(self.instances.get(service, {}).values())
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class Running:
+    server: GrpcServer
+    instance: Instance
+    app: Any
+    metrics: CollectorRegistry
+    http_runner: web.AppRunner | None = None
+    http_port: int | None = None
+
+
+@dataclass
+class MovieStack:
+    state_dir: Path
+    # Extra environment per service name (e.g. {"rating": {"FIREDRILL_FAULT_LATENCY_MS": "50"}}).
+    env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    instrumentation: bool = True
+    tracer_provider: TracerProvider | None = None
+    # Cheap argon2 parameters keep tests fast; production uses the library's defaults.
+    hasher: PasswordHasher | None = None
+    registry: MemoryRegistry = field(default_factory=MemoryRegistry)
+    running: dict[str, Running] = field(default_factory=dict)
+
+    def environ(self, name: str) -> dict[str, str]:
+        base = {
+            "FIREDRILL_STATE_DIR": str(self.state_dir),
+            "FIREDRILL_PROFILE": "drill",
+            "FIREDRILL_BIND_HOST": HOST,
+            "FIREDRILL_DATA_DIR": str(self.state_dir / "data" / name),
+            "FIREDRILL_INSTRUMENTATION": "true" if self.instrumentation else "false",
+        }
+        return {**base, **self.env.get(name, {})}
+
+    async def start(self) -> MovieStack:
+        for name in ORDER:
+            await self.start_service(name)
+        return self
+
+    async def start_service(self, name: str) -> Running:
+        if name in self.running:
+            raise RuntimeError(f"{name} is already running")
+        metrics = CollectorRegistry()
+        environ = self.environ(name)
+        http_app: web.Application | None = None
+        app: Any
+        if name == "auth":
+            auth_config = AuthConfig.from_env(environ)
+            app = await build_auth(
+                auth_config, tracer_provider=self.tracer_provider, metrics_registry=metrics, hasher=self.hasher
+            )
+        elif name == "metadata":
+            app = await build_metadata(
+                MetadataConfig.from_env(environ), tracer_provider=self.tracer_provider, metrics_registry=metrics
+            )
+        elif name == "rating":
+            app = await build_rating(
+                RatingConfig.from_env(environ), tracer_provider=self.tracer_provider, metrics_registry=metrics
+            )
+        elif name == "movie":
+            app = build_movie(
+                MovieConfig.from_env(environ),
+                self.registry,
+                tracer_provider=self.tracer_provider,
+                metrics_registry=metrics,
+            )
+            http_app = app.http
+        else:
+            raise KeyError(name)
+        port = await app.server.start(HOST, 0)
+        instance = Instance(name, f"{name}-{HOST}-{port}", HOST, port, {"protocol": "grpc"})
+        running = Running(app.server, instance, app, metrics)
+        if http_app is not None:
+            runner = web.AppRunner(http_app, access_log=None, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, HOST, 0)
+            await site.start()
+            running.http_runner = runner
+            running.http_port = int(runner.addresses[0][1])
+        await self.registry.register(instance)
+        self.running[name] = running
+        return running
+
+    async def stop_service(self, name: str, *, deregister: bool = True, grace_s: float = 0.5) -> None:
+        """Stop one service; ``deregister=False`` leaves it in discovery, as a crash would."""
+        running = self.running.pop(name)
+        if deregister:
+            await self.registry.deregister(running.instance)
+        await running.server.stop(grace_s)
+        if running.http_runner is not None:
+            await running.http_runner.cleanup()
+        await running.app.close()
+
+    def address(self, name: str) -> str:
+        return self.running[name].instance.address
+
+    def http_url(self, path: str = "") -> str:
+        port = self.running["movie"].http_port
+        return f"http://{HOST}:{port}{path}"
+
+    def demo_password(self) -> str:
+        return (self.state_dir / "secrets" / "auth" / "demo-password").read_text().strip()
+
+    async def token(self, username: str = "demo", password: str | None = None) -> str:
+        stub_class: Any = auth_pb2_grpc.AuthServiceStub
+        async with grpc.aio.insecure_channel(self.address("auth")) as channel:
+            response = await stub_class(channel).GetToken(
+                auth_pb2.GetTokenRequest(username=username, password=password or self.demo_password()), timeout=10
+            )
+        return str(response.token)
+
+    async def close(self) -> None:
+        for name in reversed(ORDER):
+            if name in self.running:
+                await self.stop_service(name, grace_s=0)
+
+
+def auth_metadata(token: str) -> tuple[tuple[str, str], ...]:
+    return bearer_metadata(token)
+
+
+async def wait_for(probe: Any, *, timeout_s: float, interval_s: float = 0.05, what: str = "condition") -> Any:
+    """Await ``probe()`` until it returns something truthy; raise TimeoutError otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    last: Any = None
+    while loop.time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise TimeoutError(f"{what} not reached within {timeout_s:.1f}s (last: {last!r})")

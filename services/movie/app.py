@@ -1,0 +1,103 @@
+"""Wiring: upstream channels through discovery, controller, gRPC handler and HTTP/JSON front."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from services.common.auth_tokens import FileKeySource, TokenVerifier
+from services.common.discovery.base import Registry
+from services.common.grpc_client import ClientOptions, DiscoveredChannels, RetryPolicy
+from services.common.grpc_metrics import GrpcClientMetrics
+from services.common.grpc_server import GrpcServer, ServerOptions
+from services.common.ratelimit import TokenBucket
+from services.genproto import auth_pb2_grpc, movie_pb2, movie_pb2_grpc
+from services.movie.auth_client import RemoteAuthenticator
+from services.movie.config import MovieConfig
+from services.movie.controller import MovieController
+from services.movie.gateways import AuthGateway, MetadataGateway, RatingGateway
+from services.movie.handler import MovieServicer
+from services.movie.http import create_http_app
+from services.movie.uploads import UploadStore
+
+SERVICE_NAME = movie_pb2.DESCRIPTOR.services_by_name["MovieService"].full_name
+
+
+@dataclass
+class MovieApp:
+    server: GrpcServer
+    http: web.Application
+    controller: MovieController
+    rate_limit: TokenBucket
+    upstreams: list[DiscoveredChannels]
+
+    async def close(self) -> None:
+        for upstream in self.upstreams:
+            await upstream.close()
+
+
+def build(
+    config: MovieConfig,
+    registry: Registry,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    metrics_registry: CollectorRegistry = REGISTRY,
+    channel_credentials: grpc.ChannelCredentials | None = None,
+) -> MovieApp:
+    instrumentation = config.service.instrumentation
+    client = ClientOptions(
+        instrumentation=instrumentation,
+        tracer_provider=tracer_provider,
+        metrics=GrpcClientMetrics("movie", metrics_registry) if instrumentation else None,
+        channel_credentials=channel_credentials,
+    )
+    cache_age_s = config.service.timing.heartbeat_interval_s
+    metadata = DiscoveredChannels(
+        "metadata", registry, client, movie_pb2_grpc.MetadataServiceStub, cache_age_s=cache_age_s
+    )
+    rating = DiscoveredChannels("rating", registry, client, movie_pb2_grpc.RatingServiceStub, cache_age_s=cache_age_s)
+    auth = DiscoveredChannels("auth", registry, client, auth_pb2_grpc.AuthServiceStub, cache_age_s=cache_age_s)
+    policy = RetryPolicy(attempts=config.attempts, attempt_timeout_s=config.attempt_timeout_s)
+    controller = MovieController(
+        MetadataGateway(metadata, policy),
+        RatingGateway(rating, policy),
+        UploadStore(config.uploads_dir, config.upload_max_bytes),
+        rating_budget_s=config.rating_budget_s,
+        metrics_registry=metrics_registry,
+    )
+    authenticator = RemoteAuthenticator(
+        TokenVerifier(FileKeySource(config.public_keys_file), config.tokens),
+        AuthGateway(auth, policy),
+        cache_ttl_s=config.token_cache_ttl_s,
+        metrics_registry=metrics_registry,
+    )
+    bucket = TokenBucket(config.rate_limit_rps, config.rate_limit_burst)
+    server = GrpcServer(
+        "movie",
+        ServerOptions(
+            instrumentation=instrumentation,
+            tracer_provider=tracer_provider,
+            metrics_registry=metrics_registry,
+            authenticator=authenticator,
+            rate_limit=bucket,
+        ),
+    )
+    server.add(
+        movie_pb2_grpc.add_MovieServiceServicer_to_server,
+        MovieServicer(controller, config.default_deadline_s),
+        SERVICE_NAME,
+    )
+    http = create_http_app(
+        controller,
+        authenticator,
+        bucket,
+        default_deadline_s=config.default_deadline_s,
+        instrumentation=instrumentation,
+        tracer_provider=tracer_provider,
+        registry=metrics_registry,
+    )
+    return MovieApp(server, http, controller, bucket, [metadata, rating, auth])

@@ -1,0 +1,76 @@
+"""How the gateway authenticates callers: local signature check, then auth's word, cached.
+
+Internal services (metadata, rating) verify tokens locally with the published public keys: no
+network hop per call and no dependency on auth being up. The gateway is the edge, so it also
+asks auth's ValidateToken, which knows whether the user still exists (the revocation hook): a
+token is checked locally first (garbage never costs a network call), then by auth, and auth's
+answer is cached for at most ``cache_ttl_s`` and never past the token's expiry. When auth is
+unavailable, the local verification stands and the degradation is logged and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
+
+from services.common.auth_tokens import Identity, InvalidToken, TokenVerifier
+from services.common.grpc_errors import DeadlineExceeded, Unauthenticated, Unavailable
+from services.movie.gateways import AuthGateway
+
+log = logging.getLogger(__name__)
+
+
+class RemoteAuthenticator:
+    def __init__(
+        self,
+        local: TokenVerifier,
+        auth: AuthGateway,
+        *,
+        cache_ttl_s: float = 30.0,
+        max_entries: int = 10_000,
+        timeout_s: float = 0.5,
+        metrics_registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self._local = local
+        self._auth = auth
+        self._ttl = cache_ttl_s
+        self._max = max_entries
+        self._timeout = timeout_s
+        self._cache: dict[str, tuple[float, Identity]] = {}
+        outcomes = Counter(
+            "movie_token_validations_total",
+            "Token validations by the gateway, by where the answer came from.",
+            ["outcome"],
+            registry=metrics_registry,
+        )
+        self._cached = outcomes.labels("cache")
+        self._remote = outcomes.labels("auth")
+        self._fallback = outcomes.labels("local_fallback")
+
+    async def authenticate(self, token: str) -> Identity:
+        identity = self._local.verify(token)
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.time()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            self._cached.inc()
+            return cached[1]
+        try:
+            username, expires_at = await self._auth.validate(token, self._timeout)
+        except Unauthenticated as exc:
+            raise InvalidToken(exc.message) from None
+        except (Unavailable, DeadlineExceeded) as exc:
+            self._fallback.inc()
+            log.warning("auth unavailable; token verified locally only", extra={"error": exc.message})
+            return identity
+        self._remote.inc()
+        confirmed = Identity(username, expires_at)
+        if len(self._cache) >= self._max:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= self._max:
+                self._cache.clear()
+        self._cache[key] = (min(now + self._ttl, float(expires_at)), confirmed)
+        return confirmed

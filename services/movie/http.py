@@ -1,0 +1,82 @@
+"""The plain HTTP/JSON front of the gateway: same controller, same auth, same rate limit.
+
+Domain errors carry gRPC status codes; ``services.common.grpc_errors.http_status`` is the one
+table that turns them into HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from services.common.grpc_auth import Authenticator, parse_bearer
+from services.common.grpc_errors import InvalidArgument, ResourceExhausted, ServiceError, http_status
+from services.common.ratelimit import TokenBucket
+from services.common.web import Handler, create_base_app, json_error, read_json_object
+from services.movie.controller import MovieController
+from services.movie.model import Caller
+
+CONTROLLER_KEY = web.AppKey("movie_controller", MovieController)
+AUTH_KEY = web.AppKey("movie_authenticator", Authenticator)
+BUCKET_KEY = web.AppKey("movie_rate_limit", TokenBucket)
+DEADLINE_KEY = web.AppKey("movie_default_deadline_s", float)
+
+
+@web.middleware
+async def service_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ServiceError as exc:
+        return json_error(http_status(exc.code), exc.code.name.lower(), exc.message)
+
+
+async def _caller(request: web.Request) -> Caller:
+    bucket = request.app[BUCKET_KEY]
+    if not bucket.try_acquire():
+        raise ResourceExhausted(f"rate limit of {bucket.rate:g} requests/s exceeded")
+    token = parse_bearer(request.headers.get("Authorization"))
+    identity = await request.app[AUTH_KEY].authenticate(token)
+    return Caller(identity.username, token)
+
+
+def _deadline(request: web.Request) -> float:
+    return asyncio.get_running_loop().time() + request.app[DEADLINE_KEY]
+
+
+async def get_movie(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    details = await request.app[CONTROLLER_KEY].get_details(request.match_info["movie_id"], caller, _deadline(request))
+    return web.json_response(details.as_json())
+
+
+async def put_rating(request: web.Request) -> web.Response:
+    caller = await _caller(request)
+    body: dict[str, Any] = await read_json_object(request)
+    value = body.get("rating")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument('body must be {"rating": <integer 1..5>}')
+    movie_id = request.match_info["movie_id"]
+    await request.app[CONTROLLER_KEY].rate(movie_id, value, caller, _deadline(request))
+    return web.json_response({"movie_id": movie_id, "user": caller.username, "rating": value})
+
+
+def create_http_app(
+    controller: MovieController,
+    authenticator: Authenticator,
+    bucket: TokenBucket,
+    *,
+    default_deadline_s: float,
+    **base: Any,
+) -> web.Application:
+    """``base``: the keyword arguments of ``create_base_app`` (instrumentation, tracer, registry)."""
+    app = create_base_app("movie", **base)
+    app.middlewares.append(service_errors)
+    app[CONTROLLER_KEY] = controller
+    app[AUTH_KEY] = authenticator
+    app[BUCKET_KEY] = bucket
+    app[DEADLINE_KEY] = default_deadline_s
+    app.router.add_get("/movies/{movie_id}", get_movie)
+    app.router.add_put("/movies/{movie_id}/ratings", put_rating)
+    return app
