@@ -1,0 +1,135 @@
+"""What the local platform needs from the Vault side: two programs and per-service environment.
+
+    from scripts.vault.local import prepare
+    vault = prepare(state.root, timing)          # before writing supervisord.conf
+    programs = [*vault.programs, ...]            # openbao (priority 10), vault-agent (priority 20)
+    env = {**service_environment(...), **vault.service_env.get(spec.name, {})}
+
+``prepare`` creates ``<state>/vault/`` (0700) and, once, the root token file (0600) that only the
+``openbao`` wrapper and the agent's bootstrap step read. No program gets the token in its argv
+or environment from supervisor, and the dev server's banner is redacted before it reaches the log.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.local.programs import ProgramSpec, local_url
+from scripts.vault.agent import AGENT_PORT, secrets_folder
+from scripts.vault.devserver import ensure_token_file
+from services.common import catalog
+from services.common.config import TlsFiles
+from services.common.profiles import TimingProfile
+
+
+@dataclass(frozen=True, slots=True)
+class VaultLocal:
+    addr: str
+    root_token_file: Path
+    agent_port: int
+    programs: tuple[ProgramSpec, ...]
+    # Per catalog service: FIREDRILL_TLS_{CERT,KEY,CA}_FILE, FIREDRILL_JWT_PUBLIC_KEYS_FILE,
+    # and FIREDRILL_JWT_KEY_FILE (auth) / FIREDRILL_ADMIN_TOKEN_FILE (response).
+    service_env: dict[str, dict[str, str]]
+    # Client certificates for the scraper and for operator tooling (probes, drills, traffic).
+    prometheus_tls: TlsFiles
+    operator_tls: TlsFiles
+
+
+def tls_files(state_dir: Path, identity: str) -> TlsFiles:
+    folder = secrets_folder(state_dir, identity)
+    return TlsFiles(folder / "cert.pem", folder / "key.pem", folder / "ca.pem")
+
+
+def service_env(state_dir: Path, service: str) -> dict[str, str]:
+    files = tls_files(state_dir, service)
+    folder = secrets_folder(state_dir, service)
+    env = {
+        "FIREDRILL_TLS_CERT_FILE": str(files.cert),
+        "FIREDRILL_TLS_KEY_FILE": str(files.key),
+        "FIREDRILL_TLS_CA_FILE": str(files.ca),
+        "FIREDRILL_JWT_PUBLIC_KEYS_FILE": str(folder / "jwt-public.json"),
+    }
+    if service == "auth":
+        env["FIREDRILL_JWT_KEY_FILE"] = str(folder / "jwt-keys.json")
+    if service == "response":
+        env["FIREDRILL_ADMIN_TOKEN_FILE"] = str(folder / "admin-token")
+    return env
+
+
+def prepare(state_dir: Path, timing: TimingProfile) -> VaultLocal:
+    state_dir = state_dir.resolve()
+    vault_dir = state_dir / "vault"
+    vault_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(vault_dir, 0o700)
+    token_file = vault_dir / "root-token"
+    ensure_token_file(token_file)
+    port = catalog.port(catalog.infra("openbao").port)
+    addr = local_url(port)
+    agent_port = catalog.port(AGENT_PORT)
+    admin_seed = secrets_folder(state_dir, "response") / "admin-token"
+    openbao = ProgramSpec(
+        name="openbao",
+        command=(
+            sys.executable,
+            "-m",
+            "scripts.vault.devserver",
+            "--token-file",
+            str(token_file),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ),
+        ports=(port, port + 1),  # API and the dev server's cluster listener
+        health_url=local_url(port, "/v1/sys/health"),
+        priority=10,
+        kind="secrets",
+    )
+    agent = ProgramSpec(
+        name="vault-agent",
+        command=(
+            sys.executable,
+            "-m",
+            "scripts.vault.agent",
+            "--state-dir",
+            str(state_dir),
+            "--addr",
+            addr,
+            "--profile",
+            timing.name,
+            "--bootstrap-token-file",
+            str(token_file),
+            "--admin-token-seed",
+            str(admin_seed),
+            "--metrics-port",
+            str(agent_port),
+        ),
+        ports=(agent_port,),
+        health_url=local_url(agent_port, "/health"),
+        env={"PYTHONUNBUFFERED": "1"},
+        priority=20,
+        kind="secrets",
+    )
+    return VaultLocal(
+        addr=addr,
+        root_token_file=token_file,
+        agent_port=agent_port,
+        programs=(openbao, agent),
+        service_env={name: service_env(state_dir, name) for name in catalog.service_names()},
+        prometheus_tls=tls_files(state_dir, "prometheus"),
+        operator_tls=tls_files(state_dir, "operator"),
+    )
+
+
+def operator_ssl_context(state_dir: Path, server_name: str | None = None) -> ssl.SSLContext:
+    """A client context with the operator certificate, for probes and tools calling mTLS services.
+
+    ``server_name`` (e.g. ``services.common.tls.service_dns_name("hello")``) pins the service the
+    server's certificate must name; without it the dialled address (127.0.0.1) is checked.
+    """
+    from services.common.tls import TlsMaterial
+
+    return TlsMaterial(tls_files(state_dir.resolve(), "operator"), "operator").client_context(server_name)
