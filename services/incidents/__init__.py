@@ -1,0 +1,1 @@
+"""incidents: the Alertmanager webhook receiver and incident store (seed 000, issue 4)."""

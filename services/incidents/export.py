@@ -1,0 +1,133 @@
+"""``incident-<id>.json`` files (seed 000 compatibility), kept in step with the store.
+
+The store is the source of truth. After every commit the changed incident ids are marked dirty;
+a background task rewrites their files (write to a temporary file, fsync, rename: a reader sees
+the old or the new file, never half of one) and then records the revision it wrote in the store.
+Marks coalesce, so a burst of notifications about one incident costs one rewrite. On start, every
+incident whose exported revision is behind is rewritten, so a crash between the commit and the
+file write (or a ``kill -9`` at any moment) leaves no file stale after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from services.incidents.metrics import IncidentMetrics
+from services.incidents.store import IncidentStore
+from services.incidents.writer import GroupCommitWriter
+
+log = logging.getLogger(__name__)
+
+EXPORT_BATCH = 128
+
+
+def file_name(incident_id: int) -> str:
+    return f"incident-{incident_id}.json"
+
+
+def write_atomically(directory: Path, documents: list[dict[str, Any]]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for document in documents:
+        target = directory / file_name(int(document["id"]))
+        temporary = directory / f".{target.name}.tmp"
+        with temporary.open("w", encoding="utf-8") as handle:
+            json.dump(document, handle, ensure_ascii=False, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    if documents:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class JsonExporter:
+    def __init__(
+        self, store: IncidentStore, writer: GroupCommitWriter, directory: Path, metrics: IncidentMetrics
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self.directory = directory
+        self._metrics = metrics
+        self._dirty: set[int] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self.failures = 0
+
+    @property
+    def pending(self) -> int:
+        """Incidents whose file is behind the store (queued or being written)."""
+        return len(self._dirty) + self._in_flight
+
+    def mark(self, incident_ids: Iterable[int]) -> None:
+        before = len(self._dirty)
+        self._dirty.update(incident_ids)
+        if len(self._dirty) != before:
+            self._idle.clear()
+            self._wake.set()
+            self._metrics.export_pending.set(len(self._dirty))
+
+    async def start(self) -> None:
+        self.mark(await self._store.unexported())
+        self._task = asyncio.create_task(self._run(), name="incidents-export")
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            if not self._dirty:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = sorted(self._dirty)[:EXPORT_BATCH]
+            self._dirty.difference_update(batch)
+            self._in_flight = len(batch)
+            try:
+                await self._export(batch)
+            except asyncio.CancelledError:
+                self._dirty.update(batch)
+                raise
+            except Exception:
+                self.failures += 1
+                log.exception("incident files not written; will retry", extra={"incidents": len(batch)})
+                self._dirty.update(batch)
+                await asyncio.sleep(1.0)
+            finally:
+                self._in_flight = 0
+            self._metrics.export_pending.set(len(self._dirty))
+
+    async def _export(self, batch: list[int]) -> None:
+        documents: list[dict[str, Any]] = []
+        for incident_id in batch:
+            document = await self._store.get(incident_id)
+            if document is not None:
+                documents.append(document)
+        await asyncio.to_thread(write_atomically, self.directory, documents)
+        revisions = [(int(doc["id"]), int(doc["revision"])) for doc in documents]
+
+        async def record(conn: Any) -> None:
+            await self._store.mark_exported(conn, revisions)
+
+        await self._writer.submit(record)

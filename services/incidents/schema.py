@@ -1,0 +1,97 @@
+"""The SQLite schema, as numbered migrations applied in order at start-up.
+
+``PRAGMA user_version`` records the last migration applied; each migration runs in its own
+transaction together with the version bump, so a crash mid-migration leaves the previous version.
+Add a migration by appending to ``MIGRATIONS``; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: incidents (one per Alertmanager group episode) and their alerts.
+    """
+    CREATE TABLE incidents (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_key           TEXT NOT NULL,
+        receiver            TEXT NOT NULL,
+        status              TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+        alertname           TEXT,
+        service             TEXT,
+        severity            TEXT,
+        summary             TEXT,
+        started_at_ns       INTEGER NOT NULL,
+        resolved_at_ns      INTEGER,
+        created_at_ns       INTEGER NOT NULL,
+        updated_at_ns       INTEGER NOT NULL,
+        group_labels        TEXT NOT NULL,
+        common_labels       TEXT NOT NULL,
+        common_annotations  TEXT NOT NULL,
+        external_url        TEXT,
+        runbook_url         TEXT,
+        dashboard_url       TEXT,
+        alerts_total        INTEGER NOT NULL DEFAULT 0,
+        alerts_firing       INTEGER NOT NULL DEFAULT 0,
+        updates             INTEGER NOT NULL DEFAULT 0,
+        enrichment_status   TEXT NOT NULL DEFAULT 'pending',
+        enrichment_error    TEXT,
+        enriched_at_ns      INTEGER,
+        expr                TEXT,
+        expr_value          REAL,
+        expr_samples        TEXT,
+        exemplar_trace_id   TEXT,
+        revision            INTEGER NOT NULL DEFAULT 1,
+        exported_revision   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX incidents_open_group ON incidents (group_key) WHERE status = 'firing';
+    CREATE INDEX incidents_by_start ON incidents (started_at_ns DESC, id DESC);
+    CREATE INDEX incidents_by_status ON incidents (status, started_at_ns DESC, id DESC);
+    CREATE INDEX incidents_by_service ON incidents (service, started_at_ns DESC, id DESC);
+    CREATE INDEX incidents_unexported ON incidents (id) WHERE exported_revision < revision;
+    CREATE INDEX incidents_unenriched ON incidents (id) WHERE enrichment_status = 'pending';
+
+    CREATE TABLE alerts (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id         INTEGER NOT NULL REFERENCES incidents (id),
+        fingerprint         TEXT NOT NULL,
+        starts_at_ns        INTEGER NOT NULL,
+        ends_at_ns          INTEGER,
+        status              TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+        severity_rank       INTEGER NOT NULL DEFAULT 0,
+        labels              TEXT NOT NULL,
+        annotations         TEXT NOT NULL,
+        generator_url       TEXT,
+        first_seen_at_ns    INTEGER NOT NULL,
+        updated_at_ns       INTEGER NOT NULL,
+        UNIQUE (fingerprint, starts_at_ns)
+    );
+    CREATE INDEX alerts_by_incident ON alerts (incident_id, status);
+    """,
+)
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Bring the database to the newest schema; returns the version it is at."""
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema version {current} is newer than this code knows ({len(MIGRATIONS)}); refusing to run"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version - 1]):
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {version}")
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -1,0 +1,459 @@
+"""The incident repository over SQLite (WAL): writes inside the writer's transactions, reads apart.
+
+Two connections: one for writes, used only by the group-commit writer (services.incidents.writer),
+which wraps every operation in a transaction of its own making; and one for reads, which in WAL
+mode sees only committed data and never waits for the writer.
+
+Rules the write side keeps (they are what makes retries and restarts safe):
+
+- An alert is identified by (fingerprint, startsAt); the table's UNIQUE key makes a second record
+  impossible, and a notification that repeats what is stored changes nothing at all.
+- "resolved" is final for an alert: a late or repeated "firing" notification for the same
+  (fingerprint, startsAt) does not reopen it (a re-fire has a new startsAt).
+- New alerts join the open (firing) incident of their Alertmanager group (groupKey), or start a
+  new incident when the group has none open. They are attached *before* this notification's
+  resolutions are applied, so a notification that both adds and resolves alerts stays one incident.
+- An incident is resolved when all its alerts are; it then ends at the last alert's endsAt and
+  its duration runs from the first alert's startsAt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from services.incidents.models import NS_PER_S, RANK_SEVERITY, Alert, Notification, Status, format_time
+from services.incidents.schema import migrate
+
+_CHUNK = 400
+_AGGREGATE = (
+    "SELECT incident_id, count(*), sum(status = 'firing'), min(starts_at_ns), max(ends_at_ns), max(severity_rank)"
+    " FROM alerts WHERE incident_id IN ({marks}) GROUP BY incident_id"
+)
+MAX_DETAIL_ALERTS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Enrichment:
+    status: str  # done | failed | skipped | dropped
+    error: str | None = None
+    expr: str | None = None
+    value: float | None = None
+    samples: list[dict[str, Any]] | None = None
+    exemplar_trace_id: str | None = None
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What one notification did; the caller turns it into metrics and follow-up work."""
+
+    alerts_new: int = 0
+    alerts_resolved: int = 0
+    alerts_deduplicated: int = 0
+    created: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    opened: int = 0  # incidents that became firing (created firing)
+    closed: int = 0  # incidents that went from firing to resolved
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "alerts_new": self.alerts_new,
+            "alerts_resolved": self.alerts_resolved,
+            "alerts_deduplicated": self.alerts_deduplicated,
+            "incidents_created": self.created,
+            "incidents_changed": self.changed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    alert_id: int
+    incident_id: int
+    status: str
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class IncidentStore:
+    def __init__(self, path: Path, *, enrichment_enabled: bool = True) -> None:
+        self.path = path
+        self._enrichment_enabled = enrichment_enabled
+        self._write: aiosqlite.Connection | None = None
+        self._read: aiosqlite.Connection | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await write.execute("PRAGMA journal_mode = WAL")
+            # FULL: a commit is on disk (WAL fsynced) before Alertmanager hears 200.
+            await write.execute("PRAGMA synchronous = FULL")
+            await write.execute("PRAGMA foreign_keys = ON")
+            await write.execute("PRAGMA busy_timeout = 5000")
+            await migrate(write)
+            read = await aiosqlite.connect(self.path, isolation_level=None)
+            await read.execute("PRAGMA busy_timeout = 5000")
+            await read.execute("PRAGMA query_only = ON")
+            read.row_factory = aiosqlite.Row
+        except BaseException:
+            await write.close()
+            raise
+        self._write, self._read = write, read
+
+    async def close(self) -> None:
+        for conn in (self._read, self._write):
+            if conn is not None:
+                await conn.close()
+        self._read = self._write = None
+
+    @property
+    def writer_connection(self) -> aiosqlite.Connection:
+        if self._write is None:
+            raise RuntimeError("store is not open")
+        return self._write
+
+    @property
+    def _reader(self) -> aiosqlite.Connection:
+        if self._read is None:
+            raise RuntimeError("store is not open")
+        return self._read
+
+    # -- writes (run inside the writer's transaction) --------------------------------------------
+
+    async def apply_notification(self, conn: aiosqlite.Connection, note: Notification, now_ns: int) -> ApplyResult:
+        result = ApplyResult()
+        merged: dict[tuple[str, int], Alert] = {}
+        for alert in note.alerts:
+            previous = merged.get(alert.key)
+            if previous is None or (alert.status is Status.RESOLVED and previous.status is Status.FIRING):
+                merged[alert.key] = alert
+        result.alerts_deduplicated = len(note.alerts) - len(merged)
+        stored = await self._stored_alerts(conn, merged)
+        new = [alert for key, alert in merged.items() if key not in stored]
+        resolving = [
+            (stored[key], alert)
+            for key, alert in merged.items()
+            if key in stored and stored[key].status == Status.FIRING and alert.status is Status.RESOLVED
+        ]
+        result.alerts_deduplicated += len(merged) - len(new) - len(resolving)
+        touched: set[int] = set()
+        created: int | None = None
+        if new:
+            incident_id = await self._open_incident(conn, note.group_key)
+            if incident_id is None:
+                incident_id = created = await self._create_incident(conn, note, new, now_ns)
+            await conn.executemany(
+                "INSERT INTO alerts (incident_id, fingerprint, starts_at_ns, ends_at_ns, status, severity_rank,"
+                " labels, annotations, generator_url, first_seen_at_ns, updated_at_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        incident_id,
+                        alert.fingerprint,
+                        alert.starts_at_ns,
+                        _ends_at(alert, now_ns),
+                        alert.status.value,
+                        alert.severity_rank,
+                        _dumps(alert.labels),
+                        _dumps(alert.annotations),
+                        alert.generator_url,
+                        now_ns,
+                        now_ns,
+                    )
+                    for alert in new
+                ],
+            )
+            result.alerts_new = len(new)
+            touched.add(incident_id)
+        if resolving:
+            await conn.executemany(
+                "UPDATE alerts SET status = 'resolved', ends_at_ns = ?, annotations = ?, updated_at_ns = ?"
+                " WHERE id = ?",
+                [
+                    (_ends_at(alert, now_ns), _dumps(alert.annotations), now_ns, row.alert_id)
+                    for row, alert in resolving
+                ],
+            )
+            result.alerts_resolved = len(resolving)
+            touched.update(row.incident_id for row, _ in resolving)
+        if touched:
+            opened, closed = await self._refresh_incidents(conn, sorted(touched), note, now_ns, created)
+            result.opened, result.closed = opened, closed
+            result.changed = sorted(touched)
+        if created is not None:
+            result.created = [created]
+        return result
+
+    async def _stored_alerts(
+        self, conn: aiosqlite.Connection, alerts: dict[tuple[str, int], Alert]
+    ) -> dict[tuple[str, int], _Stored]:
+        found: dict[tuple[str, int], _Stored] = {}
+        fingerprints = sorted({fp for fp, _ in alerts})
+        for chunk in _chunks(fingerprints):
+            marks = ",".join("?" * len(chunk))
+            async with conn.execute(
+                f"SELECT id, incident_id, status, fingerprint, starts_at_ns FROM alerts WHERE fingerprint IN ({marks})",  # noqa: S608
+                tuple(chunk),
+            ) as cursor:
+                async for alert_id, incident_id, status, fingerprint, starts_at in cursor:
+                    if (fingerprint, starts_at) in alerts:
+                        found[(fingerprint, starts_at)] = _Stored(alert_id, incident_id, status)
+        return found
+
+    async def _open_incident(self, conn: aiosqlite.Connection, group_key: str) -> int | None:
+        async with conn.execute(
+            "SELECT id FROM incidents WHERE group_key = ? AND status = 'firing' ORDER BY id DESC LIMIT 1", (group_key,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else None
+
+    async def _create_incident(
+        self, conn: aiosqlite.Connection, note: Notification, new: list[Alert], now_ns: int
+    ) -> int:
+        enrichment = "pending" if self._enrichment_enabled else "skipped"
+        error = None if self._enrichment_enabled else "FIREDRILL_PROMETHEUS_URL is not set"
+        cursor = await conn.execute(
+            "INSERT INTO incidents (group_key, receiver, status, alertname, service, severity, summary,"
+            " started_at_ns, created_at_ns, updated_at_ns, group_labels, common_labels, common_annotations,"
+            " external_url, runbook_url, dashboard_url, enrichment_status, enrichment_error)"
+            " VALUES (?, ?, 'firing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                note.group_key,
+                note.receiver,
+                note.label("alertname"),
+                note.label("service"),
+                note.label("severity"),
+                note.annotation("summary"),
+                min(alert.starts_at_ns for alert in new),
+                now_ns,
+                now_ns,
+                _dumps(note.group_labels),
+                _dumps(note.common_labels),
+                _dumps(note.common_annotations),
+                note.external_url,
+                note.annotation("runbook_url"),
+                note.annotation("dashboard_url"),
+                enrichment,
+                error,
+            ),
+        )
+        await cursor.close()
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    async def _refresh_incidents(
+        self, conn: aiosqlite.Connection, ids: list[int], note: Notification, now_ns: int, created: int | None
+    ) -> tuple[int, int]:
+        marks = ",".join("?" * len(ids))
+        async with conn.execute(f"SELECT id, status FROM incidents WHERE id IN ({marks})", ids) as cursor:  # noqa: S608
+            before = {int(row[0]): str(row[1]) async for row in cursor}
+        aggregate = _AGGREGATE.format(marks=marks)  # only "?" placeholders are interpolated
+        async with conn.execute(aggregate, ids) as cursor:
+            aggregates = [tuple(row) async for row in cursor]
+        updates = []
+        opened = closed = 0
+        for incident_id, total, firing, started, ended, rank in aggregates:
+            status = Status.FIRING.value if firing else Status.RESOLVED.value
+            previous = None if incident_id == created else before.get(incident_id)
+            if status == Status.FIRING.value and previous is None:
+                opened += 1
+            if status == Status.RESOLVED.value and previous == Status.FIRING.value:
+                closed += 1
+            updates.append(
+                (
+                    status,
+                    int(total),
+                    int(firing or 0),
+                    int(started),
+                    None if firing else (ended if ended is not None else now_ns),
+                    RANK_SEVERITY.get(int(rank or 0)),
+                    note.annotation("runbook_url"),
+                    note.annotation("dashboard_url"),
+                    note.annotation("summary"),
+                    now_ns,
+                    incident_id,
+                )
+            )
+        await conn.executemany(
+            "UPDATE incidents SET status = ?, alerts_total = ?, alerts_firing = ?, started_at_ns = ?,"
+            " resolved_at_ns = ?, severity = COALESCE(?, severity), runbook_url = COALESCE(runbook_url, ?),"
+            " dashboard_url = COALESCE(dashboard_url, ?), summary = COALESCE(summary, ?), updated_at_ns = ?,"
+            " updates = updates + 1, revision = revision + 1 WHERE id = ?",
+            updates,
+        )
+        return opened, closed
+
+    async def record_enrichment(
+        self, conn: aiosqlite.Connection, incident_id: int, enrichment: Enrichment, now_ns: int
+    ) -> None:
+        await conn.execute(
+            "UPDATE incidents SET enrichment_status = ?, enrichment_error = ?, enriched_at_ns = ?, expr = ?,"
+            " expr_value = ?, expr_samples = ?, exemplar_trace_id = ?, updated_at_ns = ?, revision = revision + 1"
+            " WHERE id = ?",
+            (
+                enrichment.status,
+                enrichment.error,
+                now_ns,
+                enrichment.expr,
+                enrichment.value,
+                _dumps(enrichment.samples) if enrichment.samples is not None else None,
+                enrichment.exemplar_trace_id,
+                now_ns,
+                incident_id,
+            ),
+        )
+
+    async def mark_exported(self, conn: aiosqlite.Connection, revisions: list[tuple[int, int]]) -> None:
+        await conn.executemany(
+            "UPDATE incidents SET exported_revision = max(exported_revision, ?) WHERE id = ?",
+            [(revision, incident_id) for incident_id, revision in revisions],
+        )
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def ping(self) -> dict[str, Any]:
+        async with self._reader.execute("SELECT count(*) FROM incidents") as cursor:
+            row = await cursor.fetchone()
+        return {"ok": True, "incidents": int(row[0]) if row else 0}
+
+    async def open_count(self) -> int:
+        async with self._reader.execute("SELECT count(*) FROM incidents WHERE status = 'firing'") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def unexported(self) -> list[int]:
+        async with self._reader.execute("SELECT id FROM incidents WHERE exported_revision < revision") as cursor:
+            return [int(row[0]) async for row in cursor]
+
+    async def pending_enrichment(self, limit: int) -> list[int]:
+        async with self._reader.execute(
+            "SELECT id FROM incidents WHERE enrichment_status = 'pending' ORDER BY id DESC LIMIT ?", (limit,)
+        ) as cursor:
+            return [int(row[0]) async for row in cursor]
+
+    async def get(self, incident_id: int, *, with_alerts: bool = True) -> dict[str, Any] | None:
+        async with self._reader.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        document = incident_document(row)
+        if with_alerts:
+            async with self._reader.execute(
+                "SELECT * FROM alerts WHERE incident_id = ? ORDER BY starts_at_ns, id LIMIT ?",
+                (incident_id, MAX_DETAIL_ALERTS),
+            ) as cursor:
+                document["alerts"] = [alert_document(alert) async for alert in cursor]
+        return document
+
+    async def list(
+        self, *, status: str | None, service: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if service is not None:
+            where.append("service = ?")
+            params.append(service)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        async with self._reader.execute(f"SELECT count(*) FROM incidents{clause}", params) as cursor:  # noqa: S608
+            row = await cursor.fetchone()
+        total = int(row[0]) if row else 0
+        async with self._reader.execute(
+            f"SELECT * FROM incidents{clause} ORDER BY started_at_ns DESC, id DESC LIMIT ? OFFSET ?",  # noqa: S608
+            [*params, limit, offset],
+        ) as cursor:
+            items = [incident_document(item) async for item in cursor]
+        return items, total
+
+    async def counts(self) -> dict[str, int]:
+        """Totals for tests, benchmarks and the operator: incidents by status and alerts."""
+        result: dict[str, int] = {"firing": 0, "resolved": 0}
+        async with self._reader.execute("SELECT status, count(*) FROM incidents GROUP BY status") as cursor:
+            async for status, count in cursor:
+                result[str(status)] = int(count)
+        async with self._reader.execute(
+            "SELECT count(*), count(DISTINCT fingerprint || '@' || starts_at_ns) FROM alerts"
+        ) as cursor:
+            row = await cursor.fetchone()
+        result["alerts"] = int(row[0]) if row else 0
+        result["alerts_distinct"] = int(row[1]) if row else 0
+        result["incidents"] = result["firing"] + result["resolved"]
+        return result
+
+
+def _ends_at(alert: Alert, now_ns: int) -> int | None:
+    if alert.status is Status.FIRING:
+        return None
+    return alert.ends_at_ns if alert.ends_at_ns is not None else max(now_ns, alert.starts_at_ns)
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def incident_document(row: aiosqlite.Row) -> dict[str, Any]:
+    started, resolved = row["started_at_ns"], row["resolved_at_ns"]
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "group_key": row["group_key"],
+        "receiver": row["receiver"],
+        "alertname": row["alertname"],
+        "service": row["service"],
+        "severity": row["severity"],
+        "summary": row["summary"],
+        "started_at": format_time(started),
+        "resolved_at": format_time(resolved),
+        "duration_seconds": (resolved - started) / NS_PER_S if resolved is not None else None,
+        "created_at": format_time(row["created_at_ns"]),
+        "updated_at": format_time(row["updated_at_ns"]),
+        "alerts_total": row["alerts_total"],
+        "alerts_firing": row["alerts_firing"],
+        "updates": row["updates"],
+        "runbook_url": row["runbook_url"],
+        "dashboard_url": row["dashboard_url"],
+        "external_url": row["external_url"],
+        "group_labels": _loads(row["group_labels"]) or {},
+        "common_labels": _loads(row["common_labels"]) or {},
+        "common_annotations": _loads(row["common_annotations"]) or {},
+        "enrichment": {
+            "status": row["enrichment_status"],
+            "error": row["enrichment_error"],
+            "enriched_at": format_time(row["enriched_at_ns"]),
+            "expr": row["expr"],
+            "value": row["expr_value"],
+            "samples": _loads(row["expr_samples"]),
+            "exemplar_trace_id": row["exemplar_trace_id"],
+        },
+        "revision": row["revision"],
+    }
+
+
+def alert_document(row: aiosqlite.Row) -> dict[str, Any]:
+    return {
+        "fingerprint": row["fingerprint"],
+        "status": row["status"],
+        "starts_at": format_time(row["starts_at_ns"]),
+        "ends_at": format_time(row["ends_at_ns"]),
+        "labels": _loads(row["labels"]) or {},
+        "annotations": _loads(row["annotations"]) or {},
+        "generator_url": row["generator_url"],
+        "first_seen_at": format_time(row["first_seen_at_ns"]),
+        "updated_at": format_time(row["updated_at_ns"]),
+    }
