@@ -50,9 +50,14 @@ def monitoring_programs(state: StateLayout, timing: TimingProfile) -> list[Progr
 
 
 def extension_programs(state: StateLayout, timing: TimingProfile) -> list[ProgramSpec]:
-    return monitoring_programs(state, timing)
+    """OpenBao and the secrets renderer first (services read their files), then monitoring."""
+    from scripts.vault.local import prepare
+
+    return [*prepare(state.root, timing).programs, *monitoring_programs(state, timing)]
 
 
 def service_env_additions(state: StateLayout, timing: TimingProfile) -> dict[str, dict[str, str]]:
-    """Per-service environment added by extensions (e.g. certificate and key files from Vault)."""
-    return {}
+    """Per-service environment from the Vault side: certificate, key, CA and JWT key files."""
+    from scripts.vault.local import prepare
+
+    return prepare(state.root, timing).service_env

@@ -10,6 +10,8 @@ import json
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -107,7 +109,23 @@ class LocalPlatform:
             progress(f"starting supervisord ({len(programs)} programs) in {self.state.root}")
             self.supervisor.start_daemon()
         self.wait_healthy(programs, progress, wait_timeout_s)
+        self.seed_demo_data(progress)
         return self.endpoints()
+
+    def seed_demo_data(self, progress: Progress) -> None:
+        """Movies and ratings for the demo, through the real APIs (idempotent)."""
+        env = {**os.environ, "FIREDRILL_STATE_DIR": str(self.state.root)}
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts.movie.seed"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise PlatformError(f"seeding the movie demo data failed: {(done.stderr or done.stdout).strip()}")
+        progress(f"  {done.stdout.strip()}")
 
     def wait_healthy(self, programs: list[ProgramSpec], progress: Progress, timeout_s: float) -> None:
         started = time.monotonic()

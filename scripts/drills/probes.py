@@ -1,0 +1,110 @@
+"""Chaos Toolkit probes of the Firedrill extension: Prometheus, Alertmanager and the incidents API."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from scripts.drills.recorder import RECORDER
+from scripts.promql import Prometheus
+from scripts.waiting import wait_until
+
+POLL_S = 0.2
+
+
+def _prometheus() -> Prometheus:
+    _, endpoints = RECORDER.require()
+    return Prometheus(endpoints.prometheus)
+
+
+def incidents(service: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    _, endpoints = RECORDER.require()
+    query = {key: value for key, value in (("service", service), ("status", status)) if value}
+    url = f"{endpoints.incidents}/incidents?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=3) as answer:  # noqa: S310 (platform endpoint)
+        body = json.load(answer)
+    return list(body["incidents"] if isinstance(body, dict) else body)
+
+
+def targets_up(job: str = "services") -> bool:
+    """Every scrape target of the job is up."""
+    targets = [t for t in _prometheus().targets() if t["labels"].get("job") == job]
+    return bool(targets) and all(t["health"] == "up" for t in targets)
+
+
+def error_ratio(service: str = "hello", window_s: int = 15) -> float:
+    """Share of 5xx answers of a service over the last window (0 when it served nothing)."""
+    expr = (
+        f'sum(rate(http_requests_total{{service="{service}",status=~"5.."}}[{window_s}s]))'
+        f' / sum(rate(http_requests_total{{service="{service}"}}[{window_s}s]))'
+    )
+    return _prometheus().value(expr) or 0.0
+
+
+def firing_alerts() -> list[dict[str, str]]:
+    return [alert["labels"] for alert in _prometheus().alerts() if alert.get("state") == "firing"]
+
+
+def firing_alert_count() -> int:
+    return len(firing_alerts())
+
+
+def _is_firing(alertname: str, service: str) -> bool:
+    return any(a.get("alertname") == alertname and a.get("service") == service for a in firing_alerts())
+
+
+def wait_for_alert(alertname: str, service: str, timeout_s: float = 90) -> float:
+    """Seconds from the service stop until Prometheus shows the alert firing."""
+    wait_until(
+        lambda: _is_firing(alertname, service),
+        timeout_s=timeout_s,
+        interval_s=POLL_S,
+        what=f"{alertname} firing for {service}",
+    )
+    return RECORDER.mark("alert_firing") - RECORDER.moments.get("stopped", time.time())
+
+
+def wait_for_incident(service: str, timeout_s: float = 90) -> dict[str, Any]:
+    """The incident recorded for the service (firing), and when it appeared."""
+    found = wait_until(
+        lambda: incidents(service=service, status="firing"),
+        timeout_s=timeout_s,
+        interval_s=POLL_S,
+        what=f"a firing incident for {service}",
+    )
+    RECORDER.mark("incident_recorded")
+    RECORDER.notes["incident_id"] = found[0]["id"]
+    return found[0]
+
+
+def wait_for_resolution(alertname: str, service: str, timeout_s: float = 120) -> float:
+    """Seconds from the restart until the alert stopped and the incident was resolved."""
+    wait_until(
+        lambda: not _is_firing(alertname, service),
+        timeout_s=timeout_s,
+        interval_s=POLL_S,
+        what=f"{alertname} for {service} no longer firing",
+    )
+    RECORDER.mark("alert_resolved")
+    incident_id = RECORDER.notes.get("incident_id")
+    wait_until(
+        lambda: any(i["id"] == incident_id and i["status"] == "resolved" for i in incidents(service=service)),
+        timeout_s=timeout_s,
+        interval_s=POLL_S,
+        what=f"incident {incident_id} resolved",
+    )
+    return RECORDER.mark("incident_resolved") - RECORDER.moments.get("restarted", time.time())
+
+
+def wait_for_steady_state(service: str = "hello", max_error_ratio: float = 0.01, timeout_s: float = 90) -> float:
+    """Seconds until the error ratio is low again and no alert fires (the hypothesis will hold)."""
+    wait_until(
+        lambda: error_ratio(service) <= max_error_ratio and firing_alert_count() == 0,
+        timeout_s=timeout_s,
+        interval_s=0.5,
+        what="steady state again (low error ratio, no alert firing)",
+    )
+    return RECORDER.mark("steady_again") - RECORDER.moments.get("restarted", time.time())

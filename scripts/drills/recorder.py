@@ -1,0 +1,84 @@
+"""What a running drill has seen: named moments, background traffic, the platform it acts on.
+
+Chaos Toolkit runs an experiment's activities one after another in this process, so the actions
+and probes share this one recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from scripts.platform.base import Endpoints, Platform
+from scripts.traffic import TrafficResult, send_traffic
+
+
+@dataclass
+class BackgroundTraffic:
+    url: str
+    thread: threading.Thread
+    ready: threading.Event
+    loop: asyncio.AbstractEventLoop | None = None
+    stop_requested: asyncio.Event | None = None
+    result: TrafficResult | None = None
+
+
+@dataclass
+class Recorder:
+    platform: Platform | None = None
+    endpoints: Endpoints | None = None
+    moments: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+    traffic: BackgroundTraffic | None = None
+
+    def mark(self, name: str, when: float | None = None) -> float:
+        """Remember the first time ``name`` happened (wall clock, as Prometheus stamps samples)."""
+        return self.moments.setdefault(name, when if when is not None else time.time())
+
+    def require(self) -> tuple[Platform, Endpoints]:
+        if self.platform is None or self.endpoints is None:
+            raise RuntimeError("the drill recorder is not attached to a platform (run via python -m scripts.drills)")
+        return self.platform, self.endpoints
+
+    def start_traffic(self, url: str, rate_per_s: float, max_seconds: float, max_requests: int) -> None:
+        if self.traffic is not None:
+            return
+        ready = threading.Event()
+        traffic = BackgroundTraffic(url, threading.Thread(name="drill-traffic", daemon=True), ready)
+
+        def run() -> None:
+            async def main() -> TrafficResult:
+                traffic.loop = asyncio.get_running_loop()
+                traffic.stop_requested = asyncio.Event()
+                ready.set()
+                return await send_traffic(
+                    url,
+                    requests=max_requests,
+                    concurrency=4,
+                    max_duration_s=max_seconds,
+                    rate_per_s=rate_per_s,
+                    timeout_s=5.0,
+                    stop=traffic.stop_requested,
+                )
+
+            traffic.result = asyncio.run(main())
+
+        traffic.thread = threading.Thread(target=run, name="drill-traffic", daemon=True)
+        self.traffic = traffic
+        traffic.thread.start()
+        ready.wait(5)
+
+    def stop_traffic(self, timeout_s: float = 15) -> TrafficResult | None:
+        traffic = self.traffic
+        if traffic is None:
+            return None
+        if traffic.loop is not None and traffic.stop_requested is not None and not traffic.loop.is_closed():
+            traffic.loop.call_soon_threadsafe(traffic.stop_requested.set)
+        traffic.thread.join(timeout_s)
+        return traffic.result
+
+
+RECORDER = Recorder()
