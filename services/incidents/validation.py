@@ -135,6 +135,8 @@ def _status(obj: dict[str, Any], path: str) -> Status:
 def _time(reader: _Reader, obj: dict[str, Any], key: str, path: str, *, required: bool) -> int | None:
     text = reader.text(obj, key, path, required=required, limit=64)
     if not text:
+        if required:
+            raise InvalidPayload(f"{path}{key}", "must not be empty")
         return None
     try:
         value = parse_time(text)
