@@ -4,8 +4,8 @@
 # the monitoring generator writes for the production profile and passes them as map variables
 # (relative path -> content); `dynamic "template"` blocks write each one into the task:
 #
-#   prometheus_files    <- prometheus/generated/production/**   (prometheus.yml with consul_sd_configs, rules)
-#   alertmanager_files  <- alertmanager/generated/production/** (alertmanager.yml, templates)
+#   prometheus_files    <- prometheus/generated/production/prometheus-consul.yml (consul_sd_configs) and rules/
+#   alertmanager_files  <- alertmanager/generated/production/alertmanager.yml and alertmanager/templates/
 #   grafana_dashboards  <- grafana/dashboards/**/*.json
 #
 # Why variables and not file() or artifact: the Nomad HTTP API parses jobs without filesystem
@@ -16,8 +16,8 @@
 #
 # Delimiters: rule annotations and Alertmanager templates use {{ }} themselves, so static files
 # are copied with delimiters that never occur. alertmanager.yml is rendered with [[ ]] so the
-# production config can look the incident receiver up in Consul, for example
-#   url: '[[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]/alerts'
+# incident receiver's address comes from Consul (deploy rewrites the generated URL into
+#   [[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]/alerts)
 
 variable "datacenters" {
   type        = list(string)
@@ -56,13 +56,13 @@ variable "profile" {
 
 variable "prometheus_files" {
   type        = map(string)
-  description = "Files of prometheus/generated/<profile>/, by relative path; must contain prometheus.yml."
+  description = "prometheus-consul.yml and rules/ of prometheus/generated/<profile>/, by relative path."
   default     = {}
 }
 
 variable "alertmanager_files" {
   type        = map(string)
-  description = "Files of alertmanager/generated/<profile>/, by relative path; must contain alertmanager.yml."
+  description = "alertmanager.yml (cluster-adapted) and templates/*.tmpl, by relative path."
   default     = {}
 }
 
@@ -165,7 +165,7 @@ job "monitoring" {
         # Host networking: consul_sd_configs reaches the node's Consul agent on localhost:8500.
         network_mode = "host"
         args = [
-          "--config.file=/local/prometheus/prometheus.yml",
+          "--config.file=/local/prometheus/prometheus-consul.yml",
           "--storage.tsdb.path=/alloc/data/prometheus",
           "--storage.tsdb.retention.time=${var.prometheus_retention}",
           "--web.listen-address=0.0.0.0:${NOMAD_PORT_http}",

@@ -8,12 +8,14 @@ Nomad as the text of an HCL variables file, which ``encode_var_file`` writes.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hcl2
+import yaml
 from hcl2.utils import SerializationOptions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +40,9 @@ PLACEMENT: dict[str, tuple[str, str]] = {
     "jaeger": ("tracing", "jaeger"),
     "otel-collector": ("tracing", "collector"),
 }
+
+# The generated Prometheus config that discovers targets through Consul.
+PROMETHEUS_CONFIG = "prometheus-consul.yml"
 
 _OPTIONS = SerializationOptions(
     with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
@@ -155,20 +160,51 @@ def read_tree(root: Path, pattern: str = "**/*") -> dict[str, str]:
     }
 
 
+# The generated production Alertmanager config addresses the incident receiver by Consul DNS and
+# catalog port; on the cluster incidents has a dynamic port and serves TLS, so the URL becomes a
+# consul-template lookup (the monitoring job renders alertmanager.yml with [[ ]] delimiters).
+INCIDENTS_LOOKUP = (
+    '[[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]'
+)
+
+
+def cluster_alertmanager(text: str) -> str:
+    """Adapt the generated alertmanager.yml to the cluster: incidents from Consul, templates beside it."""
+    config = yaml.safe_load(text) or {}
+    config["templates"] = ["templates/*.tmpl"]
+    for receiver in config.get("receivers") or []:
+        for hook in receiver.get("webhook_configs") or []:
+            url = urllib.parse.urlsplit(str(hook.get("url", "")))
+            if url.hostname == "incidents.service.consul":
+                hook["url"] = INCIDENTS_LOOKUP + url.path
+                # incidents presents a pki_int certificate; Alertmanager has no Vault identity yet,
+                # so it encrypts without verifying (see docs/cluster.md, "What is left").
+                hook["http_config"] = {"tls_config": {"insecure_skip_verify": True}}
+    header = "# Adapted for the cluster by scripts/cluster/jobspec.py from the generated production config.\n"
+    return header + yaml.safe_dump(config, sort_keys=False, width=1_000_000)
+
+
 def monitoring_files(repo: Path, profile: str) -> dict[str, dict[str, str]]:
     """The generated Prometheus/Alertmanager files and the Grafana dashboards, for the monitoring job."""
-    prometheus = read_tree(repo / "prometheus" / "generated" / profile)
-    alertmanager = read_tree(repo / "alertmanager" / "generated" / profile)
+    generated = read_tree(repo / "prometheus" / "generated" / profile)
+    # Cluster Prometheus: the consul_sd_configs variant and the rules; promtool tests stay home.
+    prometheus = {
+        name: body for name, body in generated.items() if name == PROMETHEUS_CONFIG or name.startswith("rules/")
+    }
+    am_generated = read_tree(repo / "alertmanager" / "generated" / profile)
     missing = [
-        f"{where}/generated/{profile}/{name}"
-        for where, files, name in (
-            ("prometheus", prometheus, "prometheus.yml"),
-            ("alertmanager", alertmanager, "alertmanager.yml"),
+        path
+        for path, present in (
+            (f"prometheus/generated/{profile}/{PROMETHEUS_CONFIG}", PROMETHEUS_CONFIG in prometheus),
+            (f"alertmanager/generated/{profile}/alertmanager.yml", "alertmanager.yml" in am_generated),
         )
-        if name not in files
+        if not present
     ]
     if missing:
-        raise JobSpecError(f"missing {', '.join(missing)}: generate them first (python -m scripts.monitoring generate)")
+        raise JobSpecError(f"missing {', '.join(missing)}: generate them first (python -m scripts.monitoring render)")
+    alertmanager = {"alertmanager.yml": cluster_alertmanager(am_generated["alertmanager.yml"])}
+    for name, body in read_tree(repo / "alertmanager" / "templates", "*.tmpl").items():
+        alertmanager[f"templates/{name}"] = body
     return {
         "prometheus_files": prometheus,
         "alertmanager_files": alertmanager,

@@ -282,13 +282,21 @@ def fake_nomad() -> Iterator[tuple[FakeNomad, str]]:
 def repo(tmp_path: Path) -> Path:
     """A repository with generated monitoring files, as the monitoring generator leaves them."""
     (tmp_path / "prometheus/generated/production/rules").mkdir(parents=True)
-    (tmp_path / "prometheus/generated/production/prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
+    (tmp_path / "prometheus/generated/production/prometheus.yml").write_text("# file discovery: stays home\n")
+    (tmp_path / "prometheus/generated/production/prometheus-consul.yml").write_text("global: {scrape_interval: 15s}\n")
+    (tmp_path / "prometheus/generated/production/tests").mkdir()
+    (tmp_path / "prometheus/generated/production/tests/x.test.yml").write_text("tests: []\n")
     (tmp_path / "prometheus/generated/production/rules/service.yml").write_text(
         "groups: [{name: x, rules: [{alert: Down, expr: 'up == 0',"
         ' annotations: {summary: "{{ $labels.service }}"}}]}]\n'
     )
     (tmp_path / "alertmanager/generated/production").mkdir(parents=True)
-    (tmp_path / "alertmanager/generated/production/alertmanager.yml").write_text("route: {receiver: incidents}\n")
+    (tmp_path / "alertmanager/generated/production/alertmanager.yml").write_text(
+        "templates: [../../templates/*.tmpl]\nroute: {receiver: incidents}\n"
+        "receivers: [{name: incidents, webhook_configs: [{url: 'http://incidents.service.consul:5001/alerts'}]}]\n"
+    )
+    (tmp_path / "alertmanager/templates").mkdir()
+    (tmp_path / "alertmanager/templates/firedrill.tmpl").write_text('{{ define "x" }}y{{ end }}\n')
     (tmp_path / "grafana/dashboards").mkdir(parents=True)
     (tmp_path / "grafana/dashboards/overview.json").write_text('{"title": "Overview", "legend": "${x}"}')
     return tmp_path
@@ -341,6 +349,12 @@ def test_monitoring_gets_the_generated_files_verbatim(fake_nomad: tuple[FakeNoma
     parsed = hcl2.loads(sent)
     rules = parsed["prometheus_files"]['"rules/service.yml"']
     assert "{{ $labels.service }}" in rules
+    assert set(parsed["prometheus_files"]) == {'"prometheus-consul.yml"', '"rules/service.yml"'}
+    am = parsed["alertmanager_files"]
+    assert set(am) == {'"alertmanager.yml"', '"templates/firedrill.tmpl"'}
+    assert '[[ with service \\"incidents\\" ]]' in am['"alertmanager.yml"']
+    assert "https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]/alerts" in am['"alertmanager.yml"']
+    assert "templates/*.tmpl" in am['"alertmanager.yml"']
     dashboards = parsed["grafana_dashboards"]
     assert '"overview.json"' in dashboards
     assert "$${x}" in dashboards['"overview.json"']  # ${ escaped for HCL, restored by Nomad
@@ -348,7 +362,7 @@ def test_monitoring_gets_the_generated_files_verbatim(fake_nomad: tuple[FakeNoma
 
 def test_missing_generated_files_are_named(fake_nomad: tuple[FakeNomad, str], tmp_path: Path) -> None:
     _fake, addr = fake_nomad
-    with pytest.raises(Exception, match=r"prometheus/generated/production/prometheus\.yml"):
+    with pytest.raises(Exception, match=r"prometheus/generated/production/prometheus-consul\.yml"):
         deploy_mod.deploy(_client(addr), _options(tmp_path, ["monitoring"]), io.StringIO())
 
 
