@@ -79,8 +79,8 @@ wait_until 60 "nomad" nomad node status
 echo "[dev-cluster] vault bootstrap"
 "$python" -m scripts.vault.bootstrap
 
-echo "[dev-cluster] monitoring config"
-"$python" -m scripts.monitoring generate --profile production
+echo "[dev-cluster] monitoring config (generated files)"
+"$python" -m scripts.monitoring render
 
 echo "[dev-cluster] deploying every job"
 "$python" -m scripts.cluster.deploy --profile drill --var datacenters='["dc1"]'
