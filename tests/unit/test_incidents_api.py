@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
@@ -22,7 +23,9 @@ T0 = 1_714_564_800 * NS_PER_S  # 2024-05-01T12:00:00Z
 
 
 class Api:
-    def __init__(self, client: TestClient, registry: CollectorRegistry, data_dir: Path) -> None:
+    def __init__(
+        self, client: TestClient[web.Request, web.Application], registry: CollectorRegistry, data_dir: Path
+    ) -> None:
         self.client = client
         self.registry = registry
         self.data_dir = data_dir

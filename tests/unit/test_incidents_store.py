@@ -1,0 +1,175 @@
+"""The repository and the group-commit writer below the HTTP layer: restarts, batches, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.incidents.config import IncidentsConfig
+from services.incidents.errors import StoreUnavailable
+from services.incidents.metrics import IncidentMetrics
+from services.incidents.models import NS_PER_S
+from services.incidents.payloads import AlertSpec, group_notification
+from services.incidents.receiver import Receiver
+from services.incidents.schema import MIGRATIONS
+from services.incidents.store import IncidentStore
+from services.incidents.validation import validate
+from services.incidents.writer import GroupCommitWriter
+
+T0 = 1_714_564_800 * NS_PER_S
+
+
+def note(service: str = "response", start: int = T0, instance: str = "a", end: int | None = None) -> Any:
+    spec = AlertSpec({"alertname": "ServiceDown", "service": service, "instance": instance}, start, end)
+    return validate(group_notification([spec]))
+
+
+def config(tmp_path: Path) -> IncidentsConfig:
+    return IncidentsConfig.from_env({"FIREDRILL_STATE_DIR": str(tmp_path), "FIREDRILL_DATA_DIR": str(tmp_path / "d")})
+
+
+async def test_a_restart_keeps_everything_and_repeats_stay_deduplicated(tmp_path: Path) -> None:
+    receiver = Receiver(config(tmp_path), IncidentMetrics(CollectorRegistry()))
+    await receiver.start()
+    await receiver.receive(note())
+    await receiver.receive(note(service="hello"))
+    await receiver.stop()
+
+    registry = CollectorRegistry()
+    again = Receiver(config(tmp_path), IncidentMetrics(registry))
+    await again.start()
+    try:
+        result = await again.receive(note())
+        assert result.alerts_deduplicated == 1
+        assert result.alerts_new == 0
+        counts = await again.store.counts()
+        assert counts["incidents"] == 2
+        assert counts["alerts"] == 2
+        assert registry.get_sample_value("incidents_open") == 2  # restored from the store at start
+    finally:
+        await again.stop()
+
+
+async def test_files_behind_the_store_are_rewritten_at_start(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    receiver = Receiver(cfg, IncidentMetrics(CollectorRegistry()))
+    await receiver.start()
+    await receiver.receive(note())
+    await receiver.stop()  # a clean stop writes the files
+    file = cfg.export_dir / "incident-1.json"
+    file.unlink()
+    # Simulate a crash after a commit and before its file was written: the store is ahead.
+    async with aiosqlite.connect(cfg.database) as conn:
+        await conn.execute("UPDATE incidents SET status = 'resolved', revision = revision + 1")
+        await conn.commit()
+    again = Receiver(cfg, IncidentMetrics(CollectorRegistry()))
+    await again.start()
+    try:
+        for _ in range(200):
+            if again.exporter is not None and again.exporter.pending == 0 and file.exists():
+                break
+            await asyncio.sleep(0.01)
+        assert json.loads(file.read_text())["status"] == "resolved"
+    finally:
+        await again.stop()
+
+
+async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path / "x.sqlite3")
+    await store.open()
+    await store.close()
+    await store.open()
+    try:
+        async with store.writer_connection.execute("PRAGMA user_version") as cursor:
+            assert (await cursor.fetchone()) == (len(MIGRATIONS),)
+        async with store.writer_connection.execute("PRAGMA journal_mode") as cursor:
+            assert (await cursor.fetchone()) == ("wal",)
+    finally:
+        await store.close()
+
+
+async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite3"
+    async with aiosqlite.connect(path) as conn:
+        await conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(RuntimeError, match="newer"):
+        await IncidentStore(path).open()
+
+
+async def test_group_commit_batches_and_isolates_a_failing_operation(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path / "x.sqlite3")
+    await store.open()
+    sizes: list[int] = []
+    writer = GroupCommitWriter(store.writer_connection, max_batch=64, on_batch=sizes.append)
+    writer.start()
+    try:
+
+        async def good(conn: aiosqlite.Connection, n: int) -> int:
+            result = await store.apply_notification(conn, note(instance=f"i{n}"), T0)
+            return result.alerts_new
+
+        async def bad(conn: aiosqlite.Connection) -> None:
+            await store.apply_notification(conn, note(instance="doomed"), T0)
+            raise ValueError("boom")
+
+        def job(n: int) -> Any:
+            async def run(conn: aiosqlite.Connection) -> int:
+                return await good(conn, n)
+
+            return run
+
+        jobs: list[Any] = [writer.submit(job(n)) for n in range(20)]
+        jobs.insert(10, writer.submit(bad))
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        assert isinstance(results[10], ValueError)
+        assert [r for i, r in enumerate(results) if i != 10] == [1] * 20
+        assert sum(sizes) == 21
+        assert len(sizes) < 21  # several operations shared a commit
+        counts = await store.counts()
+        assert counts["alerts"] == 20  # the failing operation left nothing behind
+    finally:
+        await writer.stop()
+        await store.close()
+
+
+async def test_a_stopped_writer_refuses_with_503(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path / "x.sqlite3")
+    await store.open()
+    writer = GroupCommitWriter(store.writer_connection)
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            await writer.submit(lambda conn: store.apply_notification(conn, note(), T0))
+        assert caught.value.status == 503
+    finally:
+        await store.close()
+
+
+async def test_a_failed_commit_fails_the_whole_batch(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path / "x.sqlite3")
+    await store.open()
+    writer = GroupCommitWriter(store.writer_connection)
+    writer.start()
+    try:
+
+        async def leaves_a_foreign_key_broken(conn: aiosqlite.Connection) -> None:
+            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            await conn.execute(
+                "INSERT INTO alerts (incident_id, fingerprint, starts_at_ns, status, labels, annotations,"
+                " first_seen_at_ns, updated_at_ns) VALUES (999, 'f', 1, 'firing', '{}', '{}', 1, 1)"
+            )
+
+        with pytest.raises(StoreUnavailable):
+            await writer.submit(leaves_a_foreign_key_broken)
+        assert (await store.counts())["alerts"] == 0
+        assert writer.running  # the next batch is served
+        await writer.submit(lambda conn: store.apply_notification(conn, note(), T0))
+        assert (await store.counts())["alerts"] == 1
+    finally:
+        await writer.stop()
+        await store.close()
