@@ -133,7 +133,8 @@ def test_every_service_has_a_check_and_metrics_meta() -> None:
         assert checks, f"{job}/{group}: service {service['name']} has no check"
         for check in checks:
             assert check["type"] in {"http", "grpc"}, f"{service['name']}: check type {check['type']}"
-            assert check.get("interval") and check.get("timeout")
+            assert check.get("interval")
+            assert check.get("timeout")
         [meta] = service.get("meta") or [{}]
         assert meta.get("metrics_path", "").startswith("/"), f"{service['name']} has no metrics_path meta"
         assert meta.get("metrics_port", "").startswith("${NOMAD_HOST_PORT_"), f"{service['name']} metrics_port"
@@ -166,7 +167,7 @@ def test_tasks_that_read_vault_have_a_workload_identity_role() -> None:
 
 
 def test_secrets_are_files_never_env_values() -> None:
-    for job, group, task_name, task in _tasks():
+    for job, _group, task_name, task in _tasks():
         for env in task.get("env", []):
             for key, value in env.items():
                 if any(word in key for word in ("TOKEN", "KEY", "PASSWORD", "SECRET")):
@@ -178,7 +179,7 @@ def test_secrets_are_files_never_env_values() -> None:
 
 
 def test_services_do_not_self_register_on_nomad() -> None:
-    for job, group, task_name, task in _tasks():
+    for job, _group, _task_name, task in _tasks():
         if job in {"monitoring", "tracing"}:
             continue
         [env] = task["env"]
