@@ -1,0 +1,131 @@
+"""prometheus.yml for the local platform (file discovery) and the cluster (Consul discovery)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from services.common import catalog
+from services.common.profiles import TimingProfile, duration
+
+from .recording import JOB
+from .rules import RULE_FILES
+
+Discovery = Literal["file", "consul"]
+
+
+def _globals(profile: TimingProfile) -> dict[str, Any]:
+    return {
+        "scrape_interval": duration(profile.scrape_interval_s),
+        "scrape_timeout": duration(profile.scrape_timeout_s),
+        "evaluation_interval": duration(profile.evaluation_interval_s),
+    }
+
+
+def _file_jobs(profile: TimingProfile, targets_dir: str, prometheus: str, alertmanager: str) -> list[dict[str, Any]]:
+    return [
+        {
+            # One target per service instance, written by the local registry; a stopped service
+            # keeps its target, so it shows as up == 0.
+            "job_name": JOB,
+            "file_sd_configs": [
+                {"files": [f"{targets_dir}/*.json"], "refresh_interval": duration(max(5, profile.scrape_interval_s))}
+            ],
+        },
+        {"job_name": "prometheus", "static_configs": [{"targets": [prometheus]}]},
+        {"job_name": "alertmanager", "static_configs": [{"targets": [alertmanager]}]},
+    ]
+
+
+def _consul_sd(server: str, services: list[str]) -> dict[str, Any]:
+    return {"server": server, "services": services}
+
+
+def _consul_jobs(consul_server: str) -> list[dict[str, Any]]:
+    names = list(catalog.service_names())
+    return [
+        {
+            # Consul lists only passing instances, so a stopped service vanishes: ServiceDown also
+            # fires on absent(up{service=…}) for every catalog service.
+            "job_name": JOB,
+            "consul_sd_configs": [_consul_sd(consul_server, names)],
+            "relabel_configs": [
+                {"source_labels": ["__meta_consul_service"], "target_label": "service"},
+                {"source_labels": ["__meta_consul_service_id"], "target_label": "instance_id"},
+                {"source_labels": ["__meta_consul_node"], "target_label": "node"},
+                {
+                    # gRPC services serve /metrics on a separate port named in the service meta.
+                    "source_labels": ["__meta_consul_service_address", "__meta_consul_service_metadata_metrics_port"],
+                    "regex": "(.+);([0-9]+)",
+                    "replacement": "$1:$2",
+                    "target_label": "__address__",
+                },
+                {
+                    "source_labels": ["__meta_consul_service_metadata_metrics_path"],
+                    "regex": "(.+)",
+                    "target_label": "__metrics_path__",
+                },
+            ],
+        },
+        {
+            "job_name": "nomad",
+            "metrics_path": "/v1/metrics",
+            "params": {"format": ["prometheus"]},
+            "consul_sd_configs": [_consul_sd(consul_server, ["nomad", "nomad-client"])],
+            "relabel_configs": [
+                {"source_labels": ["__meta_consul_tags"], "regex": ".*,http,.*", "action": "keep"},
+                {"source_labels": ["__meta_consul_node"], "target_label": "node"},
+                {"source_labels": ["__meta_consul_service"], "target_label": "role"},
+            ],
+        },
+        {
+            "job_name": "consul",
+            "metrics_path": "/v1/agent/metrics",
+            "params": {"format": ["prometheus"]},
+            "consul_sd_configs": [_consul_sd(consul_server, ["consul"])],
+            "relabel_configs": [
+                # The `consul` service advertises the server RPC port; metrics are on the HTTP API.
+                {
+                    "source_labels": ["__meta_consul_address"],
+                    "regex": "(.+)",
+                    "replacement": "$1:8500",
+                    "target_label": "__address__",
+                },
+                {"source_labels": ["__meta_consul_node"], "target_label": "node"},
+            ],
+        },
+        {
+            "job_name": "prometheus",
+            "consul_sd_configs": [_consul_sd(consul_server, ["prometheus"])],
+        },
+        {
+            "job_name": "alertmanager",
+            "consul_sd_configs": [_consul_sd(consul_server, ["alertmanager"])],
+        },
+    ]
+
+
+def render_prometheus_config(
+    profile: TimingProfile,
+    discovery: Discovery = "file",
+    *,
+    rules_dir: str = "rules",
+    targets_dir: str = "targets",
+    prometheus_address: str = f"127.0.0.1:{catalog.infra('prometheus').port}",
+    alertmanager_address: str = f"127.0.0.1:{catalog.infra('alertmanager').port}",
+    consul_server: str = "127.0.0.1:8500",
+    external_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The Prometheus configuration document (paths relative to the config file unless absolute)."""
+    config: dict[str, Any] = {"global": _globals(profile)}
+    if external_labels:
+        config["global"]["external_labels"] = dict(external_labels)
+    config["rule_files"] = [f"{rules_dir}/{name}" for name in RULE_FILES]
+    if discovery == "file":
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_address]}]}]}
+        config["scrape_configs"] = _file_jobs(profile, targets_dir, prometheus_address, alertmanager_address)
+    elif discovery == "consul":
+        config["alerting"] = {"alertmanagers": [{"consul_sd_configs": [_consul_sd(consul_server, ["alertmanager"])]}]}
+        config["scrape_configs"] = _consul_jobs(consul_server)
+    else:
+        raise ValueError(f"discovery must be 'file' or 'consul', got {discovery!r}")
+    return config

@@ -1,0 +1,67 @@
+"""Recording rules: the per-service RED and resource series that alerts and dashboards read.
+
+Names do not carry the window, because the window depends on the timing profile while the
+dashboards and drills must work against either profile; the window is the profile's
+``rate_window_s`` (see the group name in the rendered file).
+"""
+
+from __future__ import annotations
+
+from services.common.profiles import TimingProfile, duration
+
+from .model import RecordingRule
+
+JOB = "services"
+SERVICES = f'job="{JOB}"'
+
+HTTP_RATE = "service:http_requests:rate"
+HTTP_ERROR_RATIO = "service:http_request_errors:ratio"
+HTTP_P95 = "service:http_request_duration_seconds:p95"
+GRPC_RATE = "service:grpc_requests:rate"
+GRPC_ERROR_RATIO = "service:grpc_request_errors:ratio"
+GRPC_P95 = "service:grpc_server_handling_seconds:p95"
+CPU_RATE = "service:process_cpu_seconds:rate"
+MEMORY = "service:process_resident_memory_bytes:max"
+MEMORY_PREDICTED = "service:process_resident_memory_bytes:predicted"
+
+# gRPC codes that mean the server failed, not that the caller asked for something wrong.
+GRPC_SERVER_ERROR_CODES = ("Unknown", "DeadlineExceeded", "Unimplemented", "Internal", "Unavailable", "DataLoss")
+GRPC_ERRORS = f'grpc_code=~"{"|".join(GRPC_SERVER_ERROR_CODES)}"'
+HTTP_ERRORS = 'status=~"5.."'
+
+
+def memory_window_s(profile: TimingProfile) -> int:
+    """The window predict_linear fits memory growth over: twice the capacity `for`."""
+    return 2 * profile.for_capacity_s
+
+
+def memory_horizon_s(profile: TimingProfile) -> int:
+    """How far ahead MemoryGrowth looks: 24x the capacity `for` (4h in production, 12m in a drill)."""
+    return 24 * profile.for_capacity_s
+
+
+def error_ratio(metric: str, errors: str, selector: str, window: str, by: str = "service") -> str:
+    """Errors over all, and 0 (not nothing) while there is traffic but no error series yet."""
+    total = f"sum by ({by}) (rate({metric}{{{selector}}}[{window}]))"
+    failed = f"sum by ({by}) (rate({metric}{{{selector},{errors}}}[{window}]))"
+    return f"({failed} or 0 * {total})\n/\n{total}"
+
+
+def recording_rules(profile: TimingProfile) -> tuple[RecordingRule, ...]:
+    w = duration(profile.rate_window_s)
+    p95 = "histogram_quantile(0.95, sum by (service, le) (rate({metric}{{{sel}}}[{w}])))"
+    return (
+        RecordingRule(HTTP_RATE, f"sum by (service) (rate(http_requests_total{{{SERVICES}}}[{w}]))"),
+        RecordingRule(HTTP_ERROR_RATIO, error_ratio("http_requests_total", HTTP_ERRORS, SERVICES, w)),
+        RecordingRule(HTTP_P95, p95.format(metric="http_request_duration_seconds_bucket", sel=SERVICES, w=w)),
+        RecordingRule(GRPC_RATE, f"sum by (service) (rate(grpc_server_handled_total{{{SERVICES}}}[{w}]))"),
+        RecordingRule(GRPC_ERROR_RATIO, error_ratio("grpc_server_handled_total", GRPC_ERRORS, SERVICES, w)),
+        RecordingRule(GRPC_P95, p95.format(metric="grpc_server_handling_seconds_bucket", sel=SERVICES, w=w)),
+        RecordingRule(CPU_RATE, f"max by (service) (rate(process_cpu_seconds_total{{{SERVICES}}}[{w}]))"),
+        RecordingRule(MEMORY, f"max by (service) (process_resident_memory_bytes{{{SERVICES}}})"),
+        RecordingRule(
+            MEMORY_PREDICTED,
+            f"max by (service) (predict_linear(process_resident_memory_bytes{{{SERVICES}}}"
+            f"[{duration(memory_window_s(profile))}], {memory_horizon_s(profile)}))",
+        ),
+    )

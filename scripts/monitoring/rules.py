@@ -1,0 +1,44 @@
+"""Rule files: recording rules, SLO rules and alerts, grouped and rendered as YAML documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.profiles import TimingProfile, duration
+
+from .alerts import alerts
+from .model import Alert, RecordingRule
+from .recording import recording_rules
+from .settings import LINKS, THRESHOLDS, Links, Thresholds
+from .slo import slo_recording_rules
+
+RULE_FILES = ("recording.yml", "slo.yml", "alerts.yml")
+
+
+def _group(name: str, rules: tuple[RecordingRule | Alert, ...]) -> dict[str, Any]:
+    return {"name": name, "rules": [rule.to_dict() for rule in rules]}
+
+
+def rule_documents(
+    profile: TimingProfile, thresholds: Thresholds = THRESHOLDS, links: Links = LINKS
+) -> dict[str, dict[str, Any]]:
+    """File name -> rule file document, for one profile."""
+    every = tuple(alerts(profile, thresholds, links))
+    slo_alerts = tuple(a for a in every if a.name.startswith("ErrorBudgetBurn"))
+    other = tuple(a for a in every if a not in slo_alerts)
+    divisor = profile.slo_window_divisor
+    slo_note = "production windows" if divisor == 1 else f"windows divided by {divisor}"
+    return {
+        "recording.yml": {
+            "groups": [
+                _group(f"firedrill-red (rate window {duration(profile.rate_window_s)})", recording_rules(profile))
+            ]
+        },
+        "slo.yml": {
+            "groups": [
+                _group(f"firedrill-slo-recording ({slo_note})", slo_recording_rules(profile)),
+                _group(f"firedrill-slo-alerts ({slo_note})", slo_alerts),
+            ]
+        },
+        "alerts.yml": {"groups": [_group("firedrill-alerts", other)]},
+    }
