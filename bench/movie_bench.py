@@ -1,0 +1,330 @@
+"""Movie application benchmark: gateway vs direct reads, and the concurrent fan-out proof.
+
+Starts auth, metadata, rating and movie as real processes (``python -m services.<name>``) on
+free loopback ports in a temporary state directory, then:
+
+1. throughput and p50/p99 of GetMovieDetails through the gateway, and of GetMetadata called
+   directly on metadata (same concurrency, same duration) — the ratio is the gateway's cost;
+2. the fan-out proof: with FIREDRILL_FAULT_LATENCY_MS=50 on metadata AND rating, the gateway's
+   median latency divided by 50 ms must be at most 1.3 (sequential calls would give ~2).
+
+Bounded (duration, concurrency and request counts are capped), loopback only. Prints a table and
+writes bench/results/movie.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from services.common.grpc_auth import bearer_metadata
+from services.genproto import auth_pb2, auth_pb2_grpc, movie_pb2, movie_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "movie.json"
+HOST = "127.0.0.1"
+SERVICES = ("auth", "metadata", "rating", "movie")
+FANOUT_LATENCY_MS = 50
+FANOUT_LIMIT = 1.3
+
+
+def make_stub(stub_class: Any, channel: grpc.aio.Channel) -> Any:
+    """A generated stub (the generated classes carry no annotations)."""
+    return stub_class(channel)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class Platform:
+    """The four services as child processes sharing one state directory and local registry."""
+
+    def __init__(self, state: Path, latency_ms: int, instrumentation: bool) -> None:
+        self.state = state
+        self.latency_ms = latency_ms
+        self.instrumentation = instrumentation
+        self.ports: dict[str, int] = {}
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+
+    def env(self, name: str) -> dict[str, str]:
+        port, metrics = free_port(), free_port()
+        self.ports[name] = port
+        env = {
+            **os.environ,
+            "FIREDRILL_STATE_DIR": str(self.state),
+            "FIREDRILL_PROFILE": "drill",
+            "FIREDRILL_BIND_HOST": HOST,
+            "FIREDRILL_PORT": str(port),
+            "FIREDRILL_METRICS_PORT": str(metrics),
+            "FIREDRILL_REGISTRY_DIR": str(self.state / "registry"),
+            "FIREDRILL_DATA_DIR": str(self.state / "data" / name),
+            "FIREDRILL_INSTRUMENTATION": "true" if self.instrumentation else "false",
+            "FIREDRILL_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+        env.pop("FIREDRILL_TRACE_FILE", None)
+        env.pop("FIREDRILL_PORT_OFFSET", None)
+        if name in {"metadata", "rating"}:
+            env["FIREDRILL_FAULT_LATENCY_MS"] = str(self.latency_ms)
+        if name == "movie":
+            env["FIREDRILL_HTTP_PORT"] = str(free_port())
+            env["FIREDRILL_RATE_LIMIT_RPS"] = "1000000"
+            env["FIREDRILL_RATE_LIMIT_BURST"] = "1000000"
+        return env
+
+    async def start(self) -> None:
+        for name in SERVICES:
+            log = self.state / f"{name}.log"
+            with log.open("wb") as out:
+                self.procs[name] = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", f"services.{name}", env=self.env(name), cwd=REPO, stdout=out, stderr=out
+                )
+            await self.wait_serving(name)
+
+    async def wait_serving(self, name: str, timeout_s: float = 30.0) -> None:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        deadline = time.monotonic() + timeout_s
+        async with grpc.aio.insecure_channel(f"{HOST}:{self.ports[name]}") as channel:
+            stub: Any = make_stub(health_pb2_grpc.HealthStub, channel)
+            while time.monotonic() < deadline:
+                if self.procs[name].returncode is not None:
+                    raise SystemExit(f"{name} exited; see {self.state / (name + '.log')}")
+                try:
+                    answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise SystemExit(f"{name} did not become healthy within {timeout_s:.0f}s")
+
+    async def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+    def address(self, name: str) -> str:
+        return f"{HOST}:{self.ports[name]}"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def load(
+    call: Callable[[], Awaitable[Any]], *, concurrency: int, duration_s: float, max_requests: int
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + duration_s
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < stop_at and len(latencies) + errors < max_requests:
+            started = time.perf_counter()
+            try:
+                await call()
+            except grpc.aio.AioRpcError:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    if not latencies:
+        raise SystemExit("no successful request; see the service logs")
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+async def session(
+    state: Path, latency_ms: int, instrumentation: bool, body: Callable[[Platform, Any, Any], Awaitable[Any]]
+) -> Any:
+    platform_ = Platform(state, latency_ms, instrumentation)
+    try:
+        await platform_.start()
+        password = (state / "secrets" / "auth" / "demo-password").read_text().strip()
+        async with grpc.aio.insecure_channel(platform_.address("auth")) as channel:
+            auth: Any = make_stub(auth_pb2_grpc.AuthServiceStub, channel)
+            token = (
+                await auth.GetToken(auth_pb2.GetTokenRequest(username="demo", password=password), timeout=10)
+            ).token
+        metadata = bearer_metadata(token)
+        async with grpc.aio.insecure_channel(platform_.address("metadata")) as channel:
+            stub: Any = make_stub(movie_pb2_grpc.MetadataServiceStub, channel)
+            record = movie_pb2.Metadata(id="bench-1", title="Bench", description="a movie to read", director="B")
+            await stub.PutMetadata(movie_pb2.PutMetadataRequest(metadata=record), metadata=metadata, timeout=10)
+        async with grpc.aio.insecure_channel(platform_.address("rating")) as channel:
+            rating: Any = make_stub(movie_pb2_grpc.RatingServiceStub, channel)
+            request = movie_pb2.PutRatingRequest(
+                user_id="bench", record_id="bench-1", record_type=movie_pb2.RECORD_TYPE_MOVIE, rating_value=4
+            )
+            await rating.PutRating(request, metadata=metadata, timeout=10)
+        return await body(platform_, metadata, token)
+    finally:
+        await platform_.stop()
+
+
+async def throughput(args: argparse.Namespace, state: Path) -> dict[str, Any]:
+    async def body(p: Platform, metadata: Any, _token: str) -> dict[str, Any]:
+        async with (
+            grpc.aio.insecure_channel(p.address("movie")) as gw,
+            grpc.aio.insecure_channel(p.address("metadata")) as md,
+        ):
+            movie: Any = make_stub(movie_pb2_grpc.MovieServiceStub, gw)
+            direct: Any = make_stub(movie_pb2_grpc.MetadataServiceStub, md)
+            details_request = movie_pb2.GetMovieDetailsRequest(movie_id="bench-1")
+            metadata_request = movie_pb2.GetMetadataRequest(movie_id="bench-1")
+
+            async def via_gateway() -> Any:
+                return await movie.GetMovieDetails(details_request, metadata=metadata, timeout=5)
+
+            async def directly() -> Any:
+                return await direct.GetMetadata(metadata_request, metadata=metadata, timeout=5)
+
+            bounds = {"concurrency": args.concurrency, "duration_s": args.duration, "max_requests": args.max_requests}
+            for warm in (via_gateway, directly):
+                await load(warm, concurrency=4, duration_s=0.5, max_requests=200)
+            gateway = await load(via_gateway, **bounds)
+            plain = await load(directly, **bounds)
+        return {
+            "gateway_get_movie_details": gateway,
+            "direct_get_metadata": plain,
+            "ratio": {
+                "rps_direct_over_gateway": plain["rps"] / gateway["rps"],
+                "p50_gateway_over_direct": gateway["p50_ms"] / plain["p50_ms"],
+                "p99_gateway_over_direct": gateway["p99_ms"] / plain["p99_ms"],
+            },
+        }
+
+    return await session(state, 0, args.instrumentation, body)  # type: ignore[no-any-return]
+
+
+async def fanout(args: argparse.Namespace, state: Path) -> dict[str, Any]:
+    async def body(p: Platform, metadata: Any, _token: str) -> dict[str, Any]:
+        async with grpc.aio.insecure_channel(p.address("movie")) as gw:
+            movie: Any = make_stub(movie_pb2_grpc.MovieServiceStub, gw)
+            request = movie_pb2.GetMovieDetailsRequest(movie_id="bench-1")
+            samples = []
+            for i in range(args.fanout_requests + 5):
+                started = time.perf_counter()
+                answer = await movie.GetMovieDetails(request, metadata=metadata, timeout=5)
+                if i >= 5:  # warm-up: channels and token cache
+                    samples.append(time.perf_counter() - started)
+                if not answer.movie_details.rating_available:
+                    raise SystemExit("rating fell back during the fan-out run; raise FIREDRILL_RATING_BUDGET_MS")
+        median_ms = statistics.median(samples) * 1000
+        return {
+            "injected_latency_ms": FANOUT_LATENCY_MS,
+            "requests": len(samples),
+            "p50_ms": median_ms,
+            "p99_ms": percentile(samples, 0.99) * 1000,
+            "median_over_injected": median_ms / FANOUT_LATENCY_MS,
+            "limit": FANOUT_LIMIT,
+            "passed": median_ms / FANOUT_LATENCY_MS <= FANOUT_LIMIT,
+        }
+
+    return await session(state, FANOUT_LATENCY_MS, args.instrumentation, body)  # type: ignore[no-any-return]
+
+
+def table(result: dict[str, Any]) -> str:
+    t = result["throughput"]
+    rows = [
+        ("GetMovieDetails via gateway", t["gateway_get_movie_details"]),
+        ("GetMetadata direct", t["direct_get_metadata"]),
+    ]
+    lines = [f"{'call':<30} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"]
+    for name, r in rows:
+        lines.append(
+            f"{name:<30} {r['requests']:>9} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['errors']:>7}"
+        )
+    ratio = t["ratio"]
+    lines.append(
+        f"ratio: direct/gateway req/s {ratio['rps_direct_over_gateway']:.2f}, "
+        f"gateway/direct p50 {ratio['p50_gateway_over_direct']:.2f}, p99 {ratio['p99_gateway_over_direct']:.2f}"
+    )
+    f = result["fanout"]
+    verdict = "PASS" if f["passed"] else "FAIL"
+    lines.append(
+        f"fan-out with {f['injected_latency_ms']} ms on metadata and rating: p50 {f['p50_ms']:.1f} ms, "
+        f"p99 {f['p99_ms']:.1f} ms, median/{f['injected_latency_ms']} ms = {f['median_over_injected']:.3f} "
+        f"(limit {f['limit']}) {verdict}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.movie_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run (0.5..60, default 5)")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent callers (1..256, default 16)")
+    parser.add_argument("--max-requests", type=int, default=50_000, help="cap per throughput run (default 50000)")
+    parser.add_argument("--fanout-requests", type=int, default=100, help="sequential fan-out calls (10..1000)")
+    parser.add_argument(
+        "--no-instrumentation", dest="instrumentation", action="store_false", help="services without tracing/metrics"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    args = parser.parse_args(argv)
+    if not 0.5 <= args.duration <= 60 or not 1 <= args.concurrency <= 256 or not 10 <= args.fanout_requests <= 1000:
+        parser.error("duration 0.5..60 s, concurrency 1..256, fanout-requests 10..1000")
+    args.max_requests = max(100, min(args.max_requests, 500_000))
+
+    async def run() -> dict[str, Any]:
+        with (
+            tempfile.TemporaryDirectory(prefix="movie-bench-") as a,
+            tempfile.TemporaryDirectory(prefix="movie-bench-") as b,
+        ):
+            return {"throughput": await throughput(args, Path(a)), "fanout": await fanout(args, Path(b))}
+
+    result = asyncio.run(run())
+    result["settings"] = {
+        "duration_s": args.duration,
+        "concurrency": args.concurrency,
+        "fanout_requests": args.fanout_requests,
+        "instrumentation": args.instrumentation,
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    print(table(result))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0 if result["fanout"]["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
