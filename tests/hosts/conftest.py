@@ -15,11 +15,11 @@ import pytest
 
 
 @pytest.fixture
-def node(request: pytest.FixtureRequest) -> Any:
+def node(request: pytest.FixtureRequest, host: Any) -> Any:
     """The provisioned node under test (testinfra's ``host``), or a skip when none was given."""
     if not request.config.getoption("hosts", default=None):
         pytest.skip("no node given: run `pytest tests/hosts --hosts=ssh://ubuntu@<ip>` against a provisioned node")
-    return request.getfixturevalue("host")
+    return host
 
 
 @pytest.fixture
