@@ -232,6 +232,7 @@ class Agent:
                 timing=self.settings.timing,
                 approle_dir=approle_folder(self.settings.state_dir),
                 admin_token_seed=self.settings.admin_token_seed,
+                jwt_keys_seed=self.states["auth"].files.jwt_keys if "auth" in self.states else None,
                 emit=lambda line: log.info("bootstrap", extra={"step": line.strip()}),
             )
         except (hvac_errors.VaultError, OSError) as exc:
@@ -279,8 +280,10 @@ class Agent:
         vault = self._client()
         try:
             auth = vault.auth.approle.login(role_id, secret_id, mount_point=APPROLE_MOUNT)["auth"]
-        except hvac_errors.InvalidRequest:
-            # The server no longer knows this role/secret: a dev server that restarted empty.
+        except (hvac_errors.InvalidRequest, hvac_errors.InvalidPath, hvac_errors.Forbidden) as exc:
+            # The server no longer knows this role/secret (or the AppRole mount at all): a dev
+            # server that restarted empty, or credentials revoked.
+            log.warning("approle login refused", extra={"identity": state.name, "reason": exc.__class__.__name__})
             raise LostState(state.name) from None
         finally:
             vault.adapter.close()
@@ -416,8 +419,17 @@ class Agent:
         return max(0.0, next_due - time.time())
 
     def run(self) -> None:
+        failures = 0
         while not self.stop_event.is_set():
-            self.stop_event.wait(min(self.step(), BACKOFF_MAX_S))
+            try:
+                delay = self.step()
+                failures = 0
+            except Exception as exc:  # a bug or an answer we did not expect must not end the renderer
+                failures += 1
+                delay = self._backoff(failures)
+                log.exception("agent step failed", extra={"reason": exc.__class__.__name__, "retry_in_s": delay})
+                self.bootstrapped = False
+            self.stop_event.wait(min(delay, BACKOFF_MAX_S))
 
 
 class LostState(Exception):

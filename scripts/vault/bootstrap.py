@@ -127,6 +127,7 @@ class Bootstrap:
         *,
         ip_san_cidrs: Sequence[str] = DEFAULT_IP_SAN_CIDRS,
         admin_token_seed: Path | None = None,
+        jwt_keys_seed: Path | None = None,
         max_token_lifetime_s: int = jwt_keys.DEFAULT_MAX_TOKEN_LIFETIME_S,
     ) -> None:
         self.vault = vault
@@ -134,6 +135,7 @@ class Bootstrap:
         self.report = report
         self.ip_san_cidrs = tuple(ip_san_cidrs)
         self.admin_token_seed = admin_token_seed
+        self.jwt_keys_seed = jwt_keys_seed
         self.max_token_lifetime_s = max_token_lifetime_s
 
     # -- generic ------------------------------------------------------------------------------
@@ -272,9 +274,7 @@ class Bootstrap:
         }
 
     def secrets(self) -> None:
-        ring = self.ensure_kv(
-            JWT_KEYS_PATH, lambda: jwt_keys.new_key_set(self.max_token_lifetime_s), "JWT signing key set"
-        )
+        ring = self.ensure_kv(JWT_KEYS_PATH, self._jwt_key_set, "JWT signing key set")
         public = jwt_keys.public_set(ring)
         try:
             current = self.vault.secrets.kv.v2.read_secret_version(
@@ -287,6 +287,18 @@ class Bootstrap:
             self.report.changed(f"JWT public keys at {KV_MOUNT}/{JWT_PUBLIC_PATH}: written")
         self.ensure_kv(ADMIN_TOKEN_PATH, self._admin_token, "response admin token")
         self.ensure_kv(GRAFANA_PATH, lambda: {"admin_password": secrets.token_urlsafe(24)}, "Grafana admin password")
+
+    def _jwt_key_set(self) -> dict[str, Any]:
+        """A new key set, or the one last rendered locally (a restarted dev server keeps tokens valid)."""
+        seed = self.jwt_keys_seed
+        if seed is not None and seed.is_file():
+            try:
+                data = json.loads(seed.read_text())
+                if isinstance(data, dict) and data.get("active_kid") and isinstance(data.get("keys"), list):
+                    return data
+            except (OSError, ValueError):
+                pass
+        return jwt_keys.new_key_set(self.max_token_lifetime_s)
 
     def _admin_token(self) -> dict[str, Any]:
         seed = self.admin_token_seed
@@ -342,7 +354,8 @@ class Bootstrap:
             answer = self.vault.auth.approle.read_secret_id(role, secret_id, mount_point=APPROLE_MOUNT)
         except (hvac_errors.InvalidPath, hvac_errors.InvalidRequest):
             return False
-        return bool(answer and answer.get("data"))
+        # An unknown secret-id is answered with an empty 204 (a Response object, not a dict).
+        return isinstance(answer, dict) and bool(answer.get("data"))
 
     def nomad_jwt(self, nomad_addr: str | None, nomad_ca_pem: str | None) -> None:
         if not nomad_addr:
@@ -425,12 +438,18 @@ def run_bootstrap(
     nomad_ca_pem: str | None = None,
     ip_san_cidrs: Sequence[str] = DEFAULT_IP_SAN_CIDRS,
     admin_token_seed: Path | None = None,
+    jwt_keys_seed: Path | None = None,
     emit: Callable[[str], None] = print,
 ) -> Report:
     report = Report(emit=emit)
-    return Bootstrap(vault, timing, report, ip_san_cidrs=ip_san_cidrs, admin_token_seed=admin_token_seed).run(
-        approle_dir=approle_dir, nomad_addr=nomad_addr, nomad_ca_pem=nomad_ca_pem
-    )
+    return Bootstrap(
+        vault,
+        timing,
+        report,
+        ip_san_cidrs=ip_san_cidrs,
+        admin_token_seed=admin_token_seed,
+        jwt_keys_seed=jwt_keys_seed,
+    ).run(approle_dir=approle_dir, nomad_addr=nomad_addr, nomad_ca_pem=nomad_ca_pem)
 
 
 def wait_for_vault(vault: hvac.Client, timeout_s: float) -> None:

@@ -1,0 +1,218 @@
+"""A small real platform for the Vault tests and the mTLS bench: OpenBao + agent + response + hello.
+
+Everything runs on free loopback ports from one temporary state directory; every process
+started here is stopped by ``close()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from scripts.vault.devserver import DevServer, free_port
+from scripts.vault.local import service_env, tls_files
+from services.common import tls
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def metric(url: str, name: str, labels: str, ssl_context: ssl.SSLContext | None = None) -> float | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=ssl_context) as answer:  # noqa: S310 (loopback)
+            text = answer.read().decode()
+    except OSError:
+        return None
+    match = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else None
+
+
+@dataclass
+class VaultPlatform:
+    root: Path
+    cert_ttl_s: int
+    bao: DevServer = field(init=False)
+    agent_port: int = field(default_factory=free_port)
+    ports: dict[str, int] = field(default_factory=lambda: {"hello": free_port(), "response": free_port()})
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        self.bao = DevServer(self.root / "vault")
+        (self.root / "vault").mkdir(parents=True, exist_ok=True)
+        self.bao.log_file = self.root / "logs" / "openbao.log"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+        log.close()
+
+    def start(self) -> VaultPlatform:
+        self.bao.start()
+        self._spawn(
+            "vault-agent",
+            [
+                "-m",
+                "scripts.vault.agent",
+                "--state-dir",
+                str(self.root),
+                "--addr",
+                self.bao.addr,
+                "--bootstrap-token-file",
+                str(self.bao.token_file),
+                "--metrics-port",
+                str(self.agent_port),
+                "--cert-ttl-s",
+                str(self.cert_ttl_s),
+                "--kv-poll-s",
+                "0.5",
+            ],
+            {},
+        )
+        wait_until(lambda: self.agent_healthy(), 30, "the agent's first render")
+        for name in ("response", "hello"):
+            env = {
+                "FIREDRILL_STATE_DIR": str(self.root),
+                "FIREDRILL_PORT": str(self.ports[name]),
+                "FIREDRILL_REGISTRY_DIR": str(self.root / "registry"),
+                "FIREDRILL_DISCOVERY": "local",
+                "FIREDRILL_INSTRUMENTATION": "true",
+                **service_env(self.root, name),
+            }
+            self._spawn(name, ["-m", f"services.{name}"], env)
+        for name in ("response", "hello"):
+            wait_until(lambda n=name: self.healthy(n), 30, f"{name} healthy over mTLS")  # type: ignore[misc]
+        return self
+
+    def agent_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.agent_port}/health", timeout=1) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def operator(self) -> tls.TlsMaterial:
+        return tls.TlsMaterial(tls_files(self.root, "operator"), "operator")
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"https://127.0.0.1:{self.ports[service]}{path}"
+
+    def healthy(self, service: str) -> bool:
+        context = self.operator().client_context(tls.service_dns_name(service))
+        try:
+            with urllib.request.urlopen(self.url(service, "/health"), timeout=1, context=context) as answer:  # noqa: S310
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def vault_reachable(self, service: str) -> float | None:
+        return metric(f"http://127.0.0.1:{self.agent_port}/metrics", "vault_reachable", f'service="{service}"')
+
+    def service_metric(self, service: str, name: str) -> float | None:
+        context = self.operator().client_context(tls.service_dns_name(service))
+        return metric(self.url(service, "/metrics"), name, f'service="{service}"', context)
+
+    def stop_process(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def close(self) -> None:
+        for name in ("hello", "response", "vault-agent"):
+            self.stop_process(name)
+        self.bao.stop()
+
+    def all_logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
+
+    def secret_values(self) -> dict[str, str]:
+        """Every secret this run knows, to look for in logs and process arguments."""
+        values = {"root token": self.bao.token}
+        for path in (self.root / "vault" / "approle").glob("*/secret-id"):
+            values[f"secret-id {path.parent.name}"] = path.read_text().strip()
+        values["admin token"] = (self.root / "secrets" / "response" / "admin-token").read_text().strip()
+        return values
+
+
+def new_platform(cert_ttl_s: int) -> VaultPlatform:
+    return VaultPlatform(Path(tempfile.mkdtemp(prefix="fd-vault-")), cert_ttl_s)
+
+
+def remove(platform: VaultPlatform) -> None:
+    platform.close()
+    shutil.rmtree(platform.root, ignore_errors=True)
+
+
+@dataclass
+class LoadResult:
+    ok: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def load_loop(
+    platform: VaultPlatform, stop: asyncio.Event, *, concurrency: int = 4, max_requests: int = 100_000
+) -> LoadResult:
+    """GET /hello (hello -> response over mTLS) until ``stop``; half the workers reconnect every time."""
+    result = LoadResult()
+    operator = platform.operator()
+    pinned = operator.client_context(tls.service_dns_name("hello"))
+
+    async def worker(fresh_connections: bool) -> None:
+        connector = aiohttp.TCPConnector(ssl=pinned, force_close=fresh_connections)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            while not stop.is_set() and result.ok + result.failed < max_requests:
+                operator.reload_if_changed()  # a client follows CA changes like the services do
+                try:
+                    async with session.get(
+                        platform.url("hello", "/hello"), timeout=aiohttp.ClientTimeout(total=5)
+                    ) as answer:
+                        await answer.read()
+                        if answer.status == 200:
+                            result.ok += 1
+                        else:
+                            result.failed += 1
+                            result.errors.append(f"HTTP {answer.status}")
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    result.failed += 1
+                    result.errors.append(f"{exc.__class__.__name__}: {str(exc)[:160]}")
+                await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(worker(i % 2 == 0) for i in range(concurrency)))
+    return result
