@@ -1,0 +1,89 @@
+"""promtool over the generated rules and configs of both profiles, and staleness of the committed files."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scripts.monitoring.alerts import alert_names
+from scripts.monitoring.check import check_config
+from scripts.monitoring.files import REPO, stale_files
+from services.common.profiles import PROFILES
+from tests.conftest import require_binary
+
+pytestmark = pytest.mark.infra
+
+GENERATED = REPO / "prometheus" / "generated"
+
+
+def test_committed_files_match_the_generator() -> None:
+    stale = stale_files()
+    assert not stale, "run `python -m scripts.monitoring render`; stale: " + ", ".join(
+        str(p.relative_to(REPO)) for p in stale
+    )
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_alert_has_a_promtool_test_file(profile: str) -> None:
+    tests = {p.name.removesuffix(".test.yml") for p in (GENERATED / profile / "tests").glob("*.test.yml")}
+    assert tests == set(alert_names(PROFILES[profile]))
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_rules_pass_promtool_check(profile: str) -> None:
+    promtool = require_binary("promtool")
+    rules = sorted((GENERATED / profile / "rules").glob("*.yml"))
+    done = subprocess.run([promtool, "check", "rules", *map(str, rules)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus-consul.yml"])
+def test_configs_pass_promtool_check(profile: str, config: str, tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    source = GENERATED / profile
+    # check config also loads the rule files; work on a copy so no fallback file lands in the repo.
+    (tmp_path / "rules").mkdir()
+    for rule in (source / "rules").glob("*.yml"):
+        (tmp_path / "rules" / rule.name).write_text(rule.read_text())
+    (tmp_path / config).write_text((source / config).read_text())
+    outcome = check_config(config, promtool, tmp_path / config)
+    assert outcome.ok, outcome.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_promtool_unit_tests_pass(profile: str) -> None:
+    """Every alert: fires when it should, stays silent on a blip shorter than `for`, resolves."""
+    promtool = require_binary("promtool")
+    tests_dir = GENERATED / profile / "tests"
+    files = sorted(p.name for p in tests_dir.glob("*.test.yml"))
+    assert files
+    done = subprocess.run(
+        [promtool, "test", "rules", *files], cwd=tests_dir, capture_output=True, text=True, check=False, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_promtool_tests_catch_a_broken_rule(tmp_path: Path) -> None:
+    """The generated tests can fail: ServiceDown with a `for` one step shorter is caught."""
+    promtool = require_binary("promtool")
+    source = GENERATED / "drill"
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "tests").mkdir()
+    for rule in (source / "rules").glob("*.yml"):
+        text = rule.read_text()
+        if rule.name == "alerts.yml":
+            head, _, tail = text.partition("- alert: ServiceDown")
+            tail = tail.replace(f"for: {PROFILES['drill'].for_service_down_s}s", "for: 1s", 1)
+            text = head + "- alert: ServiceDown" + tail
+        (tmp_path / "rules" / rule.name).write_text(text)
+    test_file = tmp_path / "tests" / "ServiceDown.test.yml"
+    test_file.write_text((source / "tests" / "ServiceDown.test.yml").read_text())
+    done = subprocess.run(
+        [promtool, "test", "rules", test_file.name], cwd=test_file.parent, capture_output=True, text=True, check=False
+    )
+    assert done.returncode != 0
+    assert "blip" in done.stdout + done.stderr
