@@ -205,32 +205,35 @@ class IncidentStore:
         fingerprints = sorted({fp for fp, _ in alerts})
         for chunk in _chunks(fingerprints):
             marks = ",".join("?" * len(chunk))
-            async with conn.execute(
+            rows = await _rows(
+                conn,
                 f"SELECT id, incident_id, status, fingerprint, starts_at_ns FROM alerts WHERE fingerprint IN ({marks})",  # noqa: S608
                 tuple(chunk),
-            ) as cursor:
-                async for alert_id, incident_id, status, fingerprint, starts_at in cursor:
-                    if (fingerprint, starts_at) in alerts:
-                        found[(fingerprint, starts_at)] = _Stored(alert_id, incident_id, status)
+            )
+            for alert_id, incident_id, status, fingerprint, starts_at in rows:
+                if (fingerprint, starts_at) in alerts:
+                    found[(fingerprint, starts_at)] = _Stored(alert_id, incident_id, status)
         return found
 
     async def _open_incident(self, conn: aiosqlite.Connection, group_key: str) -> int | None:
-        async with conn.execute(
-            "SELECT id FROM incidents WHERE group_key = ? AND status = 'firing' ORDER BY id DESC LIMIT 1", (group_key,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else None
+        rows = await _rows(
+            conn,
+            "SELECT id FROM incidents WHERE group_key = ? AND status = 'firing' ORDER BY id DESC LIMIT 1",
+            (group_key,),
+        )
+        return int(rows[0][0]) if rows else None
 
     async def _create_incident(
         self, conn: aiosqlite.Connection, note: Notification, new: list[Alert], now_ns: int
     ) -> int:
         enrichment = "pending" if self._enrichment_enabled else "skipped"
         error = None if self._enrichment_enabled else "FIREDRILL_PROMETHEUS_URL is not set"
-        cursor = await conn.execute(
+        rows = await _rows(
+            conn,
             "INSERT INTO incidents (group_key, receiver, status, alertname, service, severity, summary,"
             " started_at_ns, created_at_ns, updated_at_ns, group_labels, common_labels, common_annotations,"
             " external_url, runbook_url, dashboard_url, enrichment_status, enrichment_error)"
-            " VALUES (?, ?, 'firing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, 'firing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 note.group_key,
                 note.receiver,
@@ -251,19 +254,16 @@ class IncidentStore:
                 error,
             ),
         )
-        await cursor.close()
-        assert cursor.lastrowid is not None
-        return int(cursor.lastrowid)
+        return int(rows[0][0])
 
     async def _refresh_incidents(
         self, conn: aiosqlite.Connection, ids: list[int], note: Notification, now_ns: int, created: int | None
     ) -> tuple[int, int]:
         marks = ",".join("?" * len(ids))
-        async with conn.execute(f"SELECT id, status FROM incidents WHERE id IN ({marks})", ids) as cursor:  # noqa: S608
-            before = {int(row[0]): str(row[1]) async for row in cursor}
+        rows = await _rows(conn, f"SELECT id, status FROM incidents WHERE id IN ({marks})", ids)  # noqa: S608
+        before = {int(row[0]): str(row[1]) for row in rows}
         aggregate = _AGGREGATE.format(marks=marks)  # only "?" placeholders are interpolated
-        async with conn.execute(aggregate, ids) as cursor:
-            aggregates = [tuple(row) async for row in cursor]
+        aggregates = [tuple(row) for row in await _rows(conn, aggregate, ids)]
         updates = []
         opened = closed = 0
         for incident_id, total, firing, started, ended, rank in aggregates:
@@ -326,37 +326,37 @@ class IncidentStore:
     # -- reads -----------------------------------------------------------------------------------
 
     async def ping(self) -> dict[str, Any]:
-        async with self._reader.execute("SELECT count(*) FROM incidents") as cursor:
-            row = await cursor.fetchone()
-        return {"ok": True, "incidents": int(row[0]) if row else 0}
+        rows = await _rows(self._reader, "SELECT count(*) FROM incidents")
+        return {"ok": True, "incidents": int(rows[0][0])}
 
     async def open_count(self) -> int:
-        async with self._reader.execute("SELECT count(*) FROM incidents WHERE status = 'firing'") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        rows = await _rows(self._reader, "SELECT count(*) FROM incidents WHERE status = 'firing'")
+        return int(rows[0][0])
 
     async def unexported(self) -> list[int]:
-        async with self._reader.execute("SELECT id FROM incidents WHERE exported_revision < revision") as cursor:
-            return [int(row[0]) async for row in cursor]
+        rows = await _rows(self._reader, "SELECT id FROM incidents WHERE exported_revision < revision")
+        return [int(row[0]) for row in rows]
 
     async def pending_enrichment(self, limit: int) -> list[int]:
-        async with self._reader.execute(
-            "SELECT id FROM incidents WHERE enrichment_status = 'pending' ORDER BY id DESC LIMIT ?", (limit,)
-        ) as cursor:
-            return [int(row[0]) async for row in cursor]
+        rows = await _rows(
+            self._reader,
+            "SELECT id FROM incidents WHERE enrichment_status = 'pending' ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [int(row[0]) for row in rows]
 
     async def get(self, incident_id: int, *, with_alerts: bool = True) -> dict[str, Any] | None:
-        async with self._reader.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)) as cursor:
-            row = await cursor.fetchone()
-        if row is None:
+        rows = await _rows(self._reader, "SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        if not rows:
             return None
-        document = incident_document(row)
+        document = incident_document(rows[0])
         if with_alerts:
-            async with self._reader.execute(
+            alerts = await _rows(
+                self._reader,
                 "SELECT * FROM alerts WHERE incident_id = ? ORDER BY starts_at_ns, id LIMIT ?",
                 (incident_id, MAX_DETAIL_ALERTS),
-            ) as cursor:
-                document["alerts"] = [alert_document(alert) async for alert in cursor]
+            )
+            document["alerts"] = [alert_document(alert) for alert in alerts]
         return document
 
     async def list(
@@ -371,30 +371,31 @@ class IncidentStore:
             where.append("service = ?")
             params.append(service)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        async with self._reader.execute(f"SELECT count(*) FROM incidents{clause}", params) as cursor:  # noqa: S608
-            row = await cursor.fetchone()
-        total = int(row[0]) if row else 0
-        async with self._reader.execute(
+        counted = await _rows(self._reader, f"SELECT count(*) FROM incidents{clause}", params)  # noqa: S608
+        rows = await _rows(
+            self._reader,
             f"SELECT * FROM incidents{clause} ORDER BY started_at_ns DESC, id DESC LIMIT ? OFFSET ?",  # noqa: S608
             [*params, limit, offset],
-        ) as cursor:
-            items = [incident_document(item) async for item in cursor]
-        return items, total
+        )
+        return [incident_document(item) for item in rows], int(counted[0][0])
 
     async def counts(self) -> dict[str, int]:
         """Totals for tests, benchmarks and the operator: incidents by status and alerts."""
         result: dict[str, int] = {"firing": 0, "resolved": 0}
-        async with self._reader.execute("SELECT status, count(*) FROM incidents GROUP BY status") as cursor:
-            async for status, count in cursor:
-                result[str(status)] = int(count)
-        async with self._reader.execute(
-            "SELECT count(*), count(DISTINCT fingerprint || '@' || starts_at_ns) FROM alerts"
-        ) as cursor:
-            row = await cursor.fetchone()
-        result["alerts"] = int(row[0]) if row else 0
-        result["alerts_distinct"] = int(row[1]) if row else 0
+        for status, count in await _rows(self._reader, "SELECT status, count(*) FROM incidents GROUP BY status"):
+            result[str(status)] = int(count)
+        (row,) = await _rows(
+            self._reader, "SELECT count(*), count(DISTINCT fingerprint || '@' || starts_at_ns) FROM alerts"
+        )
+        result["alerts"] = int(row[0])
+        result["alerts_distinct"] = int(row[1])
         result["incidents"] = result["firing"] + result["resolved"]
         return result
+
+
+async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Execute and fetch everything in one trip to the connection's thread."""
+    return list(await conn.execute_fetchall(sql, params))
 
 
 def _ends_at(alert: Alert, now_ns: int) -> int | None:
