@@ -136,7 +136,7 @@ def slo() -> Dashboard:
                 "Burn rate by window",
                 tuple(
                     Query(
-                        f"{slo_mod.ratio_record(w)}{{{SEL}}} / on (service, slo) group_left "
+                        f"{slo_mod.ratio_record(w)}{{{SEL}}} / on (service, slo) "
                         f"(1 - {slo_mod.OBJECTIVE_RECORD}{{{SEL}}})",
                         "{{service}} " + slo_mod.ratio_record(w)[-3:],
                     )
@@ -269,7 +269,7 @@ def platform() -> Dashboard:
                 "Alerts received by Alertmanager",
                 (Query("sum by (status) (rate(alertmanager_alerts_received_total[$__rate_interval]))", "{{status}}"),),
                 unit="ops",
-                core=True,
+                core=False,
             ),
             Panel(
                 "Vault reachable",
