@@ -25,7 +25,8 @@ def first_service(protocol: Protocol, *, exclude: tuple[str, ...] = ("incidents"
 
 
 def instance(service: str) -> str:
-    return f"127.0.0.1:{catalog.service(service).scrape_port}"
+    """A test instance label; not the catalog port, so port changes do not churn the tests."""
+    return f"{service}-1:metrics"
 
 
 def up(service: str, healthy: Signal, faulty: Signal) -> Series:
