@@ -43,6 +43,6 @@ def stop_service(service: str) -> str:
 def start_service(service: str) -> str:
     """Start (or leave running) a service; used by the method and, always, by the rollbacks."""
     platform, _ = RECORDER.require()
-    platform.start(service)
     RECORDER.mark("restarted")
+    platform.start(service)
     return service

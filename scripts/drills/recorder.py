@@ -7,6 +7,7 @@ and probes share this one recorder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,12 @@ class Recorder:
     def mark(self, name: str, when: float | None = None) -> float:
         """Remember the first time ``name`` happened (wall clock, as Prometheus stamps samples)."""
         return self.moments.setdefault(name, when if when is not None else time.time())
+
+    def saw_alerts(self, firing: list[dict[str, str]]) -> None:
+        seen = self.notes.setdefault("alerts_seen", {})
+        now = time.time()
+        for labels in firing:
+            seen.setdefault(f"{labels.get('alertname', '?')}|{labels.get('service', '?')}", now)
 
     def require(self) -> tuple[Platform, Endpoints]:
         if self.platform is None or self.endpoints is None:
@@ -70,6 +77,23 @@ class Recorder:
         self.traffic = traffic
         traffic.thread.start()
         ready.wait(5)
+        self._watch_alerts()
+
+    def _watch_alerts(self) -> None:
+        """Poll the live alert state while the drill runs, so no alert that fires goes unseen."""
+        from scripts.promql import Prometheus, PrometheusError
+
+        _, endpoints = self.require()
+        prometheus = Prometheus(endpoints.prometheus)
+        traffic = self.traffic
+
+        def watch() -> None:
+            while traffic is not None and traffic.thread.is_alive():
+                with contextlib.suppress(PrometheusError):
+                    self.saw_alerts([a["labels"] for a in prometheus.alerts() if a.get("state") == "firing"])
+                time.sleep(0.5)
+
+        threading.Thread(target=watch, name="drill-alert-watch", daemon=True).start()
 
     def stop_traffic(self, timeout_s: float = 15) -> TrafficResult | None:
         traffic = self.traffic

@@ -79,9 +79,10 @@ def classify_alerts(fired: set[tuple[str, str]], service: str) -> tuple[list[str
     return expected, symptoms, unexpected
 
 
-def alerts_fired(prometheus: Prometheus, start: float, end: float) -> set[tuple[str, str]]:
-    series = prometheus.range('ALERTS{alertstate="firing"}', start, end, 1)
-    return {(labels.get("alertname", "?"), labels.get("service", "?")) for labels, values in series if values}
+def alerts_seen(notes: dict[str, Any]) -> set[tuple[str, str]]:
+    """Alerts the drill saw firing live (not ALERTS history, which a restarted Prometheus leaves stale)."""
+    pairs = (key.split("|", 1) for key in notes.get("alerts_seen", {}))
+    return {(name, service) for name, service in pairs}
 
 
 def build_result(
@@ -96,11 +97,7 @@ def build_result(
     incidents: list[dict[str, Any]],
     window: tuple[float, float],
 ) -> DrillResult:
-    try:
-        fired = alerts_fired(prometheus, *window)
-    except PrometheusError:
-        fired = set()
-    expected, symptoms, unexpected = classify_alerts(fired, service)
+    expected, symptoms, unexpected = classify_alerts(alerts_seen(notes), service)
     in_window = [i for i in incidents if i.get("id") == notes.get("incident_id")] or incidents
     return DrillResult(
         experiment=experiment,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+
 from scripts.local.platform_binaries import require_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url
 from services.common import catalog
+from services.common.config import TlsFiles
 from services.common.profiles import TimingProfile
 
 
-def monitoring_programs(state: StateLayout, timing: TimingProfile) -> list[ProgramSpec]:
-    from scripts.monitoring import write_local_config
+def monitoring_programs(state: StateLayout, timing: TimingProfile, webhook_tls: TlsFiles | None) -> list[ProgramSpec]:
+    from scripts.monitoring.files import write_local_config
 
-    paths = write_local_config(state.root, timing)
+    paths = write_local_config(state.root, timing, webhook_tls=webhook_tls)
     prometheus_port = catalog.port(catalog.infra("prometheus").port)
     alertmanager_port = catalog.port(catalog.infra("alertmanager").port)
     (state.root / "prometheus" / "data").mkdir(parents=True, exist_ok=True)
@@ -26,6 +30,7 @@ def monitoring_programs(state: StateLayout, timing: TimingProfile) -> list[Progr
                 f"--storage.tsdb.path={state.root / 'prometheus' / 'data'}",
                 "--storage.tsdb.retention.time=2d",
                 "--web.enable-lifecycle",
+                "--enable-feature=exemplar-storage",
             ),
             ports=(prometheus_port,),
             health_url=local_url(prometheus_port, "/-/ready"),
@@ -35,6 +40,7 @@ def monitoring_programs(state: StateLayout, timing: TimingProfile) -> list[Progr
         ProgramSpec(
             name="alertmanager",
             command=(
+                *wait_for_files(webhook_tls),
                 require_binary("prometheus-alertmanager", "alertmanager"),
                 f"--config.file={paths.alertmanager_config}",
                 f"--web.listen-address=127.0.0.1:{alertmanager_port}",
@@ -49,15 +55,25 @@ def monitoring_programs(state: StateLayout, timing: TimingProfile) -> list[Progr
     ]
 
 
-def extension_programs(state: StateLayout, timing: TimingProfile) -> list[ProgramSpec]:
+def wait_for_files(tls: TlsFiles | None) -> tuple[str, ...]:
+    """A launcher prefix that waits for the certificate files a program's config names."""
+    if tls is None:
+        return ()
+    waits = [arg for path in (tls.cert, tls.key, tls.ca) for arg in ("--wait-for", str(path))]
+    return (sys.executable, "-m", "scripts.local.launch", *waits, "--")
+
+
+@dataclass(frozen=True, slots=True)
+class Extensions:
+    programs: list[ProgramSpec]
+    # Per catalog service: certificate, key, CA and JWT key files rendered from Vault.
+    service_env: dict[str, dict[str, str]]
+
+
+def extensions(state: StateLayout, timing: TimingProfile) -> Extensions:
     """OpenBao and the secrets renderer first (services read their files), then monitoring."""
-    from scripts.vault.local import prepare
+    from scripts.vault.local import prepare, tls_files
 
-    return [*prepare(state.root, timing).programs, *monitoring_programs(state, timing)]
-
-
-def service_env_additions(state: StateLayout, timing: TimingProfile) -> dict[str, dict[str, str]]:
-    """Per-service environment from the Vault side: certificate, key, CA and JWT key files."""
-    from scripts.vault.local import prepare
-
-    return prepare(state.root, timing).service_env
+    vault = prepare(state.root, timing)
+    monitoring = monitoring_programs(state, timing, webhook_tls=tls_files(state.root, "alertmanager"))
+    return Extensions([*vault.programs, *monitoring], vault.service_env)

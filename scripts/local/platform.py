@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_
 from scripts.local.supervisor import Supervisor, render_config
 from scripts.platform.base import Endpoints, PlatformError, UnitStatus
 from services.common import catalog
+from services.common.catalog import Protocol, ServiceSpec, Tier
 from services.common.profiles import TimingProfile, profile
 
 Progress = Callable[[str], None]
@@ -50,6 +52,13 @@ def http_ok(url: str, timeout_s: float = 1.0) -> bool:
         return False
 
 
+def service_scheme(spec: ServiceSpec) -> str:
+    """Edge HTTP listeners are plain; other HTTP services require mTLS; gRPC is gRPC over mTLS."""
+    if spec.tier == Tier.EDGE and (spec.protocol == Protocol.HTTP or spec.http_port is not None):
+        return "http"
+    return "https" if spec.protocol == Protocol.HTTP else "grpc"
+
+
 class LocalPlatform:
     name = "local"
 
@@ -61,14 +70,14 @@ class LocalPlatform:
     # -- what runs -------------------------------------------------------------------------
 
     def programs(self) -> list[ProgramSpec]:
-        from scripts.local.extensions import extension_programs, service_env_additions
+        from scripts.local.extensions import extensions
 
-        extra_env = service_env_additions(self.state, self.timing)
+        extra = extensions(self.state, self.timing)
         services = [
-            service_program(spec, self.state, self.timing.name, extra_env.get(spec.name, {}))
+            service_program(spec, self.state, self.timing.name, extra.service_env.get(spec.name, {}))
             for spec in catalog.SERVICES
         ]
-        return [*extension_programs(self.state, self.timing), *services]
+        return [*extra.programs, *services]
 
     def _prepare_state(self) -> None:
         for folder in (self.state.logs, self.state.registry, self.state.traces, self.state.secrets):
@@ -80,6 +89,13 @@ class LocalPlatform:
             fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))
+
+    def _forget_previous_run(self) -> None:
+        """Registrations and scrape targets of an earlier run would show as stale or down."""
+        # Empty the folders but keep them: Prometheus watches the targets folder itself.
+        for folder in (self.state.registry / "instances", self.state.root / "prometheus" / "targets"):
+            for entry in folder.glob("*") if folder.exists() else ():
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
     def _check_ports(self, programs: list[ProgramSpec]) -> None:
         running = set()
@@ -106,6 +122,7 @@ class LocalPlatform:
             for program in programs:
                 self.supervisor.start(program.name)
         else:
+            self._forget_previous_run()
             progress(f"starting supervisord ({len(programs)} programs) in {self.state.root}")
             self.supervisor.start_daemon()
         self.wait_healthy(programs, progress, wait_timeout_s)
@@ -203,31 +220,33 @@ class LocalPlatform:
         token = self.state.admin_token_file.read_text().strip()
         body = json.dumps({"latency_ms": latency_ms, "error_ratio": error_ratio}).encode()
         request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
-            local_url(catalog.port(catalog.service("response").port), "/admin/faults"),
+            self.endpoints().services["response"] + "/admin/faults",
             data=body,
             method="PUT",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5, context=self.endpoints().client_ssl()) as answer:  # noqa: S310
             if answer.status != 200:
                 raise PlatformError(f"response refused the fault switch: HTTP {answer.status}")
 
     def endpoints(self) -> Endpoints:
+        from scripts.vault.local import tls_files
+
         services = {}
         for spec in catalog.SERVICES:
             port = spec.http_port if spec.http_port is not None else spec.port
-            scheme = "http" if spec.protocol == "http" or spec.http_port is not None else "grpc"
-            services[spec.name] = f"{scheme}://127.0.0.1:{catalog.port(port)}"
+            services[spec.name] = f"{service_scheme(spec)}://127.0.0.1:{catalog.port(port)}"
         grafana = catalog.infra("grafana")
         jaeger = catalog.infra("jaeger")
         return Endpoints(
             services=services,
             prometheus=local_url(catalog.port(catalog.infra("prometheus").port)),
             alertmanager=local_url(catalog.port(catalog.infra("alertmanager").port)),
-            incidents=local_url(catalog.port(catalog.service("incidents").port)),
+            incidents=services["incidents"],
             grafana=local_url(catalog.port(grafana.port)) if find_binary("grafana-server", "grafana") else None,
             jaeger=local_url(catalog.port(jaeger.port)) if find_binary("jaeger-all-in-one", "jaeger") else None,
             vault=local_url(catalog.port(catalog.infra("openbao").port)),
+            operator_tls=tls_files(self.state.root, "operator"),
         )
 
     def log_tail(self, unit: str, lines: int = 20) -> str:

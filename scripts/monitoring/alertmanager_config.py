@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common import catalog
+from services.common.config import TlsFiles
 from services.common.profiles import TimingProfile, duration
 
 from .alerts import DEPENDENT_SYMPTOMS
@@ -94,7 +95,19 @@ def inhibit_rules() -> list[dict[str, Any]]:
     ]
 
 
-def _receivers(incidents_webhook_url: str, secrets: ReceiverSecrets) -> list[dict[str, Any]]:
+def _webhook(url: str, tls: TlsFiles | None) -> dict[str, Any]:
+    webhook: dict[str, Any] = {"url": url, "send_resolved": True, "max_alerts": 0}
+    if tls is not None:
+        # The receiver only answers callers with a certificate from the platform CA.
+        webhook["http_config"] = {
+            "tls_config": {"ca_file": str(tls.ca), "cert_file": str(tls.cert), "key_file": str(tls.key)}
+        }
+    return webhook
+
+
+def _receivers(
+    incidents_webhook_url: str, secrets: ReceiverSecrets, webhook_tls: TlsFiles | None = None
+) -> list[dict[str, Any]]:
     pager: dict[str, Any] = {"name": PAGER}
     if secrets.pagerduty_routing_key_file:
         pager["pagerduty_configs"] = [
@@ -119,7 +132,7 @@ def _receivers(incidents_webhook_url: str, secrets: ReceiverSecrets) -> list[dic
     return [
         {
             "name": INCIDENTS,
-            "webhook_configs": [{"url": incidents_webhook_url, "send_resolved": True, "max_alerts": 0}],
+            "webhook_configs": [_webhook(incidents_webhook_url, webhook_tls)],
         },
         pager,
         chat,
@@ -132,6 +145,7 @@ def render_alertmanager_config(
     *,
     secrets: ReceiverSecrets | None = None,
     templates_dir: str = "templates",
+    webhook_tls: TlsFiles | None = None,
 ) -> dict[str, Any]:
     secrets = secrets or ReceiverSecrets()
     return {
@@ -151,5 +165,5 @@ def render_alertmanager_config(
             ],
         },
         "inhibit_rules": inhibit_rules(),
-        "receivers": _receivers(incidents_webhook_url, secrets),
+        "receivers": _receivers(incidents_webhook_url, secrets, webhook_tls),
     }

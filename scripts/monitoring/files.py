@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common import catalog
+from services.common.config import TlsFiles
 from services.common.profiles import PROFILES, TimingProfile
 
 from .alertmanager_config import ReceiverSecrets, render_alertmanager_config
@@ -31,8 +32,8 @@ class MonitoringPaths:
     file_sd_dir: Path
 
 
-def local_incidents_url() -> str:
-    return f"http://127.0.0.1:{catalog.port(catalog.service('incidents').port)}{INCIDENTS_PATH}"
+def local_incidents_url(scheme: str = "http") -> str:
+    return f"{scheme}://127.0.0.1:{catalog.port(catalog.service('incidents').port)}{INCIDENTS_PATH}"
 
 
 def _write(path: Path, text: str) -> None:
@@ -88,6 +89,7 @@ def write_local_config(
     *,
     links: Links | None = None,
     secrets: ReceiverSecrets | None = None,
+    webhook_tls: TlsFiles | None = None,
 ) -> MonitoringPaths:
     """Everything the local Prometheus and Alertmanager need, under state_dir, with the port offset.
 
@@ -129,6 +131,14 @@ def write_local_config(
     alertmanager_config = am_dir / "alertmanager.yml"
     _write(
         alertmanager_config,
-        dump(render_alertmanager_config(profile, local_incidents_url(), secrets=secrets, templates_dir=str(templates))),
+        dump(
+            render_alertmanager_config(
+                profile,
+                local_incidents_url("https" if webhook_tls else "http"),
+                secrets=secrets,
+                templates_dir=str(templates),
+                webhook_tls=webhook_tls,
+            )
+        ),
     )
     return MonitoringPaths(prometheus_config, alertmanager_config, rules_dir, targets_dir)

@@ -6,8 +6,11 @@ Two implementations: ``local`` (supervisor on this machine, the default) and ``n
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Protocol
+
+from services.common.config import TlsFiles
 
 
 class PlatformError(Exception):
@@ -35,6 +38,16 @@ class Endpoints:
     grafana: str | None = None
     jaeger: str | None = None
     vault: str | None = None
+    # The operator's client certificate for services that require mTLS (None: plain HTTP).
+    operator_tls: TlsFiles | None = None
+
+    def client_ssl(self, server_name: str | None = None) -> ssl.SSLContext | None:
+        """An SSL context presenting the operator certificate, or None when no mTLS is in use."""
+        if self.operator_tls is None:
+            return None
+        from services.common.tls import TlsMaterial
+
+        return TlsMaterial(self.operator_tls, "operator").client_context(server_name)
 
 
 class Platform(Protocol):

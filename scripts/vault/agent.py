@@ -65,6 +65,7 @@ from scripts.vault.vaultapi import (
 from services.common import catalog
 from services.common.profiles import TimingProfile, profile
 from services.common.secrets_metrics import vault_reachable_gauge
+from services.common.tls import OBSERVERS
 
 log = logging.getLogger("scripts.vault.agent")
 
@@ -307,7 +308,7 @@ class Agent:
 
     def _issue(self, vault: hvac.Client, state: IdentityState) -> None:
         name = state.name
-        ip_sans = "127.0.0.1" if name not in ("prometheus", "operator") else ""
+        ip_sans = "127.0.0.1" if name not in OBSERVERS else ""
         data: dict[str, Any] = {
             "common_name": name,
             "alt_names": f"{name}.service.consul" + (",localhost" if ip_sans else ""),

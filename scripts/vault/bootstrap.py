@@ -47,7 +47,6 @@ from scripts.vault.vaultapi import (
     JWT_PUBLIC_PATH,
     KV_MOUNT,
     NOMAD_JWT_MOUNT,
-    OBSERVERS,
     PKI_INT,
     PKI_ROOT,
     VaultToolError,
@@ -59,6 +58,7 @@ from scripts.vault.vaultapi import (
 )
 from services.common import catalog
 from services.common.profiles import TimingProfile, profile
+from services.common.tls import OBSERVERS
 
 ROOT_TTL_S = 10 * 365 * 24 * 3600
 INT_TTL_S = 5 * 365 * 24 * 3600

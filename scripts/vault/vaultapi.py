@@ -14,6 +14,7 @@ from pathlib import Path
 import hvac
 
 from services.common import catalog
+from services.common.tls import OBSERVERS
 
 KV_MOUNT = "secret"
 PKI_ROOT = "pki"
@@ -25,8 +26,6 @@ JWT_PUBLIC_PATH = "firedrill/public/jwt"
 ADMIN_TOKEN_PATH = "firedrill/response/admin"  # noqa: S105 (a KV path, not a secret)
 GRAFANA_PATH = "firedrill/grafana"
 
-# Client-only identities that are not catalog services (see services.common.tls.OBSERVERS).
-OBSERVERS: tuple[str, ...] = ("prometheus", "operator")
 # Cluster workloads that read secrets but serve no mTLS (Grafana's admin password).
 EXTRA_WORKLOADS: tuple[str, ...] = ("grafana",)
 

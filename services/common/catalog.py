@@ -37,7 +37,8 @@ class ServiceSpec:
     module: str
     description: str
     tier: Tier = Tier.INTERNAL
-    # gRPC services serve /metrics and /health on a separate small HTTP port.
+    # /metrics and /health on a separate plain HTTP port bound to the service's host (loopback
+    # locally): scrapes and health checks keep working when certificates or Vault do not.
     metrics_port: int | None = None
     # An extra plain HTTP/JSON front (the movie gateway has one for curl users).
     http_port: int | None = None
@@ -73,6 +74,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         name="hello",
         protocol=Protocol.HTTP,
         port=5050,
+        metrics_port=9150,
         module="services.hello",
         description="user-facing greeting; calls response",
         tier=Tier.EDGE,
@@ -82,6 +84,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         name="response",
         protocol=Protocol.HTTP,
         port=6060,
+        metrics_port=9160,
         module="services.response",
         description="answers hello; hosts the SRE fault-injection endpoints",
     ),
@@ -89,6 +92,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         name="incidents",
         protocol=Protocol.HTTP,
         port=5001,
+        metrics_port=9101,
         module="services.incidents",
         description="Alertmanager webhook receiver and incident store",
     ),

@@ -18,6 +18,7 @@ from aiohttp import web
 from services.common.config import ServiceConfig
 from services.common.discovery.base import Instance, Registry
 from services.common.telemetry import shutdown_tracing
+from services.common.web import HEALTH_CHECKS_KEY, REGISTRY_KEY, SERVICE_KEY, create_base_app
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,25 @@ async def serve_http(
     registry: Registry,
     ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Run an aiohttp application as a registered, gracefully stopping service."""
-    runner = await start_http_site(app, config.bind_host, config.port, config.shutdown_grace_s, ssl_context)
-    await run_until_signalled(config, registry, [instance_for(config, "http")], runner.cleanup)
+    """Run an aiohttp application as a registered, gracefully stopping service.
+
+    With a metrics port configured, /metrics and /health are also served there in plain HTTP
+    (same registry, same health checks) for Prometheus and the platform's health checks.
+    """
+    runners = [await start_http_site(app, config.bind_host, config.port, config.shutdown_grace_s, ssl_context)]
+    if config.metrics_port is not None:
+        ops = ops_app(app)
+        runners.append(await start_http_site(ops, config.bind_host, config.metrics_port, config.shutdown_grace_s))
+
+    async def shutdown() -> None:
+        for runner in runners:
+            await runner.cleanup()
+
+    await run_until_signalled(config, registry, [instance_for(config, "http")], shutdown)
+
+
+def ops_app(app: web.Application) -> web.Application:
+    """The plain /metrics + /health site of an application, sharing its registry and checks."""
+    ops = create_base_app(app[SERVICE_KEY], instrumentation=False, tracer_provider=None, registry=app[REGISTRY_KEY])
+    ops[HEALTH_CHECKS_KEY] = app[HEALTH_CHECKS_KEY]
+    return ops

@@ -47,9 +47,9 @@ from services.common.secrets_metrics import cert_expiry_gauge
 
 log = logging.getLogger(__name__)
 
-# Client identities that are not catalog services: the metrics scraper and operator tooling
-# (platform health probes, drills, traffic generators). Each has its own PKI role.
-OBSERVERS: tuple[str, ...] = ("prometheus", "operator")
+# Client identities that are not catalog services: the metrics scraper, Alertmanager (posts to
+# the incident receiver) and operator tooling (drills, probes, CLIs). Each has its own PKI role.
+OBSERVERS: tuple[str, ...] = ("prometheus", "alertmanager", "operator")
 DEFAULT_POLL_S = 1.0
 DEFAULT_WAIT_S = 30.0
 _LOAD_ATTEMPTS = 3

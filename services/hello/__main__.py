@@ -13,13 +13,13 @@ from services.hello.config import HelloConfig
 
 
 async def serve(config: HelloConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    # With FIREDRILL_TLS_* set: serve mTLS (any certificate of the platform CA: hello is the edge)
-    # and call response over mTLS, pinning the name "response.service.consul" in its certificate.
+    # hello is the user-facing edge: its own listener is plain HTTP (on a cluster a load balancer
+    # or ingress terminates users' TLS in front of it). With FIREDRILL_TLS_* set it calls response
+    # over mTLS, pinning the name "response.service.consul" in response's certificate.
     async with tls.service_tls(config.service) as material:
         client_ssl = material.client_context(server_name=tls.service_dns_name("response")) if material else None
-        server_ssl = material.server_context() if material else None
         app = create_app(config, registry, tracer_provider=provider, client_ssl=client_ssl)
-        await serve_http(app, config.service, registry, ssl_context=server_ssl)
+        await serve_http(app, config.service, registry)
 
 
 def main() -> None:
