@@ -43,7 +43,7 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   say "creating virtualenv $venv and installing the project (first run takes a minute)"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q -e "$root[dev]"
+  "$venv/bin/pip" install -q -e "${root}[dev]"
   touch "$stamp"
 else
   say "virtualenv up to date"
