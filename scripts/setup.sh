@@ -42,8 +42,9 @@ stamp="$venv/.firedrill-installed"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   say "creating virtualenv $venv and installing the project (first run takes a minute)"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q -e "${root}[dev]"
+  # pip -q still warns about this machine's unused local index folders: keep real errors only.
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null 2> >(grep -v '^WARNING: Location' >&2)
+  "$venv/bin/pip" install -q -e "${root}[dev]" 2> >(grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' >&2)
   touch "$stamp"
 else
   say "virtualenv up to date"

@@ -19,6 +19,7 @@ from services.common.errors import UpstreamTimeout, UpstreamUnavailable
 from services.common.metrics import HttpClientMetrics
 
 BACKOFF_BASE_S = 0.02
+INSTANCE_POLL_S = 0.1
 
 
 class UpstreamClient:
@@ -53,6 +54,25 @@ class UpstreamClient:
             return self._traced_session
         return self._session
 
+    async def _wait_for_instance(self, previous: Instance | None, deadline: float) -> Instance:
+        """A healthy instance; while the deadline allows, wait for one to come back.
+
+        A restart leaves a service without instances for a second or two; callers with time
+        left ride it out instead of failing their users.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return await self._instances.pick(self._service, avoid=previous)
+            except NoHealthyInstance:
+                if loop.time() + INSTANCE_POLL_S >= deadline:
+                    self._count("no_instance")
+                    raise UpstreamUnavailable(
+                        f"{self._service} has no healthy instance", upstream=self._service
+                    ) from None
+                self._instances.forget(self._service)
+                await asyncio.sleep(INSTANCE_POLL_S)
+
     async def get_json(self, path: str) -> tuple[Instance, dict[str, Any]]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._deadline_s
@@ -64,11 +84,7 @@ class UpstreamClient:
             if remaining <= 0:
                 timed_out = True
                 break
-            try:
-                instance = await self._instances.pick(self._service, avoid=previous)
-            except NoHealthyInstance:
-                self._count("no_instance")
-                raise UpstreamUnavailable(f"{self._service} has no healthy instance", upstream=self._service) from None
+            instance = await self._wait_for_instance(previous, deadline)
             previous = instance
             url = f"{self._scheme}://{instance.address}{path}"
             try:
