@@ -105,7 +105,7 @@ def _opened_after(incident: dict[str, object], since: float) -> bool:
     if not isinstance(opened, str):
         return True
     try:
-        return datetime.fromisoformat(opened.replace("Z", "+00:00")).timestamp() >= since - 60
+        return datetime.fromisoformat(opened.replace("Z", "+00:00")).timestamp() >= since
     except ValueError:
         return True
 

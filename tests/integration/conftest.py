@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pytest
 from scripts.local.platform import LocalPlatform
 from scripts.platform.base import Endpoints
 from scripts.promql import Prometheus
+from services.common import catalog
 from services.common.profiles import DRILL
 
 TEST_PORT_OFFSET = "10000"
@@ -39,6 +41,14 @@ class RunningPlatform:
 
     def url(self, service: str, path: str = "") -> str:
         return self.endpoints.services[service] + path
+
+    def metrics_url(self, service: str) -> str:
+        """The plain ops port of a service (/metrics and /health, no client certificate)."""
+        return f"http://127.0.0.1:{catalog.port(catalog.service(service).scrape_port)}/metrics"
+
+    def operator_ssl(self) -> ssl.SSLContext | bool:
+        """The operator's client certificate for services that require mTLS."""
+        return self.endpoints.client_ssl() or True
 
 
 @pytest.fixture(scope="session")

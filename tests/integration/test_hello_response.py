@@ -85,7 +85,10 @@ async def test_one_trace_spans_both_services(local_platform: RunningPlatform) ->
     "path", ["/slow?duration=-5", "/slow?duration=3600000", "/leak?size=104857600", "/cpu?duration=nope"]
 )
 async def test_bad_parameters_get_400(local_platform: RunningPlatform, path: str) -> None:
-    async with aiohttp.ClientSession() as session, session.get(local_platform.url("response", path)) as answer:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(local_platform.url("response", path), ssl=local_platform.operator_ssl()) as answer,
+    ):
         assert answer.status == 400
         assert "error" in await answer.json()
 
@@ -93,7 +96,8 @@ async def test_bad_parameters_get_400(local_platform: RunningPlatform, path: str
 async def test_sigterm_under_load_loses_no_in_flight_request(local_platform: RunningPlatform) -> None:
     platform = local_platform.platform
     url = local_platform.url("response", "/slow?duration=800")
-    metrics_url = local_platform.url("response", "/metrics")
+    metrics_url = local_platform.metrics_url("response")
+    operator_ssl = local_platform.operator_ssl()
 
     async def in_flight(session: aiohttp.ClientSession) -> float:
         async with session.get(metrics_url) as answer:
@@ -105,7 +109,7 @@ async def test_sigterm_under_load_loses_no_in_flight_request(local_platform: Run
     async with aiohttp.ClientSession() as session:
 
         async def one() -> int:
-            async with session.get(url, timeout=aiohttp.ClientTimeout(total=15)) as answer:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=15), ssl=operator_ssl) as answer:
                 await answer.read()
                 return answer.status
 

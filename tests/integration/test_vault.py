@@ -278,10 +278,9 @@ def _served_serial(platform: VaultPlatform, service: str) -> int:
 
     from cryptography import x509
 
-    operator = platform.operator()
-    context = ssl.create_default_context(cafile=operator.files.ca)
+    # build_context retries when it catches the agent between writing the key and the certificate.
+    context, _ = tls.build_context(platform.operator().files, server=False)
     context.check_hostname = False
-    context.load_cert_chain(operator.files.cert, operator.files.key)
     with (
         socket.create_connection(("127.0.0.1", platform.ports[service]), timeout=5) as raw,
         context.wrap_socket(raw) as conn,
@@ -310,8 +309,9 @@ def assert_no_secrets_leaked(platform: VaultPlatform) -> None:
 
 
 async def test_certificate_rotation_under_load_loses_no_request() -> None:
-    platform = await asyncio.to_thread(lambda: new_platform(cert_ttl_s=6).start())
+    platform = new_platform(cert_ttl_s=6)
     try:
+        await asyncio.to_thread(platform.start)
         stop = asyncio.Event()
         load = asyncio.create_task(load_loop(platform, stop))
         serials = {await asyncio.to_thread(_served_serial, platform, "response")}
@@ -331,8 +331,9 @@ async def test_certificate_rotation_under_load_loses_no_request() -> None:
 
 
 async def _outage(outage_s: float) -> None:
-    platform = await asyncio.to_thread(lambda: new_platform(cert_ttl_s=max(120, int(outage_s * 3))).start())
+    platform = new_platform(cert_ttl_s=max(120, int(outage_s * 3)))
     try:
+        await asyncio.to_thread(platform.start)
         stop = asyncio.Event()
         load = asyncio.create_task(load_loop(platform, stop))
         await asyncio.sleep(1.0)
