@@ -4,10 +4,10 @@
 
 Both modes run the same real processes (response, then hello, discovering it through the local
 registry) on free loopback ports; the mTLS mode gives them certificates from a throwaway PKI
-shaped like the platform's (so no Vault is needed to measure TLS itself), and the load client
-presents the operator certificate. Connections are kept alive, as services do between
-themselves; ``--fresh-share`` makes a share of the client's requests open a new connection (a
-full handshake) each time. Results: a table on stdout and ``bench/results/mtls.json``; the
+shaped like the platform's (so no Vault is needed to measure TLS itself). hello is the edge and
+listens in plain HTTP in both modes, so the difference measured is the hello -> response hop
+(mTLS, connections kept alive by hello's pool). ``--fresh-share`` makes a share of the load
+client's workers reconnect to hello for every request. Results: a table on stdout and ``bench/results/mtls.json``; the
 target is a p99 ratio (mTLS / plain) of at most 1.3.
 """
 
@@ -66,6 +66,7 @@ class Services:
         self.root = root
         self.files = files
         self.ports = {"response": free_port(), "hello": free_port()}
+        self.ops_ports = {"response": free_port(), "hello": free_port()}
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def _env(self, name: str) -> dict[str, str]:
@@ -73,6 +74,7 @@ class Services:
             **os.environ,
             "FIREDRILL_STATE_DIR": str(self.root),
             "FIREDRILL_PORT": str(self.ports[name]),
+            "FIREDRILL_METRICS_PORT": str(self.ops_ports[name]),
             "FIREDRILL_REGISTRY_DIR": str(self.root / "registry"),
             "FIREDRILL_DISCOVERY": "local",
             "FIREDRILL_LOG_LEVEL": "WARNING",
@@ -85,11 +87,12 @@ class Services:
         return env
 
     def url(self, name: str, path: str) -> str:
-        scheme = "https" if self.files is not None else "http"
+        # hello is the edge: plain HTTP in both modes; the measured difference is hello -> response.
+        scheme = "https" if self.files is not None and name != "hello" else "http"
         return f"{scheme}://127.0.0.1:{self.ports[name]}{path}"
 
     def client_ssl(self, server: str) -> ssl.SSLContext | None:
-        if self.files is None:
+        if self.files is None or server == "hello":
             return None
         return tls.TlsMaterial(self.files["operator"], "operator").client_context(tls.service_dns_name(server))
 

@@ -27,6 +27,10 @@ from scripts.vault.devserver import DevServer, free_port
 from scripts.vault.local import service_env, tls_files
 from services.common import tls
 
+# hello is the user-facing edge: its listener is plain HTTP (an ingress terminates users' TLS on a
+# cluster); it calls response over mTLS. Every other service listens with mTLS.
+EDGE = frozenset({"hello"})
+
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:
     deadline = time.monotonic() + timeout_s
@@ -54,6 +58,8 @@ class VaultPlatform:
     bao: DevServer = field(init=False)
     agent_port: int = field(default_factory=free_port)
     ports: dict[str, int] = field(default_factory=lambda: {"hello": free_port(), "response": free_port()})
+    # The plain /metrics + /health ports (loopback), free ones so several runs can coexist.
+    ops_ports: dict[str, int] = field(default_factory=lambda: {"hello": free_port(), "response": free_port()})
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,6 +110,7 @@ class VaultPlatform:
             env = {
                 "FIREDRILL_STATE_DIR": str(self.root),
                 "FIREDRILL_PORT": str(self.ports[name]),
+                "FIREDRILL_METRICS_PORT": str(self.ops_ports[name]),
                 "FIREDRILL_REGISTRY_DIR": str(self.root / "registry"),
                 "FIREDRILL_DISCOVERY": "local",
                 "FIREDRILL_INSTRUMENTATION": "true",
@@ -125,10 +132,14 @@ class VaultPlatform:
         return tls.TlsMaterial(tls_files(self.root, "operator"), "operator")
 
     def url(self, service: str, path: str = "") -> str:
-        return f"https://127.0.0.1:{self.ports[service]}{path}"
+        scheme = "http" if service in EDGE else "https"
+        return f"{scheme}://127.0.0.1:{self.ports[service]}{path}"
+
+    def client_ssl(self, service: str) -> ssl.SSLContext | None:
+        return None if service in EDGE else self.operator().client_context(tls.service_dns_name(service))
 
     def healthy(self, service: str) -> bool:
-        context = self.operator().client_context(tls.service_dns_name(service))
+        context = self.client_ssl(service)
         try:
             with urllib.request.urlopen(self.url(service, "/health"), timeout=1, context=context) as answer:  # noqa: S310
                 return bool(answer.status == 200)
@@ -139,7 +150,7 @@ class VaultPlatform:
         return metric(f"http://127.0.0.1:{self.agent_port}/metrics", "vault_reachable", f'service="{service}"')
 
     def service_metric(self, service: str, name: str) -> float | None:
-        context = self.operator().client_context(tls.service_dns_name(service))
+        context = self.client_ssl(service)
         return metric(self.url(service, "/metrics"), name, f'service="{service}"', context)
 
     def stop_process(self, name: str) -> None:
@@ -189,16 +200,13 @@ class LoadResult:
 async def load_loop(
     platform: VaultPlatform, stop: asyncio.Event, *, concurrency: int = 4, max_requests: int = 100_000
 ) -> LoadResult:
-    """GET /hello (hello -> response over mTLS) until ``stop``; half the workers reconnect every time."""
+    """GET /hello (plain to the edge, then hello -> response over mTLS) until ``stop``; half reconnect each time."""
     result = LoadResult()
-    operator = platform.operator()
-    pinned = operator.client_context(tls.service_dns_name("hello"))
 
     async def worker(fresh_connections: bool) -> None:
-        connector = aiohttp.TCPConnector(ssl=pinned, force_close=fresh_connections)
+        connector = aiohttp.TCPConnector(force_close=fresh_connections)
         async with aiohttp.ClientSession(connector=connector) as session:
             while not stop.is_set() and result.ok + result.failed < max_requests:
-                operator.reload_if_changed()  # a client follows CA changes like the services do
                 try:
                     async with session.get(
                         platform.url("hello", "/hello"), timeout=aiohttp.ClientTimeout(total=5)

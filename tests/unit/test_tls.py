@@ -216,7 +216,8 @@ def test_identities_and_allowed_callers(pki: ThrowawayPki) -> None:
 
     cert = x509.load_pem_x509_certificates(pki.issue("rating").cert_pem)[0]
     assert tls.cert_identities(cert) == {"rating", "rating.service.consul", "localhost"}
-    assert tls.allowed_callers("response") == ("hello", "prometheus", "operator")
+    assert tls.allowed_callers("response") == ("hello", *tls.OBSERVERS)
+    assert {"prometheus", "operator"} <= set(tls.OBSERVERS)
     assert set(tls.allowed_callers("rating")) >= {"movie", "prometheus"}
     peer = {"subject": ((("commonName", "hello"),),), "subjectAltName": (("DNS", "hello"), ("IP Address", "127.0.0.1"))}
     assert tls.peer_identities(peer) == {"hello"}
