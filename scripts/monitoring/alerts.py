@@ -283,7 +283,8 @@ class AlertBuilder:
         return self.alert(
             "VaultUnreachable",
             dashboard=PLATFORM_UID,
-            expr=f"min by (service) (vault_reachable{{{SERVICES}}}) == 0",
+            # vault_reachable comes from whatever renders secrets (the local Vault agent), not the services.
+            expr="min by (service) (vault_reachable) == 0",
             for_s=self.p.for_symptom_s,
             severity=Severity.WARNING,
             summary="{{ $labels.service }} cannot reach Vault",

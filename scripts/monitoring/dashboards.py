@@ -273,7 +273,7 @@ def platform() -> Dashboard:
             ),
             Panel(
                 "Vault reachable",
-                (Query(f'min by (service) (vault_reachable{{job="services",{SEL}}})', "{{service}}"),),
+                (Query(f"min by (service) (vault_reachable{{{SEL}}})", "{{service}}"),),
                 unit="bool",
                 kind="stat",
             ),

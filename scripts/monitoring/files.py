@@ -121,6 +121,7 @@ def write_local_config(
                 targets_dir=str(targets_dir),
                 prometheus_address=f"127.0.0.1:{catalog.port(catalog.infra('prometheus').port)}",
                 alertmanager_address=f"127.0.0.1:{catalog.port(catalog.infra('alertmanager').port)}",
+                vault_agent_address=f"127.0.0.1:{catalog.port(catalog.infra('vault-agent').port)}",
             )
         ),
     )

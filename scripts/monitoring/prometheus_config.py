@@ -21,7 +21,10 @@ def _globals(profile: TimingProfile) -> dict[str, Any]:
     }
 
 
-def _file_jobs(profile: TimingProfile, targets_dir: str, prometheus: str, alertmanager: str) -> list[dict[str, Any]]:
+def _file_jobs(
+    profile: TimingProfile, targets_dir: str, prometheus: str, alertmanager: str, vault_agent: str | None
+) -> list[dict[str, Any]]:
+    agent = [{"job_name": "vault-agent", "static_configs": [{"targets": [vault_agent]}]}] if vault_agent else []
     return [
         {
             # One target per service instance, written by the local registry; a stopped service
@@ -33,6 +36,7 @@ def _file_jobs(profile: TimingProfile, targets_dir: str, prometheus: str, alertm
         },
         {"job_name": "prometheus", "static_configs": [{"targets": [prometheus]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": [alertmanager]}]},
+        *agent,
     ]
 
 
@@ -112,6 +116,7 @@ def render_prometheus_config(
     targets_dir: str = "targets",
     prometheus_address: str = f"127.0.0.1:{catalog.infra('prometheus').port}",
     alertmanager_address: str = f"127.0.0.1:{catalog.infra('alertmanager').port}",
+    vault_agent_address: str | None = None,
     consul_server: str = "127.0.0.1:8500",
     external_labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -122,7 +127,9 @@ def render_prometheus_config(
     config["rule_files"] = [f"{rules_dir}/{name}" for name in RULE_FILES]
     if discovery == "file":
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager_address]}]}]}
-        config["scrape_configs"] = _file_jobs(profile, targets_dir, prometheus_address, alertmanager_address)
+        config["scrape_configs"] = _file_jobs(
+            profile, targets_dir, prometheus_address, alertmanager_address, vault_agent_address
+        )
     elif discovery == "consul":
         config["alerting"] = {"alertmanagers": [{"consul_sd_configs": [_consul_sd(consul_server, ["alertmanager"])]}]}
         config["scrape_configs"] = _consul_jobs(consul_server)

@@ -69,7 +69,7 @@ from services.common.tls import OBSERVERS
 
 log = logging.getLogger("scripts.vault.agent")
 
-AGENT_PORT = 8210  # catalog-style base port; the local platform shifts it by FIREDRILL_PORT_OFFSET
+AGENT_PORT = catalog.infra("vault-agent").port  # the local platform shifts it by FIREDRILL_PORT_OFFSET
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 15.0
 CA_PROPAGATION_S = 2.5  # > 2 x the services' 1 s file poll: every service trusts a new CA before it is used
