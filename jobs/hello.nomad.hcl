@@ -40,8 +40,13 @@ variable "log_level" {
 
 variable "trace_sample_ratio" {
   type        = string
-  description = "Fraction of root traces sampled (parent-based ratio sampler)."
+  description = "Share (0..1) of new requests an edge service starts a trace for (FIREDRILL_TRACE_RATIO); internal services only continue sampled traces."
   default     = "0.1"
+
+  validation {
+    condition     = can(regex("^(0(\\.[0-9]+)?|1(\\.0+)?)$", var.trace_sample_ratio))
+    error_message = "The trace ratio must be a number from 0 to 1, such as 0.1."
+  }
 }
 
 variable "cert_ttl" {
@@ -95,6 +100,7 @@ job "hello" {
 
     network {
       port "http" {}
+      port "metrics" {}
     }
 
     restart {
@@ -111,6 +117,9 @@ job "hello" {
       unlimited      = true
     }
 
+    # "http" is hello's user-facing port in PLAIN HTTP: the ingress/load balancer in front of it
+    # terminates the users' TLS. Its certificate is still rendered below: hello calls response over
+    # mTLS. "metrics" serves /metrics and /health in plain HTTP to Prometheus and Consul's check.
     service {
       name     = "hello"
       port     = "http"
@@ -120,19 +129,18 @@ job "hello" {
       meta {
         protocol       = "http"
         metrics_path   = "/metrics"
-        metrics_port   = "${NOMAD_HOST_PORT_http}"
-        metrics_scheme = "https"
+        metrics_port   = "${NOMAD_HOST_PORT_metrics}"
+        metrics_scheme = "http"
       }
 
       check {
-        name            = "hello-health"
-        type            = "http"
-        port            = "http"
-        protocol        = "https"
-        tls_skip_verify = true
-        path            = "/health"
-        interval        = "10s"
-        timeout         = "2s"
+        name     = "hello-health"
+        type     = "http"
+        port     = "metrics"
+        protocol = "http"
+        path     = "/health"
+        interval = "10s"
+        timeout  = "2s"
 
         check_restart {
           limit = 3
@@ -148,7 +156,7 @@ job "hello" {
         image   = var.image
         command = "python"
         args    = ["-m", "services.hello"]
-        ports   = ["http"]
+        ports   = ["http", "metrics"]
       }
 
       vault {
@@ -164,13 +172,13 @@ job "hello" {
         CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE        = var.profile
         FIREDRILL_LOG_LEVEL      = var.log_level
-        OTEL_TRACES_SAMPLER      = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG  = var.trace_sample_ratio
+        FIREDRILL_TRACE_RATIO    = var.trace_sample_ratio
         FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
         FIREDRILL_TLS_KEY_FILE   = "${NOMAD_SECRETS_DIR}/tls/key.pem"
         FIREDRILL_TLS_CA_FILE    = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
         FIREDRILL_PORT           = "${NOMAD_PORT_http}"
         FIREDRILL_ADVERTISE_HOST = "${NOMAD_IP_http}"
+        FIREDRILL_METRICS_PORT   = "${NOMAD_PORT_metrics}"
       }
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three

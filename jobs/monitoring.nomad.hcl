@@ -18,6 +18,9 @@
 # are copied with delimiters that never occur. alertmanager.yml is rendered with [[ ]] so the
 # incident receiver's address comes from Consul (deploy rewrites the generated URL into
 #   [[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]/alerts)
+# and gives that webhook a tls_config with the client certificate this job renders for the
+# `alertmanager` identity (pki_int/issue/alertmanager): incidents only answers callers with a
+# platform certificate (mTLS), and Alertmanager verifies incidents' certificate with the same CA.
 
 variable "datacenters" {
   type        = list(string)
@@ -72,6 +75,12 @@ variable "grafana_dashboards" {
   default     = {}
 }
 
+variable "cert_ttl" {
+  type        = string
+  description = "Lifetime of Alertmanager's client certificate issued by Vault PKI (pki_int/issue/alertmanager)."
+  default     = "72h"
+}
+
 variable "prometheus_retention" {
   type        = string
   description = "How long Prometheus keeps samples."
@@ -82,6 +91,13 @@ locals {
   # Delimiters that never appear in the files, so consul-template copies them verbatim.
   verbatim_left  = "<<FIREDRILL-VERBATIM<<"
   verbatim_right = ">>FIREDRILL-VERBATIM>>"
+
+  # Alertmanager's client identity for the mTLS webhook to incidents: a client-only PKI role (no
+  # localhost or IP SANs), the same CN and SAN the local Vault agent asks for.
+  pki_issue_alertmanager = "{{ with secret \"pki_int/issue/alertmanager\" \"common_name=alertmanager\" \"alt_names=alertmanager.service.consul\" \"ttl=${var.cert_ttl}\" }}"
+
+  # The prom/alertmanager image runs as nobody: the rendered key must be readable by that user.
+  alertmanager_uid = 65534
 }
 
 job "monitoring" {
@@ -251,6 +267,45 @@ job "monitoring" {
           "--web.listen-address=0.0.0.0:${NOMAD_PORT_http}",
           "--cluster.listen-address=",
         ]
+      }
+
+      # The workload identity that may issue pki_int/issue/alertmanager (make vault-bootstrap).
+      vault {
+        role          = "firedrill-alertmanager"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+      }
+
+      # Client certificate, key and CA chain for the webhook to incidents, from ONE Vault PKI issue
+      # call (identical arguments: one consul-template dependency), re-issued before expiry. SIGHUP
+      # makes Alertmanager reload its configuration, and with it the webhook's TLS client. The paths
+      # are the tls_config that deploy writes into alertmanager.yml (/secrets is this task's secrets/).
+      template {
+        data          = "${local.pki_issue_alertmanager}{{ .Data.certificate }}{{ end }}"
+        destination   = "secrets/tls/cert.pem"
+        perms         = "0600"
+        uid           = local.alertmanager_uid
+        gid           = local.alertmanager_uid
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+      }
+
+      template {
+        data          = "${local.pki_issue_alertmanager}{{ .Data.private_key }}{{ end }}"
+        destination   = "secrets/tls/key.pem"
+        perms         = "0600"
+        uid           = local.alertmanager_uid
+        gid           = local.alertmanager_uid
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+      }
+
+      template {
+        data          = "${local.pki_issue_alertmanager}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
+        destination   = "secrets/tls/ca.pem"
+        perms         = "0644"
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
       }
 
       # Only the routing config is rendered with [[ ]] (Consul lookups); templates stay verbatim.

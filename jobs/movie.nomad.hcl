@@ -40,8 +40,13 @@ variable "log_level" {
 
 variable "trace_sample_ratio" {
   type        = string
-  description = "Fraction of root traces sampled (parent-based ratio sampler)."
+  description = "Share (0..1) of new requests an edge service starts a trace for (FIREDRILL_TRACE_RATIO); internal services only continue sampled traces."
   default     = "0.1"
+
+  validation {
+    condition     = can(regex("^(0(\\.[0-9]+)?|1(\\.0+)?)$", var.trace_sample_ratio))
+    error_message = "The trace ratio must be a number from 0 to 1, such as 0.1."
+  }
 }
 
 variable "cert_ttl" {
@@ -165,28 +170,20 @@ job "movie" {
         protocol       = "grpc"
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
-        metrics_scheme = "https"
+        metrics_scheme = "http"
       }
 
+      # Health on the plain metrics port (it includes "is the gRPC server serving"). No gRPC check on
+      # the mTLS port: Consul has no pki_int client certificate, and an expired certificate must not
+      # turn into failing checks and restarts while CertificateExpiringSoon is what should fire.
       check {
-        name            = "metadata-grpc"
-        type            = "grpc"
-        port            = "grpc"
-        grpc_use_tls    = true
-        tls_skip_verify = true
-        interval        = "10s"
-        timeout         = "2s"
-      }
-
-      check {
-        name            = "metadata-health"
-        type            = "http"
-        port            = "metrics"
-        protocol        = "https"
-        tls_skip_verify = true
-        path            = "/health"
-        interval        = "10s"
-        timeout         = "2s"
+        name     = "metadata-health"
+        type     = "http"
+        port     = "metrics"
+        protocol = "http"
+        path     = "/health"
+        interval = "10s"
+        timeout  = "2s"
 
         check_restart {
           limit = 3
@@ -218,8 +215,7 @@ job "movie" {
         CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE              = var.profile
         FIREDRILL_LOG_LEVEL            = var.log_level
-        OTEL_TRACES_SAMPLER            = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG        = var.trace_sample_ratio
+        FIREDRILL_TRACE_RATIO          = var.trace_sample_ratio
         FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
         FIREDRILL_TLS_KEY_FILE         = "${NOMAD_SECRETS_DIR}/tls/key.pem"
         FIREDRILL_TLS_CA_FILE          = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
@@ -325,28 +321,20 @@ job "movie" {
         protocol       = "grpc"
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
-        metrics_scheme = "https"
+        metrics_scheme = "http"
       }
 
+      # Health on the plain metrics port (it includes "is the gRPC server serving"). No gRPC check on
+      # the mTLS port: Consul has no pki_int client certificate, and an expired certificate must not
+      # turn into failing checks and restarts while CertificateExpiringSoon is what should fire.
       check {
-        name            = "rating-grpc"
-        type            = "grpc"
-        port            = "grpc"
-        grpc_use_tls    = true
-        tls_skip_verify = true
-        interval        = "10s"
-        timeout         = "2s"
-      }
-
-      check {
-        name            = "rating-health"
-        type            = "http"
-        port            = "metrics"
-        protocol        = "https"
-        tls_skip_verify = true
-        path            = "/health"
-        interval        = "10s"
-        timeout         = "2s"
+        name     = "rating-health"
+        type     = "http"
+        port     = "metrics"
+        protocol = "http"
+        path     = "/health"
+        interval = "10s"
+        timeout  = "2s"
 
         check_restart {
           limit = 3
@@ -378,8 +366,7 @@ job "movie" {
         CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE              = var.profile
         FIREDRILL_LOG_LEVEL            = var.log_level
-        OTEL_TRACES_SAMPLER            = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG        = var.trace_sample_ratio
+        FIREDRILL_TRACE_RATIO          = var.trace_sample_ratio
         FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
         FIREDRILL_TLS_KEY_FILE         = "${NOMAD_SECRETS_DIR}/tls/key.pem"
         FIREDRILL_TLS_CA_FILE          = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
@@ -479,29 +466,19 @@ job "movie" {
         protocol       = "grpc"
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
-        metrics_scheme = "https"
+        metrics_scheme = "http"
         http_port      = "${NOMAD_HOST_PORT_http}"
       }
 
-      check {
-        name            = "movie-grpc"
-        type            = "grpc"
-        port            = "grpc"
-        grpc_use_tls    = true
-        tls_skip_verify = true
-        interval        = "10s"
-        timeout         = "2s"
-      }
 
       check {
-        name            = "movie-health"
-        type            = "http"
-        port            = "metrics"
-        protocol        = "https"
-        tls_skip_verify = true
-        path            = "/health"
-        interval        = "10s"
-        timeout         = "2s"
+        name     = "movie-health"
+        type     = "http"
+        port     = "metrics"
+        protocol = "http"
+        path     = "/health"
+        interval = "10s"
+        timeout  = "2s"
 
         check_restart {
           limit = 3
@@ -533,8 +510,7 @@ job "movie" {
         CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE              = var.profile
         FIREDRILL_LOG_LEVEL            = var.log_level
-        OTEL_TRACES_SAMPLER            = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG        = var.trace_sample_ratio
+        FIREDRILL_TRACE_RATIO          = var.trace_sample_ratio
         FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
         FIREDRILL_TLS_KEY_FILE         = "${NOMAD_SECRETS_DIR}/tls/key.pem"
         FIREDRILL_TLS_CA_FILE          = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
@@ -633,28 +609,20 @@ job "movie" {
         protocol       = "grpc"
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
-        metrics_scheme = "https"
+        metrics_scheme = "http"
       }
 
+      # Health on the plain metrics port (it includes "is the gRPC server serving"). No gRPC check on
+      # the mTLS port: Consul has no pki_int client certificate, and an expired certificate must not
+      # turn into failing checks and restarts while CertificateExpiringSoon is what should fire.
       check {
-        name            = "auth-grpc"
-        type            = "grpc"
-        port            = "grpc"
-        grpc_use_tls    = true
-        tls_skip_verify = true
-        interval        = "10s"
-        timeout         = "2s"
-      }
-
-      check {
-        name            = "auth-health"
-        type            = "http"
-        port            = "metrics"
-        protocol        = "https"
-        tls_skip_verify = true
-        path            = "/health"
-        interval        = "10s"
-        timeout         = "2s"
+        name     = "auth-health"
+        type     = "http"
+        port     = "metrics"
+        protocol = "http"
+        path     = "/health"
+        interval = "10s"
+        timeout  = "2s"
 
         check_restart {
           limit = 3
@@ -686,8 +654,7 @@ job "movie" {
         CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE        = var.profile
         FIREDRILL_LOG_LEVEL      = var.log_level
-        OTEL_TRACES_SAMPLER      = "parentbased_traceidratio"
-        OTEL_TRACES_SAMPLER_ARG  = var.trace_sample_ratio
+        FIREDRILL_TRACE_RATIO    = var.trace_sample_ratio
         FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
         FIREDRILL_TLS_KEY_FILE   = "${NOMAD_SECRETS_DIR}/tls/key.pem"
         FIREDRILL_TLS_CA_FILE    = "${NOMAD_SECRETS_DIR}/tls/ca.pem"

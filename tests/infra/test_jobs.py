@@ -7,20 +7,35 @@ updates with canaries and auto-revert, Vault templates that reload, and parity w
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from scripts.cluster.jobspec import DEPLOY_ORDER, PLACEMENT, JobFile, job_files, labelled, read_job
+from scripts.cluster import deploy
+from scripts.cluster.jobspec import (
+    DEPLOY_ORDER,
+    INCIDENTS_LOOKUP,
+    PLACEMENT,
+    REPO,
+    JobFile,
+    job_files,
+    labelled,
+    monitoring_files,
+    read_job,
+)
 from services.common import catalog
 
 pytestmark = pytest.mark.infra
 
 JOBS = {name: read_job(path) for name, path in job_files().items()}
-INFRA_SERVICES = {i.name for i in catalog.INFRA} - {"openbao"}
+# Not Nomad jobs: Vault runs on the servers, and on Nomad the client's template runner renders
+# secrets (the vault-agent component is the local platform's renderer).
+INFRA_SERVICES = {i.name for i in catalog.INFRA} - {"openbao", "vault-agent"}
 IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 # Addresses that are not hosts: loopback (inside a task), the bind-all address and SAN literals.
 ALLOWED_IPS = {"127.0.0.1", "0.0.0.0"}
@@ -200,31 +215,161 @@ def _job_service(name: str) -> tuple[JobFile, str, dict[str, Any]]:
     return job, group, matches[0]
 
 
+def _service_task(spec: catalog.ServiceSpec) -> tuple[JobFile, dict[str, Any], dict[str, Any]]:
+    """The job, group body and task body that run a catalog service."""
+    job, group, _service = _job_service(spec.name)
+    [(task_name, task)] = [(t, body) for g, t, body in job.tasks() if g == group]
+    assert task_name == spec.name, f"{job.name}/{group}: task {task_name!r} runs {spec.name}"
+    return job, job.groups[group], task
+
+
+def _ports(group: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {label: body for network in group.get("network", []) for label, body in labelled(network.get("port"))}
+
+
+ENV_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)=", re.M)
+TEMPLATE_ACTION = re.compile(r"\{\{.*?\}\}", re.S)
+
+
+def _env_keys(task: dict[str, Any]) -> set[str]:
+    """Every variable the job sets for a task: its env block and templates rendered with env = true."""
+    keys = {key for env in task.get("env", []) for key in env}
+    for template in task.get("template", []):
+        if template.get("env"):
+            # Drop the consul-template actions ({{ with service ... }}) around the KEY=value lines.
+            keys |= set(ENV_LINE.findall(TEMPLATE_ACTION.sub("", str(template.get("data", "")))))
+    return keys
+
+
 @pytest.mark.parametrize("spec", catalog.SERVICES, ids=lambda s: s.name)
 def test_catalog_service_has_a_matching_job_service(spec: catalog.ServiceSpec) -> None:
-    job, group, service = _job_service(spec.name)
+    _job, _group, service = _job_service(spec.name)
     [meta] = service["meta"]
     assert meta["metrics_path"] == spec.metrics_path
     assert meta["protocol"] == spec.protocol.value
     main_port = "grpc" if spec.protocol == catalog.Protocol.GRPC else "http"
     assert service["port"] == main_port
-    scrape_label = "metrics" if spec.metrics_port is not None else "http"
-    assert meta["metrics_port"] == "${NOMAD_HOST_PORT_" + scrape_label + "}"
-    http_checks = [c for c in service["check"] if c["type"] == "http"]
-    assert [c["path"] for c in http_checks] == [spec.health_path]
-    assert http_checks[0]["port"] == scrape_label
-    if spec.protocol == catalog.Protocol.GRPC:
-        assert any(c["type"] == "grpc" for c in service["check"]), f"{spec.name} has no gRPC health check"
     # The task listens where the job says: the env names the same port labels.
-    [(_, _, task)] = [(g, t, body) for g, t, body in job.tasks() if g == group]
+    _job, group_body, task = _service_task(spec)
     [env] = task["env"]
     assert env["FIREDRILL_PORT"] == "${NOMAD_PORT_" + main_port + "}"
-    if spec.metrics_port is not None:
-        assert env["FIREDRILL_METRICS_PORT"] == "${NOMAD_PORT_metrics}"
     if spec.http_port is not None:
         assert env["FIREDRILL_HTTP_PORT"] == "${NOMAD_PORT_http}"
     [config] = task["config"]
     assert config["args"] == ["-m", spec.module]
+    assert set(config["ports"]) == set(_ports(group_body)), f"{spec.name}: docker ports differ from the network"
+
+
+@pytest.mark.parametrize("spec", catalog.SERVICES, ids=lambda s: s.name)
+def test_catalog_service_has_a_plain_metrics_port_scraped_and_checked(spec: catalog.ServiceSpec) -> None:
+    """/metrics and /health on the plain ops port: they must work when certificates or Vault do not."""
+    assert spec.metrics_port is not None, f"{spec.name}: the catalog gives every service a metrics port"
+    _job, group, service = _job_service(spec.name)
+    _job, group_body, task = _service_task(spec)
+    ports = _ports(group_body)
+    assert "metrics" in ports, f"{spec.name}: no metrics port in group {group}"
+    assert "static" not in ports["metrics"], f"{spec.name}: the metrics port must be dynamic"
+    [meta] = service["meta"]
+    assert meta["metrics_port"] == "${NOMAD_HOST_PORT_metrics}"
+    assert meta["metrics_path"] == spec.metrics_path
+    assert meta["metrics_scheme"] == "http"
+    [env] = task["env"]
+    assert env["FIREDRILL_METRICS_PORT"] == "${NOMAD_PORT_metrics}"
+    checks = service.get("check") or []
+    health = [c for c in checks if c["type"] == "http" and c.get("path") == spec.health_path]
+    assert health, f"{spec.name}: no {spec.health_path} check"
+    for check in health:
+        assert check["port"] == "metrics", f"{spec.name}: {check['name']} is not on the metrics port"
+        assert check.get("protocol", "http") == "http", f"{spec.name}: {check['name']} must be plain HTTP"
+    # No check may depend on TLS: an expiring certificate must raise CertificateExpiringSoon, not
+    # fail health checks (restarts, blocked deployments) -- and Consul has no platform client cert.
+    for check in checks:
+        assert check.get("protocol", "http") != "https", f"{spec.name}: {check['name']} uses https"
+        assert not check.get("grpc_use_tls"), f"{spec.name}: {check['name']} checks the mTLS port"
+        assert not check.get("tls_skip_verify"), f"{spec.name}: {check['name']} has TLS options"
+
+
+@pytest.mark.parametrize("spec", catalog.SERVICES, ids=lambda s: s.name)
+def test_service_tasks_set_only_variables_the_service_reads(spec: catalog.ServiceSpec) -> None:
+    _job, _group, task = _service_task(spec)
+    config_module = importlib.import_module(f"{spec.module}.config")
+    known = getattr(config_module, "ENV_VARS", None)
+    if known is None:
+        pytest.skip(f"{spec.module}.config exposes no ENV_VARS")
+    unknown = _env_keys(task) - set(known)
+    assert not unknown, f"{spec.name}: the job sets {sorted(unknown)}, which {spec.module} does not read"
+
+
+@pytest.mark.parametrize("spec", catalog.SERVICES, ids=lambda s: s.name)
+def test_trace_ratio_replaces_the_otel_sampler_variables(spec: catalog.ServiceSpec) -> None:
+    _job, _group, task = _service_task(spec)
+    [env] = task["env"]
+    assert env["FIREDRILL_TRACE_RATIO"] == "${var.trace_sample_ratio}"
+
+
+def test_no_job_sets_the_otel_sampler() -> None:
+    for path in job_files().values():
+        assert "OTEL_TRACES_SAMPLER" not in path.read_text(), f"{path.name} sets OTEL_TRACES_SAMPLER(_ARG)"
+    for job, _group, task_name, task in _tasks():
+        assert not {k for k in _env_keys(task) if k.startswith("OTEL_TRACES_SAMPLER")}, (job, task_name)
+
+
+# --- Alertmanager's identity for the mTLS webhook to incidents ------------------------------------
+
+
+def _alertmanager_task() -> dict[str, Any]:
+    [task] = [
+        body for group, name, body in JOBS["monitoring"].tasks() if group == "alertmanager" and name == "alertmanager"
+    ]
+    return task
+
+
+def test_alertmanager_renders_its_certificate_from_vault_pki() -> None:
+    task = _alertmanager_task()
+    [vault] = task["vault"]
+    assert vault["role"] == "firedrill-alertmanager"
+    locals_text = job_files()["monitoring"].read_text()
+    assert 'secret \\"pki_int/issue/alertmanager\\"' in locals_text
+    rendered = {
+        template["destination"]: template
+        for template in task.get("template", [])
+        if "pki_issue_alertmanager" in str(template.get("data", ""))
+    }
+    tls = deploy.ALERTMANAGER_TLS
+    # The job's secrets/ is /secrets inside the container: the files deploy points tls_config at.
+    wanted = {str(path).removeprefix("/") for path in (tls.cert, tls.key, tls.ca)}
+    assert set(rendered) == wanted
+    for destination, template in rendered.items():
+        assert template["change_mode"] == "signal", destination
+        assert template["change_signal"] == "SIGHUP", destination
+    assert rendered[str(tls.key).removeprefix("/")]["perms"] == "0600"
+
+
+def test_deployed_alertmanager_config_calls_incidents_with_its_client_certificate() -> None:
+    files = monitoring_files(REPO, "production")["alertmanager_files"]
+    adapted = deploy.alertmanager_mtls(files["alertmanager.yml"])
+    config = yaml.safe_load(adapted)
+    [incidents] = [r for r in config["receivers"] if r["name"] == "incidents"]
+    [hook] = incidents["webhook_configs"]
+    assert hook["url"].startswith(INCIDENTS_LOOKUP)
+    assert "https://" in hook["url"]
+    tls_config = hook["http_config"]["tls_config"]
+    tls = deploy.ALERTMANAGER_TLS
+    assert tls_config == {
+        "ca_file": str(tls.ca),
+        "cert_file": str(tls.cert),
+        "key_file": str(tls.key),
+        "server_name": "incidents.service.consul",
+    }
+    assert "insecure_skip_verify" not in adapted
+    # What make deploy passes to the job is the adapted file.
+    variables = deploy.variables_for_cluster(JOBS["monitoring"], profile="production", image=None, overrides={})
+    assert variables["alertmanager_files"]["alertmanager.yml"] == adapted
+
+
+def test_alertmanager_config_without_an_incidents_webhook_is_refused() -> None:
+    with pytest.raises(deploy.DeployError, match="no webhook to the incidents service"):
+        deploy.alertmanager_mtls("receivers: [{name: incidents, webhook_configs: []}]\n")
 
 
 def test_every_job_service_is_in_the_catalog_or_infra() -> None:
