@@ -36,11 +36,11 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)} if values else {}
 
 
-def drills(platform_dir: Path, count: int) -> dict[str, Any]:
+def drills(platform: LocalPlatform, platform_dir: Path, count: int) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     for number in range(1, count + 1):
         print(f"[bench] drill {number}/{count}", flush=True)
-        result = run_drill("outage", "response", platform_dir / "drills", bring_up=False)
+        result = run_drill("outage", "response", platform_dir / "drills", bring_up=False, platform=platform)
         runs.append(
             {
                 "passed": result.passed,
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         platform = LocalPlatform(Path(tmp), DRILL)
         try:
             platform.up(progress=lambda line: print(line, flush=True))
-            drill_results = drills(Path(tmp), args.drills) if args.drills else {}
+            drill_results = drills(platform, Path(tmp), args.drills) if args.drills else {}
             soak_results = soak(platform, args.soak_minutes, args.restarts) if args.soak_minutes else {}
         finally:
             platform.down()

@@ -57,6 +57,7 @@ class ReceiverProcess:
         self.state_dir = state_dir
         self.data_dir = state_dir / "data"
         self.port = port or free_port()
+        self.metrics_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -70,6 +71,7 @@ class ReceiverProcess:
             "FIREDRILL_REGISTRY_DIR": str(self.state_dir / "registry"),
             "FIREDRILL_BIND_HOST": "127.0.0.1",
             "FIREDRILL_PORT": str(self.port),
+            "FIREDRILL_METRICS_PORT": str(self.metrics_port),
             "FIREDRILL_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }

@@ -24,7 +24,7 @@ from chaoslib.loader import load_experiment
 from scripts.drills import report
 from scripts.drills.probes import incidents
 from scripts.drills.recorder import RECORDER
-from scripts.platform.base import PlatformError
+from scripts.platform.base import Platform, PlatformError
 from scripts.platform.select import current_platform
 from scripts.promql import Prometheus
 from services.common import catalog
@@ -45,12 +45,14 @@ def _configure_logging(log_file: Path) -> None:
     logger.handlers[:] = [console, to_file]
 
 
-def run_drill(name: str, service: str, out_root: Path, bring_up: bool = True) -> report.DrillResult:
+def run_drill(
+    name: str, service: str, out_root: Path, bring_up: bool = True, platform: Platform | None = None
+) -> report.DrillResult:
     experiment_file = EXPERIMENTS / f"{name}.json"
     if not experiment_file.exists():
         known = ", ".join(sorted(p.stem for p in EXPERIMENTS.glob("*.json")))
         raise SystemExit(f"unknown drill {name!r}; known drills: {known}")
-    platform = current_platform()
+    platform = platform or current_platform()
     if bring_up and platform.name == "local":
         from scripts.local.platform import LocalPlatform
 

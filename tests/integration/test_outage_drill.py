@@ -22,7 +22,7 @@ def fresh_recorder() -> None:
 def test_outage_drill_fires_one_incident_and_recovers(
     local_platform: RunningPlatform, tmp_path, fresh_recorder
 ) -> None:
-    result = run_drill("outage", "response", tmp_path, bring_up=False)
+    result = run_drill("outage", "response", tmp_path, bring_up=False, platform=local_platform.platform)
 
     assert result.status == "completed"
     assert not result.deviated
