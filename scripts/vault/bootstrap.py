@@ -370,7 +370,7 @@ class Bootstrap:
         if nomad_ca_pem:
             config["jwks_ca_pem"] = nomad_ca_pem
         self.ensure(f"auth/{NOMAD_JWT_MOUNT}/config", config, "JWT auth config (Nomad JWKS)")
-        for workload in (*catalog.service_names(), *EXTRA_WORKLOADS):
+        for workload in (*catalog.service_names(), *NOMAD_CLIENT_WORKLOADS, *EXTRA_WORKLOADS):
             name = policy_name(workload)
             self.ensure(
                 f"auth/{NOMAD_JWT_MOUNT}/role/{name}",
@@ -403,11 +403,15 @@ class Bootstrap:
         return self.report
 
 
+# Client-only identities that run as Nomad tasks (Alertmanager posts to incidents over mTLS).
+NOMAD_CLIENT_WORKLOADS: tuple[str, ...] = ("alertmanager",)
+
+
 def _job_of(workload: str) -> str:
     """The Nomad job a workload's task runs in (jobs/*.nomad.hcl): the gRPC services share ``movie``."""
     if workload in {"metadata", "rating", "movie", "auth"}:
         return "movie"
-    if workload == "grafana":
+    if workload in {"grafana", "alertmanager"}:
         return "monitoring"
     return workload
 

@@ -121,6 +121,10 @@ def test_bootstrap_configures_nomad_workload_identity_when_nomad_addr_is_given(
     assert role["token_policies"] == ["firedrill-rating"]
     config = root.read("auth/jwt-nomad/config")["data"]
     assert config["jwks_url"] == f"{fake_nomad}/.well-known/jwks.json"
+    # Alertmanager runs in the monitoring job and logs in to issue its client certificate.
+    alertmanager = root.read("auth/jwt-nomad/role/firedrill-alertmanager")["data"]
+    assert alertmanager["bound_claims"] == {"nomad_job_id": "monitoring"}
+    assert alertmanager["token_policies"] == ["firedrill-alertmanager"]
 
 
 def test_a_policy_reads_only_its_own_secrets_and_issues_only_its_own_certificates(root: hvac.Client) -> None:
