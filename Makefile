@@ -20,7 +20,7 @@ demo: setup ## start the local platform, send traffic, run the outage drill, pri
 test: setup ## install what is missing and run the whole suite (lint, validation, unit, integration)
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory validate
-	@$(PY) -m pytest
+	@$(PY) -m pytest -m "not infra"
 
 lint: setup ## ruff, mypy, shellcheck, secret scan
 	@echo "[lint] ruff" && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check -q .
