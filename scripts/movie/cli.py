@@ -1,7 +1,8 @@
 """Fetch movie details from the gateway as the given user (pretty JSON on stdout).
 
 The token comes from auth (user + password file, or a prompt); the gateway is found through
-discovery. Exit status: 0 found, 1 error, 2 usage.
+discovery. Both are called over mTLS with the operator certificate when the state directory has
+one (the local platform), in plaintext otherwise. Exit status: 0 found, 1 error, 2 usage.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from typing import Any
 
 import grpc.aio
 
-from scripts.movie.client import address_of, default_password_file, get_token, read_password
-from services.common.config import state_dir
+from scripts.movie.client import connect, default_password_file, get_token, operator_identity, read_password
+from services.common.config import TlsFiles, state_dir
 from services.common.grpc_auth import bearer_metadata
 from services.genproto import movie_pb2, movie_pb2_grpc
 
 
-async def movie_details(movie_id: str, token: str, timeout_s: float) -> dict[str, Any]:
+async def movie_details(movie_id: str, token: str, timeout_s: float, identity: TlsFiles | None) -> dict[str, Any]:
     stub_class: Any = movie_pb2_grpc.MovieServiceStub
-    async with grpc.aio.insecure_channel(await address_of("movie")) as channel:
+    async with await connect("movie", identity) as channel:
         response = await stub_class(channel).GetMovieDetails(
             movie_pb2.GetMovieDetailsRequest(movie_id=movie_id), metadata=bearer_metadata(token), timeout=timeout_s
         )
@@ -54,13 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds (default 5)")
     args = parser.parse_args(argv)
     password_file = args.password_file
+    state = state_dir()
     if password_file is None and args.user == "demo":
-        candidate = default_password_file(state_dir())
+        candidate = default_password_file(state)
         password_file = candidate if candidate.is_file() else None
+    identity = operator_identity(state)
 
     async def run() -> dict[str, Any]:
-        token = await get_token(args.user, read_password(password_file, args.user), timeout_s=args.timeout)
-        return await movie_details(args.movie_id, token, args.timeout)
+        password = read_password(password_file, args.user)
+        token = await get_token(args.user, password, identity=identity, timeout_s=args.timeout)
+        return await movie_details(args.movie_id, token, args.timeout, identity)
 
     try:
         details = asyncio.run(run())

@@ -1,7 +1,9 @@
 """Seed the movie application with a handful of movies and ratings through its real gRPC APIs.
 
 Idempotent: metadata is put by id (replaced, not duplicated) and each rating is keyed by
-(user, movie), so running it twice leaves the same data. Services are found through discovery.
+(user, movie), so running it twice leaves the same data. Services are found through discovery and
+called over mTLS with the operator certificate when the state directory has one (the local
+platform), in plaintext otherwise.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 
 import grpc.aio
 
-from scripts.movie.client import address_of, default_password_file, get_token, read_password
-from services.common.config import state_dir
+from scripts.movie.client import connect, default_password_file, get_token, operator_identity, read_password
+from services.common.config import TlsFiles, state_dir
 from services.common.grpc_auth import bearer_metadata
 from services.genproto import movie_pb2, movie_pb2_grpc
 
@@ -37,16 +39,16 @@ RATINGS = (
 )
 
 
-async def seed(token: str, *, timeout_s: float) -> tuple[int, int]:
+async def seed(token: str, *, identity: TlsFiles | None, timeout_s: float) -> tuple[int, int]:
     metadata = bearer_metadata(token)
     metadata_stub: Any = movie_pb2_grpc.MetadataServiceStub
     rating_stub: Any = movie_pb2_grpc.RatingServiceStub
-    async with grpc.aio.insecure_channel(await address_of("metadata")) as channel:
+    async with await connect("metadata", identity) as channel:
         stub = metadata_stub(channel)
         for movie_id, title, description, director in MOVIES:
             record = movie_pb2.Metadata(id=movie_id, title=title, description=description, director=director)
             await stub.PutMetadata(movie_pb2.PutMetadataRequest(metadata=record), metadata=metadata, timeout=timeout_s)
-    async with grpc.aio.insecure_channel(await address_of("rating")) as channel:
+    async with await connect("rating", identity) as channel:
         stub = rating_stub(channel)
         for user, movie_id, value in RATINGS:
             request = movie_pb2.PutRatingRequest(
@@ -68,12 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call (default 10)")
     args = parser.parse_args(argv)
     password_file = args.password_file
+    state = state_dir()
     if password_file is None and args.user == "demo":
-        password_file = default_password_file(state_dir())
+        password_file = default_password_file(state)
+    identity = operator_identity(state)
 
     async def run() -> tuple[int, int]:
-        token = await get_token(args.user, read_password(password_file, args.user), timeout_s=args.timeout)
-        return await seed(token, timeout_s=args.timeout)
+        password = read_password(password_file, args.user)
+        token = await get_token(args.user, password, identity=identity, timeout_s=args.timeout)
+        return await seed(token, identity=identity, timeout_s=args.timeout)
 
     try:
         movies, ratings = asyncio.run(run())

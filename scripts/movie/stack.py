@@ -3,6 +3,12 @@
 Each service is built exactly as its ``__main__`` builds it, from an environment mapping, with
 its own metrics registry; discovery is an in-memory registry the stack fills as services start
 and stop, so callers find each other the way they do on the platform.
+
+TLS: give a service ``FIREDRILL_TLS_{CERT,KEY,CA}_FILE`` in its environment (``tls_env``) and it
+serves mTLS with the identity check, and movie dials its upstreams over mTLS, as on the
+platform. The files are loaded once per start (no watcher task: a test rotates by rewriting them
+and calling ``running.material.reload_if_changed()``). ``client_tls`` is the identity the stack's
+own calls (``token``, ``channel``) present.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ from argon2 import PasswordHasher
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from scripts.movie.client import open_channel
 from services.auth.app import build as build_auth
 from services.auth.config import AuthConfig
+from services.common import tls
+from services.common.config import ServiceConfig, TlsFiles
 from services.common.discovery.base import Instance
 from services.common.grpc_auth import bearer_metadata
 from services.common.grpc_server import GrpcServer
@@ -66,6 +75,16 @@ class Running:
     metrics: CollectorRegistry
     http_runner: web.AppRunner | None = None
     http_port: int | None = None
+    material: tls.TlsMaterial | None = None
+
+
+def tls_env(files: TlsFiles) -> dict[str, str]:
+    """The environment that gives a service these TLS files."""
+    return {
+        "FIREDRILL_TLS_CERT_FILE": str(files.cert),
+        "FIREDRILL_TLS_KEY_FILE": str(files.key),
+        "FIREDRILL_TLS_CA_FILE": str(files.ca),
+    }
 
 
 @dataclass
@@ -77,6 +96,8 @@ class MovieStack:
     tracer_provider: TracerProvider | None = None
     # Cheap argon2 parameters keep tests fast; production uses the library's defaults.
     hasher: PasswordHasher | None = None
+    # The client certificate the stack's own calls present (e.g. an operator's); None = plaintext.
+    client_tls: TlsFiles | None = None
     registry: MemoryRegistry = field(default_factory=MemoryRegistry)
     running: dict[str, Running] = field(default_factory=dict)
 
@@ -98,36 +119,34 @@ class MovieStack:
     async def start_service(self, name: str) -> Running:
         if name in self.running:
             raise RuntimeError(f"{name} is already running")
+        if name not in ORDER:
+            raise KeyError(name)
         metrics = CollectorRegistry()
         environ = self.environ(name)
+        files = ServiceConfig.from_env(name, environ).tls
+        material = tls.TlsMaterial(files, name) if files is not None else None
+        if material is not None:
+            material.register_metrics(metrics)
         http_app: web.Application | None = None
         app: Any
+        common: dict[str, Any] = {
+            "tracer_provider": self.tracer_provider,
+            "metrics_registry": metrics,
+            "tls_material": material,
+        }
         if name == "auth":
-            auth_config = AuthConfig.from_env(environ)
-            app = await build_auth(
-                auth_config, tracer_provider=self.tracer_provider, metrics_registry=metrics, hasher=self.hasher
-            )
+            app = await build_auth(AuthConfig.from_env(environ), hasher=self.hasher, **common)
         elif name == "metadata":
-            app = await build_metadata(
-                MetadataConfig.from_env(environ), tracer_provider=self.tracer_provider, metrics_registry=metrics
-            )
+            app = await build_metadata(MetadataConfig.from_env(environ), **common)
         elif name == "rating":
-            app = await build_rating(
-                RatingConfig.from_env(environ), tracer_provider=self.tracer_provider, metrics_registry=metrics
-            )
-        elif name == "movie":
-            app = build_movie(
-                MovieConfig.from_env(environ),
-                self.registry,
-                tracer_provider=self.tracer_provider,
-                metrics_registry=metrics,
-            )
-            http_app = app.http
+            app = await build_rating(RatingConfig.from_env(environ), **common)
         else:
-            raise KeyError(name)
-        port = await app.server.start(HOST, 0)
+            app = build_movie(MovieConfig.from_env(environ), self.registry, **common)
+            http_app = app.http
+        credentials = material.grpc_server_credentials() if material is not None else None
+        port = await app.server.start(HOST, 0, credentials)
         instance = Instance(name, f"{name}-{HOST}-{port}", HOST, port, {"protocol": "grpc"})
-        running = Running(app.server, instance, app, metrics)
+        running = Running(app.server, instance, app, metrics, material=material)
         if http_app is not None:
             runner = web.AppRunner(http_app, access_log=None, handle_signals=False)
             await runner.setup()
@@ -159,9 +178,13 @@ class MovieStack:
     def demo_password(self) -> str:
         return (self.state_dir / "secrets" / "auth" / "demo-password").read_text().strip()
 
+    def channel(self, name: str, identity: TlsFiles | None = None) -> grpc.aio.Channel:
+        """A channel to ``name`` presenting ``identity`` (default: ``client_tls``; plaintext if neither)."""
+        return open_channel(self.address(name), name, identity or self.client_tls)
+
     async def token(self, username: str = "demo", password: str | None = None) -> str:
         stub_class: Any = auth_pb2_grpc.AuthServiceStub
-        async with grpc.aio.insecure_channel(self.address("auth")) as channel:
+        async with self.channel("auth") as channel:
             response = await stub_class(channel).GetToken(
                 auth_pb2.GetTokenRequest(username=username, password=password or self.demo_password()), timeout=10
             )

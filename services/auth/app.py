@@ -15,6 +15,7 @@ from services.auth.controller import AuthController, bootstrap_demo_user
 from services.auth.handler import AuthServicer
 from services.auth.passwords import Passwords
 from services.auth.repository import SqliteUserRepository, UserRepository
+from services.common import tls
 from services.common.auth_tokens import (
     FileKeySource,
     KeyRing,
@@ -59,6 +60,7 @@ async def build(
     *,
     tracer_provider: TracerProvider | None = None,
     metrics_registry: CollectorRegistry = REGISTRY,
+    tls_material: tls.TlsMaterial | None = None,
     repository: UserRepository | None = None,
     hasher: PasswordHasher | None = None,
 ) -> AuthApp:
@@ -84,6 +86,8 @@ async def build(
             instrumentation=config.service.instrumentation,
             tracer_provider=tracer_provider,
             metrics_registry=metrics_registry,
+            # mTLS: serve only auth's catalog dependents and the observers.
+            allowed_peers=tls.allowed_callers("auth") if tls_material is not None else None,
         ),
     )
     server.add(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(controller), SERVICE_NAME)

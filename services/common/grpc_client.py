@@ -1,16 +1,22 @@
 """gRPC clients: channels with Firedrill's interceptors, discovery, deadlines and retries.
 
 ``make_channel`` is the one place a channel is created (TLS hook: ``channel_credentials``; None
-means plaintext). ``DiscoveredChannels`` picks a healthy instance of a service through the
-registry and keeps one channel per address. ``call_with_retry`` runs an idempotent call within
-an absolute deadline: at most ``attempts`` tries, only on UNAVAILABLE or DEADLINE_EXCEEDED,
-exponential backoff with full jitter, never sleeping past the deadline; failures come out as the
-domain errors of ``services.common.grpc_errors``.
+means plaintext; ``channel_options`` carries e.g. the pinned server name of
+``TlsMaterial.grpc_channel_options``). ``DiscoveredChannels`` picks a healthy instance of a
+service through the registry and keeps one channel per address; ``reconfigure`` swaps in new
+options (a renewed client certificate: Python gRPC cannot change a channel's credentials in
+place), so new calls get fresh channels while the old ones finish their calls and close.
+``call_with_retry`` runs an idempotent call within an absolute deadline: at most ``attempts``
+tries, only on UNAVAILABLE or DEADLINE_EXCEEDED, exponential backoff with full jitter, never
+sleeping past the deadline; failures come out as the domain errors of
+``services.common.grpc_errors``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,9 +33,12 @@ from services.common.grpc_handlers import is_application_call
 from services.common.grpc_metrics import GrpcClientMetrics, client_metrics_interceptors
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# How long a replaced channel may finish its in-flight calls (each is bounded by its own deadline).
+RETIRE_GRACE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,8 @@ class ClientOptions:
     tracer_provider: TracerProvider | None = None
     metrics: GrpcClientMetrics | None = None
     channel_credentials: grpc.ChannelCredentials | None = None
+    # Extra channel arguments, e.g. ``TlsMaterial.grpc_channel_options(service_dns_name(upstream))``.
+    channel_options: tuple[tuple[str, Any], ...] = ()
 
 
 def make_channel(target: str, options: ClientOptions | None = None) -> grpc.aio.Channel:
@@ -61,6 +72,7 @@ def make_channel(target: str, options: ClientOptions | None = None) -> grpc.aio.
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 1000),
         ("grpc.enable_retries", 0),  # retries are ours, bounded by the caller's deadline
+        *opts.channel_options,
     ]
     if opts.channel_credentials is None:
         return grpc.aio.insecure_channel(target, options=channel_options, interceptors=interceptors or None)
@@ -84,6 +96,13 @@ class DiscoveredChannels:
         self._options = options
         self._stub_class = stub_class
         self._channels: dict[str, tuple[grpc.aio.Channel, Any]] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._retired: list[grpc.aio.Channel] = []
+        self.generation = 0
+
+    @property
+    def options(self) -> ClientOptions:
+        return self._options
 
     async def pick(self, avoid: Instance | None = None) -> tuple[Instance, Any]:
         """A healthy instance and a stub to it (UNAVAILABLE when there is none)."""
@@ -102,10 +121,42 @@ class DiscoveredChannels:
         """Ask the registry again on the next call (an instance just failed)."""
         self._instances.forget(self.service)
 
+    def reconfigure(self, options: ClientOptions, *, grace_s: float = RETIRE_GRACE_S) -> None:
+        """Use ``options`` for every new channel; current channels finish their calls, then close.
+
+        Synchronous, so it can run in a ``TlsMaterial.on_reload`` callback: the next ``pick``
+        dials with the new options; calls already running keep their channel for up to
+        ``grace_s`` (their own deadlines are shorter) before it is closed.
+        """
+        self._options = options
+        self.generation += 1
+        old = [channel for channel, _stub in self._channels.values()]
+        self._channels = {}
+        if not old:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._retired.extend(old)  # no loop here: closed by ``close``
+            return
+        task = loop.create_task(self._close_all(old, grace_s))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    @staticmethod
+    async def _close_all(channels: list[grpc.aio.Channel], grace_s: float | None) -> None:
+        results = await asyncio.gather(*(channel.close(grace_s) for channel in channels), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("closing a replaced channel failed", extra={"error": repr(result)[:200]})
+
     async def close(self) -> None:
         entries, self._channels = list(self._channels.values()), {}
-        for channel, _stub in entries:
-            await channel.close()
+        retired, self._retired = self._retired, []
+        await self._close_all([channel for channel, _stub in entries] + retired, None)
+        for task in list(self._retiring):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 @dataclass(frozen=True, slots=True)

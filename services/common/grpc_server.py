@@ -4,20 +4,31 @@ Interceptor order, outermost first:
 
 1. tracing — OpenTelemetry's official aio server interceptor (W3C context from metadata);
 2. metrics — ``grpc_server_*`` (sees the final status code of every call);
-3. errors — the ONE place where domain errors (``ServiceError``) become gRPC statuses, malformed
+3. peer identity (optional, with mTLS) — the caller's verified client certificate must name one
+   of ``ServerOptions.allowed_peers``, PERMISSION_DENIED otherwise (UNAUTHENTICATED when there
+   is no verified certificate at all); before rate limiting and JWT auth, so a refused peer
+   costs neither a token nor a signature check;
+4. errors — the ONE place where domain errors (``ServiceError``) become gRPC statuses, malformed
    request bytes become INVALID_ARGUMENT, and anything unexpected becomes a logged INTERNAL;
-4. rate limit (optional) — a token bucket, RESOURCE_EXHAUSTED when empty;
-5. auth (optional) — bearer JWT, UNAUTHENTICATED otherwise;
-6. latency fault (optional) — the drill hook that delays every application call.
+5. rate limit (optional) — a token bucket, RESOURCE_EXHAUSTED when empty;
+6. auth (optional) — bearer JWT, UNAUTHENTICATED otherwise;
+7. latency fault (optional) — the drill hook that delays every application call.
 
-TLS: ``start(server_credentials=...)`` is the one hook; None listens in plaintext.
+TLS: ``start(server_credentials=...)`` is the one hook; None listens in plaintext. With mTLS the
+handshake already refuses plaintext, certificate-less, foreign-CA and expired clients on every
+method (health and reflection included); the identity check then narrows *which* platform
+identities are served. Health is exempt from that check (any platform certificate may ask whether
+the server is up: it reveals nothing and must work for whatever checker the orchestrator uses);
+reflection is not (it describes the API, so only the callers that may use the API get it; the
+``operator`` identity is among them, so grpcurl with the operator certificate still works).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,11 +41,19 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from services.common import tls
 from services.common.config import ServiceConfig
 from services.common.discovery.base import Instance, Registry
 from services.common.grpc_auth import Authenticator, AuthInterceptor
 from services.common.grpc_errors import InvalidArgument, ResourceExhausted, ServiceError
-from services.common.grpc_handlers import Deserializer, MethodName, UnaryBehavior, is_application_call, wrap_handler
+from services.common.grpc_handlers import (
+    Deserializer,
+    MethodName,
+    StreamBehavior,
+    UnaryBehavior,
+    is_application_call,
+    wrap_handler,
+)
 from services.common.grpc_metrics import GrpcServerMetrics, ServerMetricsInterceptor
 from services.common.lifecycle import instance_for, run_until_signalled, start_http_site
 from services.common.ratelimit import TokenBucket
@@ -104,6 +123,71 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return wrap_handler(handler, unary=unary, deserializer=_tolerant)
 
 
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+class GrpcPeerIdentityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Serve only peers whose verified client certificate names one of ``allowed``.
+
+    The names are matched as ``tls.grpc_peer_allowed`` does (``movie`` or
+    ``movie.service.consul``). A peer with a certificate that names no allowed caller gets
+    PERMISSION_DENIED; a call without any verified certificate (a plaintext listener behind this
+    interceptor by mistake) gets UNAUTHENTICATED: the check fails closed. Health is exempt (see
+    the module docstring); every other method, reflection included, is checked.
+    """
+
+    def __init__(self, service: str, allowed: Iterable[str]) -> None:
+        self.service = service
+        self.allowed = tuple(allowed)
+        if not self.allowed:
+            raise ValueError("allowed peers must not be empty (that would refuse everyone)")
+
+    async def _refuse_unless_allowed(self, context: Any, method: str) -> None:
+        if tls.grpc_peer_allowed(context, self.allowed):
+            return
+        peer = tls.grpc_peer_identities(context)
+        log.warning(
+            "refused grpc peer",
+            extra={"peer": ",".join(sorted(peer)) or "<none>", "grpc_method": method, "peer_address": context.peer()},
+        )
+        if not peer:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a verified client certificate is required")
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"this client's certificate may not call {self.service}")
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
+        name = MethodName.parse(details.method)
+        if handler is None or name.service == HEALTH_SERVICE:
+            return handler
+        check = self._refuse_unless_allowed
+        method = f"{name.service}/{name.method}"
+
+        def unary(behavior: UnaryBehavior) -> UnaryBehavior:
+            async def checked(request: Any, context: Any) -> Any:
+                await check(context, method)
+                return await behavior(request, context)
+
+            return checked
+
+        def stream(behavior: StreamBehavior) -> StreamBehavior:
+            if not inspect.isasyncgenfunction(behavior):
+                # A handler that writes through ``context.write`` and returns nothing.
+                async def checked_writer(request: Any, context: Any) -> Any:
+                    await check(context, method)
+                    return await behavior(request, context)  # type: ignore[misc]
+
+                return checked_writer  # type: ignore[return-value]
+
+            async def checked_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                await check(context, method)
+                async for item in behavior(request, context):
+                    yield item
+
+            return checked_stream
+
+        return wrap_handler(handler, unary=unary, stream=stream)
+
+
 class RateLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, bucket: TokenBucket) -> None:
         self._bucket = bucket
@@ -171,6 +255,8 @@ class ServerOptions:
     rate_limit: TokenBucket | None = None
     latency_fault: LatencyFault | None = None
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    # With mTLS: the identities served (``tls.allowed_callers(service)``); None = no identity check.
+    allowed_peers: tuple[str, ...] | None = None
 
 
 class GrpcServer:
@@ -187,6 +273,8 @@ class GrpcServer:
             )
             interceptors.append(tracing)
             interceptors.append(ServerMetricsInterceptor(GrpcServerMetrics(service, options.metrics_registry)))
+        if options.allowed_peers is not None:
+            interceptors.append(GrpcPeerIdentityInterceptor(service, options.allowed_peers))
         interceptors.append(ErrorInterceptor())
         if options.rate_limit is not None:
             interceptors.append(RateLimitInterceptor(options.rate_limit))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from services.common import tls
 from services.common.auth_tokens import FileKeySource, TokenVerifier
 from services.common.grpc_auth import LocalAuthenticator
 from services.common.grpc_server import GrpcServer, LatencyFault, ServerOptions
@@ -36,6 +37,7 @@ async def build(
     *,
     tracer_provider: TracerProvider | None = None,
     metrics_registry: CollectorRegistry = REGISTRY,
+    tls_material: tls.TlsMaterial | None = None,
     repository: MetadataRepository | None = None,
 ) -> MetadataApp:
     repo = repository if repository is not None else await SqliteMetadataRepository.open(config.database)
@@ -48,6 +50,8 @@ async def build(
             instrumentation=config.service.instrumentation,
             tracer_provider=tracer_provider,
             metrics_registry=metrics_registry,
+            # mTLS: serve only metadata's catalog dependents and the observers.
+            allowed_peers=tls.allowed_callers("metadata") if tls_material is not None else None,
             authenticator=LocalAuthenticator(verifier),
             latency_fault=fault,
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from services.common import tls
 from services.common.discovery.base import Registry
 from services.common.entrypoint import run_service
 from services.common.grpc_server import metrics_app, serve_grpc
@@ -13,17 +14,22 @@ from services.movie.config import MovieConfig
 
 
 async def serve(config: MovieConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    app = build(config, registry, tracer_provider=provider)
-    build_info("movie", "0.1.0")
-    await serve_grpc(
-        app.server,
-        config.service,
-        registry,
-        http_app=metrics_app("movie", app.server),
-        extra_sites=[(app.http, config.http_port)],
-        instance_meta={"http_port": str(config.http_port)},
-        on_shutdown=app.close,
-    )
+    # With FIREDRILL_TLS_* set: the gRPC API is mTLS (observers only: operator tooling), and the
+    # channels to metadata, rating and auth are mTLS with movie's certificate, rebuilt on each
+    # rotation. The HTTP/JSON front is the edge and stays plain HTTP, as does the ops port.
+    async with tls.service_tls(config.service) as material:
+        app = build(config, registry, tracer_provider=provider, tls_material=material)
+        build_info("movie", "0.1.0")
+        await serve_grpc(
+            app.server,
+            config.service,
+            registry,
+            http_app=metrics_app("movie", app.server),
+            extra_sites=[(app.http, config.http_port)],
+            instance_meta={"http_port": str(config.http_port)},
+            server_credentials=material.grpc_server_credentials() if material is not None else None,
+            on_shutdown=app.close,
+        )
 
 
 def main() -> None:

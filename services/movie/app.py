@@ -1,14 +1,21 @@
-"""Wiring: upstream channels through discovery, controller, gRPC handler and HTTP/JSON front."""
+"""Wiring: upstream channels through discovery, controller, gRPC handler and HTTP/JSON front.
+
+With TLS material (``FIREDRILL_TLS_*``), every upstream channel (metadata, rating, auth) is mTLS
+with movie's certificate and pins the upstream's name (``<upstream>.service.consul``), and the
+gRPC API serves only the identities ``tls.allowed_callers("movie")`` names. Python gRPC cannot
+swap a channel's certificate in place, so on each rotation the upstream channels are rebuilt
+(``DiscoveredChannels.reconfigure``); the HTTP/JSON front stays plain HTTP (it is the edge).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-import grpc
 from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from services.common import tls
 from services.common.auth_tokens import FileKeySource, TokenVerifier
 from services.common.discovery.base import Registry
 from services.common.grpc_client import ClientOptions, DiscoveredChannels, RetryPolicy
@@ -25,6 +32,7 @@ from services.movie.http import create_http_app
 from services.movie.uploads import UploadStore
 
 SERVICE_NAME = movie_pb2.DESCRIPTOR.services_by_name["MovieService"].full_name
+UPSTREAMS = ("metadata", "rating", "auth")
 
 
 @dataclass
@@ -46,21 +54,42 @@ def build(
     *,
     tracer_provider: TracerProvider | None = None,
     metrics_registry: CollectorRegistry = REGISTRY,
-    channel_credentials: grpc.ChannelCredentials | None = None,
+    tls_material: tls.TlsMaterial | None = None,
 ) -> MovieApp:
     instrumentation = config.service.instrumentation
     client = ClientOptions(
         instrumentation=instrumentation,
         tracer_provider=tracer_provider,
         metrics=GrpcClientMetrics("movie", metrics_registry) if instrumentation else None,
-        channel_credentials=channel_credentials,
     )
+
+    def options_for(upstream: str, material: tls.TlsMaterial | None) -> ClientOptions:
+        if material is None:
+            return client
+        return replace(
+            client,
+            channel_credentials=material.grpc_channel_credentials(),
+            channel_options=tuple(material.grpc_channel_options(tls.service_dns_name(upstream))),
+        )
+
     cache_age_s = config.service.timing.heartbeat_interval_s
-    metadata = DiscoveredChannels(
-        "metadata", registry, client, movie_pb2_grpc.MetadataServiceStub, cache_age_s=cache_age_s
-    )
-    rating = DiscoveredChannels("rating", registry, client, movie_pb2_grpc.RatingServiceStub, cache_age_s=cache_age_s)
-    auth = DiscoveredChannels("auth", registry, client, auth_pb2_grpc.AuthServiceStub, cache_age_s=cache_age_s)
+    stubs = {
+        "metadata": movie_pb2_grpc.MetadataServiceStub,
+        "rating": movie_pb2_grpc.RatingServiceStub,
+        "auth": auth_pb2_grpc.AuthServiceStub,
+    }
+    upstreams = {
+        name: DiscoveredChannels(name, registry, options_for(name, tls_material), stubs[name], cache_age_s=cache_age_s)
+        for name in UPSTREAMS
+    }
+    metadata, rating, auth = (upstreams[name] for name in UPSTREAMS)
+    if tls_material is not None:
+
+        def rebuild_channels(material: tls.TlsMaterial) -> None:
+            for name, channels in upstreams.items():
+                channels.reconfigure(options_for(name, material))
+
+        tls_material.on_reload(rebuild_channels)
     policy = RetryPolicy(attempts=config.attempts, attempt_timeout_s=config.attempt_timeout_s)
     controller = MovieController(
         MetadataGateway(metadata, policy),
@@ -84,6 +113,7 @@ def build(
             metrics_registry=metrics_registry,
             authenticator=authenticator,
             rate_limit=bucket,
+            allowed_peers=tls.allowed_callers("movie") if tls_material is not None else None,
         ),
     )
     server.add(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from services.common import tls
 from services.common.discovery.base import Registry
 from services.common.entrypoint import run_service
 from services.common.grpc_server import metrics_app, serve_grpc
@@ -13,10 +14,20 @@ from services.rating.config import RatingConfig
 
 
 async def serve(config: RatingConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    app = await build(config, tracer_provider=provider)
-    build_info("rating", "0.1.0")
-    http = metrics_app("rating", app.server, checks={"storage": app.repository.health})
-    await serve_grpc(app.server, config.service, registry, http_app=http, on_shutdown=app.close)
+    # With FIREDRILL_TLS_* set: gRPC over mTLS (certificate rotations picked up without a restart),
+    # serving only rating's catalog dependents and the observers; the ops port stays plain HTTP.
+    async with tls.service_tls(config.service) as material:
+        app = await build(config, tracer_provider=provider, tls_material=material)
+        build_info("rating", "0.1.0")
+        http = metrics_app("rating", app.server, checks={"storage": app.repository.health})
+        await serve_grpc(
+            app.server,
+            config.service,
+            registry,
+            http_app=http,
+            on_shutdown=app.close,
+            server_credentials=material.grpc_server_credentials() if material is not None else None,
+        )
 
 
 def main() -> None:
