@@ -141,9 +141,20 @@ class GrpcPeerIdentityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[m
         self.allowed = tuple(allowed)
         if not self.allowed:
             raise ValueError("allowed peers must not be empty (that would refuse everyone)")
+        bare = {name.removesuffix(tls.CONSUL_SUFFIX) for name in self.allowed}
+        self._accepted = frozenset(bare | {tls.service_dns_name(name) for name in bare})
+
+    def allows(self, context: Any) -> bool:
+        # Fast path: the peer identities gRPC already extracted (the SANs), no auth-context copy
+        # (about 1 us instead of 13 per call); certificates without SANs go the complete way.
+        for identity in context.peer_identities() or ():
+            name = identity.decode("utf-8", "replace") if isinstance(identity, bytes) else str(identity)
+            if name in self._accepted:
+                return True
+        return tls.grpc_peer_allowed(context, self.allowed)
 
     async def _refuse_unless_allowed(self, context: Any, method: str) -> None:
-        if tls.grpc_peer_allowed(context, self.allowed):
+        if self.allows(context):
             return
         peer = tls.grpc_peer_identities(context)
         log.warning(

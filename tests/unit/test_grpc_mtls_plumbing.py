@@ -13,6 +13,7 @@ import grpc
 import grpc.aio
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from scripts.movie.client import open_channel
@@ -128,3 +129,28 @@ async def test_operator_tooling_channels(
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
         assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def _list_services(address: str, server: str, identity: Any) -> list[str]:
+    async with open_channel(address, server, identity) as channel:
+        stub: Any = reflection_pb2_grpc.ServerReflectionStub(channel)
+        names: list[str] = []
+        async for answer in stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=3
+        ):
+            names.extend(s.name for s in answer.list_services_response.service)
+        return names
+
+
+async def test_identity_is_matched_by_bare_or_consul_name(
+    rating: tuple[GrpcServer, tls.TlsMaterial], pki: ThrowawayPki, tmp_path: Path
+) -> None:
+    server, _ = rating
+    address = f"127.0.0.1:{server.port}"
+    # Local certificates name "movie"; cluster ones "movie.service.consul" (no bare SAN).
+    for name in ("movie", "movie.service.consul"):
+        names = await _list_services(address, "rating", pki.write(tmp_path / name, name))
+        assert "grpc.health.v1.Health" in names
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await _list_services(address, "rating", pki.write(tmp_path / "hello", "hello.service.consul"))
+    assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
