@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -130,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--restarts", type=int, default=3, help="quick restarts during the soak (default 3)")
     args = parser.parse_args(argv)
     os.environ["FIREDRILL_PORT_OFFSET"] = BENCH_OFFSET
+    # A SIGTERM (e.g. a timeout) must still stop the platform this benchmark started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="fd-bench-drills-") as tmp:
         platform = LocalPlatform(Path(tmp), DRILL)
         try:

@@ -59,8 +59,8 @@ def run_drill(
         assert isinstance(platform, LocalPlatform)
         print("[drill] making sure the local platform is up", flush=True)
         platform.up(progress=lambda line: print(line, flush=True))
-    RECORDER.platform = platform
-    RECORDER.endpoints = platform.endpoints()
+    endpoints = platform.endpoints()
+    RECORDER.reset(platform, endpoints)
     out_dir = out_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{service}"
     out_dir.mkdir(parents=True, exist_ok=True)
     _configure_logging(out_dir / "chaostoolkit.log")
@@ -79,7 +79,7 @@ def run_drill(
     finished = time.time()
     traffic = RECORDER.traffic.result if RECORDER.traffic else None
     window = (RECORDER.moments.get("traffic_started", started) - 5, finished + 2)
-    prometheus = Prometheus(RECORDER.endpoints.prometheus)
+    prometheus = Prometheus(endpoints.prometheus)
     try:
         recorded = [i for i in incidents(service=service) if _opened_after(i, window[0])]
     except OSError:

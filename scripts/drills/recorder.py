@@ -39,6 +39,12 @@ class Recorder:
         """Remember the first time ``name`` happened (wall clock, as Prometheus stamps samples)."""
         return self.moments.setdefault(name, when if when is not None else time.time())
 
+    def reset(self, platform: Platform, endpoints: Endpoints) -> None:
+        """Start a new drill: forget the moments, notes and traffic of the previous one."""
+        self.stop_traffic()
+        self.platform, self.endpoints = platform, endpoints
+        self.moments, self.notes, self.traffic = {}, {}, None
+
     def saw_alerts(self, firing: list[dict[str, str]]) -> None:
         seen = self.notes.setdefault("alerts_seen", {})
         now = time.time()

@@ -126,8 +126,36 @@ class LocalPlatform:
             progress(f"starting supervisord ({len(programs)} programs) in {self.state.root}")
             self.supervisor.start_daemon()
         self.wait_healthy(programs, progress, wait_timeout_s)
+        self.wait_scraped(progress, wait_timeout_s)
         self.seed_demo_data(progress)
         return self.endpoints()
+
+    def wait_scraped(self, progress: Progress, timeout_s: float) -> None:
+        """Until Prometheus has scraped every service successfully: drills start from a true baseline."""
+        from scripts.promql import Prometheus, PrometheusError
+
+        prometheus = Prometheus(self.endpoints().prometheus)
+        wanted = set(catalog.service_names())
+        started = time.monotonic()
+        up: set[str] = set()
+        while True:
+            try:
+                up = {
+                    t["labels"].get("service", "")
+                    for t in prometheus.targets()
+                    if t["labels"].get("job") == "services" and t.get("health") == "up"
+                }
+            except PrometheusError:
+                up = set()
+            if wanted <= up:
+                progress(
+                    f"  prometheus     scraping all {len(wanted)} services after {time.monotonic() - started:4.1f}s"
+                )
+                return
+            if time.monotonic() - started > timeout_s:
+                missing = ", ".join(sorted(wanted - up))
+                raise PlatformError(f"Prometheus does not scrape {missing} successfully after {timeout_s:.0f}s")
+            time.sleep(0.5)
 
     def seed_demo_data(self, progress: Progress) -> None:
         """Movies and ratings for the demo, through the real APIs (idempotent)."""

@@ -7,21 +7,12 @@ import json
 import pytest
 
 from scripts.drills.__main__ import run_drill
-from scripts.drills.recorder import RECORDER, Recorder
 from tests.integration.conftest import RunningPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture
-def fresh_recorder() -> None:
-    """The drill's recorder is process-wide (Chaos Toolkit runs activities in-process)."""
-    RECORDER.__dict__.update(Recorder().__dict__)
-
-
-def test_outage_drill_fires_one_incident_and_recovers(
-    local_platform: RunningPlatform, tmp_path, fresh_recorder
-) -> None:
+def test_outage_drill_fires_one_incident_and_recovers(local_platform: RunningPlatform, tmp_path) -> None:
     result = run_drill("outage", "response", tmp_path, bring_up=False, platform=local_platform.platform)
 
     assert result.status == "completed"
@@ -50,3 +41,15 @@ def test_outage_drill_fires_one_incident_and_recovers(
     incident = result.incident
     assert incident["status"] == "resolved"
     assert local_platform.platform.supervisor.process("response")["statename"] == "RUNNING"
+
+
+def test_a_second_drill_measures_its_own_outage(local_platform: RunningPlatform, tmp_path) -> None:
+    first = run_drill("outage", "response", tmp_path / "first", bring_up=False, platform=local_platform.platform)
+    second = run_drill("outage", "response", tmp_path / "second", bring_up=False, platform=local_platform.platform)
+    assert first.passed
+    assert second.passed
+    assert second.moments["stopped"] > first.moments["restarted"]
+    assert second.incidents_for_service == 1
+    assert second.incident is not None
+    assert first.incident is not None
+    assert second.incident["id"] != first.incident["id"]
