@@ -3,6 +3,7 @@
 # promtool/amtool, wrk, shellcheck) and the Python virtualenv with the project and its tools.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="${FIREDRILL_VENV:-$root/.venv}"

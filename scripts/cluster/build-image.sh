@@ -6,6 +6,7 @@
 #
 # The tag is never "latest": deploy with `make deploy` passing --image with the printed reference.
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
 cd "$(dirname "$0")/../.."
 
 image="${IMAGE:-firedrill/services}"

@@ -6,6 +6,7 @@
 # memory, listen on loopback only, and stop with this script (Ctrl-C) or `kill` of the PIDs it
 # prints. State and logs: ${FIREDRILL_DEV_CLUSTER_DIR:-.firedrill/dev-cluster}.
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
 cd "$(dirname "$0")/../.."
 
 missing=()

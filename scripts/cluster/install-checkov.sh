@@ -4,6 +4,7 @@
 # checkov lives in its own virtualenv because it bundles an HCL parser that installs a package
 # named `hcl2`, which would shadow python-hcl2 in the project's .venv.
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
 cd "$(dirname "$0")/../.."
 
 VENV_DIR="${CHECKOV_VENV:-.venv-checkov}"

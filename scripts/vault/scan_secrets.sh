@@ -4,6 +4,7 @@
 # as audited-not-a-secret. Refresh the baseline after auditing a false positive:
 #   .venv/bin/detect-secrets scan --baseline .secrets.baseline && .venv/bin/detect-secrets audit .secrets.baseline
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
 cd "$(dirname "$0")/../.."
 VENV="${VENV:-.venv}"
 HOOK="$VENV/bin/detect-secrets-hook"
