@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -20,7 +21,10 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from scripts.vault.local import tls_files
 from services.common import catalog
+from services.common.config import TlsFiles, state_dir
+from services.common.tls import TlsMaterial
 from services.incidents.models import NS_PER_S
 from services.incidents.payloads import AlertSpec, group_notification
 
@@ -32,11 +36,23 @@ class ApiError(Exception):
     pass
 
 
+def operator_tls() -> TlsFiles | None:
+    """The local platform's operator certificate, when it has rendered one (the receiver wants mTLS)."""
+    files = tls_files(state_dir(), "operator")
+    return files if files.cert.exists() else None
+
+
 def default_url() -> str:
     configured = os.environ.get("FIREDRILL_INCIDENTS_URL")
     if configured:
         return configured.rstrip("/")
-    return f"http://127.0.0.1:{catalog.port(catalog.service('incidents').port)}"
+    scheme = "https" if operator_tls() else "http"
+    return f"{scheme}://127.0.0.1:{catalog.port(catalog.service('incidents').port)}"
+
+
+def _context(url: str) -> ssl.SSLContext | None:
+    files = operator_tls() if url.startswith("https://") else None
+    return TlsMaterial(files, "operator").client_context() if files else None
 
 
 def call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> Any:
@@ -47,7 +63,7 @@ def call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> A
         url, data=data, method=method, headers={"Content-Type": "application/json", "Accept": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:  # noqa: S310 (scheme checked above)
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=_context(url)) as answer:  # noqa: S310
             return json.load(answer)
     except urllib.error.HTTPError as exc:
         try:
