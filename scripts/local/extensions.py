@@ -12,14 +12,19 @@ from services.common.config import TlsFiles
 from services.common.profiles import TimingProfile
 
 
-def monitoring_programs(state: StateLayout, timing: TimingProfile, webhook_tls: TlsFiles | None) -> list[ProgramSpec]:
-    from scripts.monitoring.files import write_local_config
+def monitoring_programs(
+    state: StateLayout, timing: TimingProfile, webhook_tls: TlsFiles | None, *, write_config: bool
+) -> list[ProgramSpec]:
+    """Prometheus and Alertmanager; their config files are (re)written only when starting."""
+    from scripts.monitoring.files import MonitoringPaths, local_paths, write_local_config
 
-    paths = write_local_config(state.root, timing, webhook_tls=webhook_tls)
+    paths: MonitoringPaths = local_paths(state.root)
+    if write_config:
+        paths = write_local_config(state.root, timing, webhook_tls=webhook_tls)
+        (state.root / "prometheus" / "data").mkdir(parents=True, exist_ok=True)
+        (state.root / "alertmanager" / "data").mkdir(parents=True, exist_ok=True)
     prometheus_port = catalog.port(catalog.infra("prometheus").port)
     alertmanager_port = catalog.port(catalog.infra("alertmanager").port)
-    (state.root / "prometheus" / "data").mkdir(parents=True, exist_ok=True)
-    (state.root / "alertmanager" / "data").mkdir(parents=True, exist_ok=True)
     return [
         ProgramSpec(
             name="prometheus",
@@ -70,10 +75,12 @@ class Extensions:
     service_env: dict[str, dict[str, str]]
 
 
-def extensions(state: StateLayout, timing: TimingProfile) -> Extensions:
+def extensions(state: StateLayout, timing: TimingProfile, *, write_config: bool) -> Extensions:
     """OpenBao and the secrets renderer first (services read their files), then monitoring."""
     from scripts.vault.local import prepare, tls_files
 
     vault = prepare(state.root, timing)
-    monitoring = monitoring_programs(state, timing, webhook_tls=tls_files(state.root, "alertmanager"))
+    monitoring = monitoring_programs(
+        state, timing, webhook_tls=tls_files(state.root, "alertmanager"), write_config=write_config
+    )
     return Extensions([*vault.programs, *monitoring], vault.service_env)

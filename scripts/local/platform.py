@@ -69,10 +69,11 @@ class LocalPlatform:
 
     # -- what runs -------------------------------------------------------------------------
 
-    def programs(self) -> list[ProgramSpec]:
+    def programs(self, *, write_config: bool = False) -> list[ProgramSpec]:
+        """What runs; with ``write_config`` the monitoring configs are (re)written for a start."""
         from scripts.local.extensions import extensions
 
-        extra = extensions(self.state, self.timing)
+        extra = extensions(self.state, self.timing, write_config=write_config)
         services = [
             service_program(spec, self.state, self.timing.name, extra.service_env.get(spec.name, {}))
             for spec in catalog.SERVICES
@@ -113,7 +114,7 @@ class LocalPlatform:
 
     def up(self, progress: Progress = _quiet, wait_timeout_s: float = 90) -> Endpoints:
         self._prepare_state()
-        programs = self.programs()
+        programs = self.programs(write_config=True)
         self._check_ports(programs)
         self.state.supervisor_conf.write_text(render_config(self.state, programs))
         if self.supervisor.running():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,17 @@ def local_url(port: int, path: str = "", scheme: str = "http") -> str:
     return f"{scheme}://127.0.0.1:{port}{path}"
 
 
+def variables_read_by(spec: ServiceSpec) -> frozenset[str]:
+    """The variables a service declares it reads (``ENV_VARS`` of its config module)."""
+    config = importlib.import_module(f"{spec.module}.config")
+    return frozenset(config.ENV_VARS)
+
+
 def service_environment(spec: ServiceSpec, state: StateLayout, profile: str) -> dict[str, str]:
-    """The environment a catalog service gets on the local platform (no secret values: files only)."""
+    """The environment a catalog service gets on the local platform (no secret values: files only).
+
+    Only variables the service reads are set, so its supervisor entry documents its real inputs.
+    """
     env = {
         "FIREDRILL_STATE_DIR": str(state.root),
         "FIREDRILL_PROFILE": profile,
@@ -93,7 +103,8 @@ def service_environment(spec: ServiceSpec, state: StateLayout, profile: str) -> 
         env["FIREDRILL_HTTP_PORT"] = str(catalog.port(spec.http_port))
     if spec.name == "response":
         env["FIREDRILL_ADMIN_TOKEN_FILE"] = str(state.admin_token_file)
-    return env
+    reads = variables_read_by(spec) | {"FIREDRILL_STATE_DIR", "PYTHONUNBUFFERED"}
+    return {key: value for key, value in env.items() if key in reads}
 
 
 def service_program(spec: ServiceSpec, state: StateLayout, profile: str, extra_env: dict[str, str]) -> ProgramSpec:

@@ -83,6 +83,18 @@ def stale_files(repo: Path = REPO) -> list[Path]:
     return sorted(stale)
 
 
+def local_paths(state_dir: Path) -> MonitoringPaths:
+    """Where write_local_config puts things, without writing anything."""
+    state_dir = state_dir.resolve()
+    prom_dir = state_dir / "prometheus"
+    return MonitoringPaths(
+        prom_dir / "prometheus.yml",
+        state_dir / "alertmanager" / "alertmanager.yml",
+        prom_dir / "rules",
+        prom_dir / "targets",
+    )
+
+
 def write_local_config(
     state_dir: Path,
     profile: TimingProfile,
