@@ -16,7 +16,8 @@
 #
 # Delimiters: rule annotations and Alertmanager templates use {{ }} themselves, so static files
 # are copied with delimiters that never occur. alertmanager.yml is rendered with [[ ]] so the
-# incident receiver's address comes from Consul (deploy rewrites the generated URL into
+# incident receiver's address comes from Consul (scripts/cluster/jobspec.py, cluster_alertmanager,
+# rewrites the generated URL into
 #   [[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]/alerts)
 # and gives that webhook a tls_config with the client certificate this job renders for the
 # `alertmanager` identity (pki_int/issue/alertmanager): incidents only answers callers with a
@@ -40,10 +41,34 @@ variable "alertmanager_image" {
   default     = "prom/alertmanager:v0.27.0"
 }
 
+variable "alertmanager_uid" {
+  type        = number
+  description = "User id alertmanager_image runs as (prom/alertmanager: nobody, 65534): owner of its rendered certificate and key."
+  default     = 65534
+}
+
+variable "alertmanager_gid" {
+  type        = number
+  description = "Group id alertmanager_image runs as (prom/alertmanager: nobody, 65534)."
+  default     = 65534
+}
+
 variable "grafana_image" {
   type        = string
   description = "Grafana image, pinned."
   default     = "grafana/grafana:11.1.0"
+}
+
+variable "grafana_uid" {
+  type        = number
+  description = "User id grafana_image runs as (grafana/grafana: grafana, 472): owner of the rendered admin password."
+  default     = 472
+}
+
+variable "grafana_gid" {
+  type        = number
+  description = "Group id grafana_image runs as (grafana/grafana: root group, 0); the password is 0600, so the group gets no access."
+  default     = 0
 }
 
 variable "profile" {
@@ -95,9 +120,6 @@ locals {
   # Alertmanager's client identity for the mTLS webhook to incidents: a client-only PKI role (no
   # localhost or IP SANs), the same CN and SAN the local Vault agent asks for.
   pki_issue_alertmanager = "{{ with secret \"pki_int/issue/alertmanager\" \"common_name=alertmanager\" \"alt_names=alertmanager.service.consul\" \"ttl=${var.cert_ttl}\" }}"
-
-  # The prom/alertmanager image runs as nobody: the rendered key must be readable by that user.
-  alertmanager_uid = 65534
 }
 
 job "monitoring" {
@@ -279,13 +301,14 @@ job "monitoring" {
       # Client certificate, key and CA chain for the webhook to incidents, from ONE Vault PKI issue
       # call (identical arguments: one consul-template dependency), re-issued before expiry. SIGHUP
       # makes Alertmanager reload its configuration, and with it the webhook's TLS client. The paths
-      # are the tls_config that deploy writes into alertmanager.yml (/secrets is this task's secrets/).
+      # are the tls_config that jobspec.cluster_alertmanager writes into alertmanager.yml (/secrets is
+      # this task's secrets/). Owned by var.alertmanager_uid/gid: the image does not run as root.
       template {
         data          = "${local.pki_issue_alertmanager}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
-        uid           = local.alertmanager_uid
-        gid           = local.alertmanager_uid
+        uid           = var.alertmanager_uid
+        gid           = var.alertmanager_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -294,8 +317,8 @@ job "monitoring" {
         data          = "${local.pki_issue_alertmanager}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
-        uid           = local.alertmanager_uid
-        gid           = local.alertmanager_uid
+        uid           = var.alertmanager_uid
+        gid           = var.alertmanager_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -303,7 +326,9 @@ job "monitoring" {
       template {
         data          = "${local.pki_issue_alertmanager}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
-        perms         = "0644"
+        perms         = "0640"
+        uid           = var.alertmanager_uid
+        gid           = var.alertmanager_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -411,13 +436,15 @@ job "monitoring" {
         GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES = "false"
       }
 
-      # The admin password lives in Vault KV; Grafana reads it at start.
+      # The admin password lives in Vault KV; Grafana reads it at start, as var.grafana_uid (not root).
       template {
         data          = <<-EOT
           {{ with secret "secret/data/firedrill/grafana" }}{{ .Data.data.admin_password }}{{ end }}
         EOT
         destination = "secrets/grafana_admin_password"
         perms       = "0600"
+        uid         = var.grafana_uid
+        gid         = var.grafana_gid
         change_mode = "restart"
       }
 

@@ -21,6 +21,18 @@ variable "image" {
   }
 }
 
+variable "service_uid" {
+  type        = number
+  description = "User id the services image runs as (Dockerfile USER 10001:10001): owner of the files rendered into secrets/."
+  default     = 10001
+}
+
+variable "service_gid" {
+  type        = number
+  description = "Group id the services image runs as (Dockerfile USER 10001:10001): group of the files rendered into secrets/."
+  default     = 10001
+}
+
 variable "profile" {
   type        = string
   description = "Timing profile: production on a cluster, drill for fast rehearsals."
@@ -228,10 +240,13 @@ job "movie" {
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
       # templates are one consul-template dependency), re-issued before expiry; SIGHUP reloads them.
+      # Owned by var.service_uid/service_gid, the image's non-root user, or the service could not read them.
       template {
         data          = "${local.pki_issue_metadata}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -240,6 +255,8 @@ job "movie" {
         data          = "${local.pki_issue_metadata}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -247,7 +264,9 @@ job "movie" {
       template {
         data          = "${local.pki_issue_metadata}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
-        perms         = "0644"
+        perms         = "0640"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -269,6 +288,8 @@ job "movie" {
         EOT
         destination   = "secrets/jwt_public_keys.json"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -379,10 +400,13 @@ job "movie" {
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
       # templates are one consul-template dependency), re-issued before expiry; SIGHUP reloads them.
+      # Owned by var.service_uid/service_gid, the image's non-root user, or the service could not read them.
       template {
         data          = "${local.pki_issue_rating}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -391,6 +415,8 @@ job "movie" {
         data          = "${local.pki_issue_rating}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -398,7 +424,9 @@ job "movie" {
       template {
         data          = "${local.pki_issue_rating}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
-        perms         = "0644"
+        perms         = "0640"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -420,6 +448,8 @@ job "movie" {
         EOT
         destination   = "secrets/jwt_public_keys.json"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -523,10 +553,13 @@ job "movie" {
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
       # templates are one consul-template dependency), re-issued before expiry; SIGHUP reloads them.
+      # Owned by var.service_uid/service_gid, the image's non-root user, or the service could not read them.
       template {
         data          = "${local.pki_issue_movie}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -535,6 +568,8 @@ job "movie" {
         data          = "${local.pki_issue_movie}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -542,7 +577,9 @@ job "movie" {
       template {
         data          = "${local.pki_issue_movie}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
-        perms         = "0644"
+        perms         = "0640"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -564,6 +601,8 @@ job "movie" {
         EOT
         destination   = "secrets/jwt_public_keys.json"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -666,10 +705,13 @@ job "movie" {
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
       # templates are one consul-template dependency), re-issued before expiry; SIGHUP reloads them.
+      # Owned by var.service_uid/service_gid, the image's non-root user, or the service could not read them.
       template {
         data          = "${local.pki_issue_auth}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -678,6 +720,8 @@ job "movie" {
         data          = "${local.pki_issue_auth}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -685,7 +729,9 @@ job "movie" {
       template {
         data          = "${local.pki_issue_auth}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
-        perms         = "0644"
+        perms         = "0640"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -707,6 +753,8 @@ job "movie" {
         EOT
         destination   = "secrets/jwt_key.json"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }

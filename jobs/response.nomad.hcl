@@ -21,6 +21,18 @@ variable "image" {
   }
 }
 
+variable "service_uid" {
+  type        = number
+  description = "User id the services image runs as (Dockerfile USER 10001:10001): owner of the files rendered into secrets/."
+  default     = 10001
+}
+
+variable "service_gid" {
+  type        = number
+  description = "Group id the services image runs as (Dockerfile USER 10001:10001): group of the files rendered into secrets/."
+  default     = 10001
+}
+
 variable "profile" {
   type        = string
   description = "Timing profile: production on a cluster, drill for fast rehearsals."
@@ -183,10 +195,13 @@ job "response" {
 
       # Certificate, key and CA come from ONE Vault PKI issue call (identical arguments in the three
       # templates are one consul-template dependency), re-issued before expiry; SIGHUP reloads them.
+      # Owned by var.service_uid/service_gid, the image's non-root user, or the service could not read them.
       template {
         data          = "${local.pki_issue_response}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -195,6 +210,8 @@ job "response" {
         data          = "${local.pki_issue_response}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -202,7 +219,9 @@ job "response" {
       template {
         data          = "${local.pki_issue_response}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
-        perms         = "0644"
+        perms         = "0640"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }
@@ -223,6 +242,8 @@ job "response" {
         EOT
         destination   = "secrets/admin_token"
         perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
         change_mode   = "signal"
         change_signal = "SIGHUP"
       }

@@ -6,9 +6,9 @@ healthy canaries unless ``--no-promote`` leaves that to the canary analysis. A f
 (Nomad reverts it when ``auto_revert`` is on) stops the run with the unhealthy allocations and
 their last task events, and a non-zero exit.
 
-The monitoring job's Alertmanager calls the incident receiver over mutual TLS with the client
-certificate the job renders for the ``alertmanager`` identity; ``alertmanager_mtls`` points the
-webhook's ``tls_config`` at those files (``variables_for_cluster``).
+The variables are ``jobspec.variables_for``: for the monitoring job that includes alertmanager.yml
+as ``jobspec.cluster_alertmanager`` adapts it, the incidents webhook already on mutual TLS with the
+client certificate the job renders for the ``alertmanager`` identity (no unverified TLS anywhere).
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import nomad
-import yaml
 
 from scripts.cluster.client import ClusterError, make_client, nomad_call
 from scripts.cluster.jobspec import (
-    INCIDENTS_LOOKUP,
     JOBS_DIR,
     REPO,
     JobFile,
@@ -37,7 +35,6 @@ from scripts.cluster.jobspec import (
     read_job,
     variables_for,
 )
-from services.common.config import TlsFiles
 
 TERMINAL_OK = {"successful"}
 TERMINAL_BAD = {"failed", "cancelled"}
@@ -45,54 +42,6 @@ TERMINAL_BAD = {"failed", "cancelled"}
 
 class DeployError(Exception):
     """A job could not be deployed; the message is meant for the operator."""
-
-
-# Where jobs/monitoring.nomad.hcl renders Alertmanager's certificate from pki_int/issue/alertmanager,
-# as the Alertmanager container sees it (Nomad mounts the task's secrets/ at /secrets).
-ALERTMANAGER_TLS = TlsFiles(
-    cert=Path("/secrets/tls/cert.pem"), key=Path("/secrets/tls/key.pem"), ca=Path("/secrets/tls/ca.pem")
-)
-# The name Alertmanager checks in incidents' certificate: the webhook URL is a Consul-looked-up IP,
-# and an IP SAN alone would match any service's certificate on that node.
-INCIDENTS_SERVER_NAME = "incidents.service.consul"
-
-
-def alertmanager_mtls(text: str, tls: TlsFiles = ALERTMANAGER_TLS) -> str:
-    """The cluster alertmanager.yml with the incidents webhook on mutual TLS (no unverified TLS).
-
-    The keys are those of ``scripts.monitoring.alertmanager_config._webhook`` plus ``server_name``.
-    Raises DeployError when the config has no webhook to incidents (nothing would become an incident).
-    """
-    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-    config = yaml.safe_load(text) or {}
-    found = 0
-    for receiver in config.get("receivers") or []:
-        for hook in receiver.get("webhook_configs") or []:
-            if str(hook.get("url", "")).startswith(INCIDENTS_LOOKUP):
-                hook["http_config"] = {
-                    "tls_config": {
-                        "ca_file": str(tls.ca),
-                        "cert_file": str(tls.cert),
-                        "key_file": str(tls.key),
-                        "server_name": INCIDENTS_SERVER_NAME,
-                    }
-                }
-                found += 1
-    if not found:
-        raise DeployError("alertmanager.yml has no webhook to the incidents service: regenerate the monitoring files")
-    header += "# Webhook to incidents on mutual TLS (Alertmanager's pki_int certificate): scripts/cluster/deploy.py.\n"
-    return header + yaml.safe_dump(config, sort_keys=False, width=1_000_000)
-
-
-def variables_for_cluster(
-    job: JobFile, *, profile: str, image: str | None, overrides: Mapping[str, str], repo: Path = REPO
-) -> dict[str, Any]:
-    """``variables_for`` plus the Alertmanager webhook's client certificate for the monitoring job."""
-    variables = variables_for(job, profile=profile, image=image, overrides=overrides, repo=repo)
-    files = variables.get("alertmanager_files")
-    if isinstance(files, dict) and "alertmanager.yml" in files:
-        variables["alertmanager_files"] = {**files, "alertmanager.yml": alertmanager_mtls(files["alertmanager.yml"])}
-    return variables
 
 
 @dataclass
@@ -247,7 +196,7 @@ def deploy(client: nomad.Nomad, options: Options, out: TextIO = sys.stdout) -> l
     results = []
     for name in names:
         job = read_job(files[name])
-        variables = variables_for_cluster(
+        variables = variables_for(
             job, profile=options.profile, image=options.image, overrides=options.overrides, repo=options.repo
         )
         progress.say(f"==> {name}: parsing {job.path.name} ({len(variables)} variables)")
@@ -280,7 +229,7 @@ def write_var_files(options: Options, target: Path, out: TextIO) -> None:
         if options.jobs and name not in options.jobs:
             continue
         job = read_job(path)
-        variables = variables_for_cluster(
+        variables = variables_for(
             job, profile=options.profile, image=options.image, overrides=options.overrides, repo=options.repo
         )
         dest = target / f"{name}.vars.hcl"

@@ -18,6 +18,8 @@ import hcl2
 import yaml
 from hcl2.utils import SerializationOptions
 
+from services.common.config import TlsFiles
+
 REPO = Path(__file__).resolve().parents[2]
 JOBS_DIR = REPO / "jobs"
 
@@ -161,26 +163,52 @@ def read_tree(root: Path, pattern: str = "**/*") -> dict[str, str]:
 
 
 # The generated production Alertmanager config addresses the incident receiver by Consul DNS and
-# catalog port; on the cluster incidents has a dynamic port and serves TLS, so the URL becomes a
-# consul-template lookup (the monitoring job renders alertmanager.yml with [[ ]] delimiters).
+# catalog port; on the cluster incidents has a dynamic port and serves mutual TLS, so the URL becomes
+# a consul-template lookup (the monitoring job renders alertmanager.yml with [[ ]] delimiters).
 INCIDENTS_LOOKUP = (
     '[[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]'
 )
+# Where jobs/monitoring.nomad.hcl renders Alertmanager's certificate from pki_int/issue/alertmanager,
+# as the Alertmanager container sees it (Nomad mounts the task's secrets/ at /secrets).
+ALERTMANAGER_TLS = TlsFiles(
+    cert=Path("/secrets/tls/cert.pem"), key=Path("/secrets/tls/key.pem"), ca=Path("/secrets/tls/ca.pem")
+)
+# The name Alertmanager checks in incidents' certificate: the webhook URL is a Consul-looked-up IP,
+# and an IP SAN alone would match any service's certificate on that node.
+INCIDENTS_SERVER_NAME = "incidents.service.consul"
 
 
-def cluster_alertmanager(text: str) -> str:
-    """Adapt the generated alertmanager.yml to the cluster: incidents from Consul, templates beside it."""
+def cluster_alertmanager(text: str, tls: TlsFiles = ALERTMANAGER_TLS) -> str:
+    """Adapt the generated alertmanager.yml to the cluster: incidents from Consul over mutual TLS.
+
+    The incidents webhook gets the Consul lookup of the service's address and a ``tls_config`` with
+    Alertmanager's own certificate (the keys of ``scripts.monitoring.alertmanager_config._webhook``
+    plus ``server_name``); its certificate is verified, never skipped. Templates sit beside the file.
+    Raises JobSpecError when the config has no webhook to incidents (nothing would become an incident).
+    """
     config = yaml.safe_load(text) or {}
     config["templates"] = ["templates/*.tmpl"]
+    found = 0
     for receiver in config.get("receivers") or []:
         for hook in receiver.get("webhook_configs") or []:
             url = urllib.parse.urlsplit(str(hook.get("url", "")))
-            if url.hostname == "incidents.service.consul":
+            if url.hostname == INCIDENTS_SERVER_NAME:
                 hook["url"] = INCIDENTS_LOOKUP + url.path
-                # incidents presents a pki_int certificate; Alertmanager has no Vault identity yet,
-                # so it encrypts without verifying (see docs/cluster.md, "What is left").
-                hook["http_config"] = {"tls_config": {"insecure_skip_verify": True}}
-    header = "# Adapted for the cluster by scripts/cluster/jobspec.py from the generated production config.\n"
+                hook["http_config"] = {
+                    "tls_config": {
+                        "ca_file": str(tls.ca),
+                        "cert_file": str(tls.cert),
+                        "key_file": str(tls.key),
+                        "server_name": INCIDENTS_SERVER_NAME,
+                    }
+                }
+                found += 1
+    if not found:
+        raise JobSpecError("alertmanager.yml has no webhook to the incidents service: regenerate the monitoring files")
+    header = (
+        "# Adapted for the cluster by scripts/cluster/jobspec.py from the generated production config:\n"
+        "# the incidents webhook on mutual TLS with Alertmanager's pki_int certificate.\n"
+    )
     return header + yaml.safe_dump(config, sort_keys=False, width=1_000_000)
 
 

@@ -16,17 +16,21 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.cluster import deploy
 from scripts.cluster.jobspec import (
+    ALERTMANAGER_TLS,
     DEPLOY_ORDER,
     INCIDENTS_LOOKUP,
+    INCIDENTS_SERVER_NAME,
     PLACEMENT,
     REPO,
     JobFile,
+    JobSpecError,
+    cluster_alertmanager,
     job_files,
     labelled,
     monitoring_files,
     read_job,
+    variables_for,
 )
 from services.common import catalog
 
@@ -193,6 +197,76 @@ def test_secrets_are_files_never_env_values() -> None:
                 assert template["destination"].startswith("secrets/"), f"{job}/{task_name}: secret outside secrets/"
 
 
+# Images whose user owns rendered secrets, by the prefix of the job variables naming that user
+# (<prefix>_uid, <prefix>_gid): the services image (Dockerfile USER), prom/alertmanager (nobody),
+# grafana/grafana (grafana).
+IMAGE_USERS = {"service", "alertmanager", "grafana"}
+DOCKERFILE_USER = re.compile(r"^USER\s+(\d+):(\d+)\s*$", re.M)
+VAR_REF = re.compile(r"\$\{var\.(\w+)\}")
+
+
+def _owner_variable(job: str, template: dict[str, Any], key: str) -> str:
+    """The job variable a secrets/ template takes its uid or gid from (never a literal)."""
+    raw = template.get(key)
+    where = f"{job}: {template['destination']}"
+    assert raw is not None, f"{where} has no {key}: rendered root-owned, the non-root task cannot read it"
+    match = VAR_REF.fullmatch(str(raw))
+    assert match, f"{where}: {key} = {raw!r} is not a job variable"
+    name = match.group(1)
+    declared = JOBS[job].variables.get(name)
+    assert declared, f"{where}: {key} names undeclared variable {name}"
+    assert declared["type"] == "number", f"{job}: {name} is not a number"
+    assert isinstance(declared["default"], int), f"{job}: {name} has no numeric default"
+    return name
+
+
+def _secret_templates() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for job, task_name, template in _templates():
+        if str(template.get("destination", "")).startswith("secrets/"):
+            yield job, task_name, template
+
+
+def test_some_templates_render_into_secrets() -> None:
+    rendered = {(job, t["destination"]) for job, _task, t in _secret_templates()}
+    assert ("movie", "secrets/jwt_key.json") in rendered
+    assert ("response", "secrets/admin_token") in rendered
+    assert ("monitoring", "secrets/grafana_admin_password") in rendered
+    assert ("hello", "secrets/tls/key.pem") in rendered
+
+
+def test_secret_templates_are_owned_by_the_task_user_and_not_world_readable() -> None:
+    for job, task_name, template in _secret_templates():
+        where = f"{job}/{task_name}: {template['destination']}"
+        perms = str(template.get("perms", ""))
+        assert re.fullmatch(r"0?[0-7]{3}", perms), f"{where}: perms {perms!r} (the default 0644 is too wide)"
+        assert int(perms, 8) & ~0o640 == 0, f"{where}: perms {perms} wider than 0640"
+        uid = _owner_variable(job, template, "uid")
+        gid = _owner_variable(job, template, "gid")
+        assert uid.endswith("_uid"), f"{where}: uid from {uid}"
+        assert gid.endswith("_gid"), f"{where}: gid from {gid}"
+        assert uid.removesuffix("_uid") == gid.removesuffix("_gid"), f"{where}: uid and gid of different images"
+        assert uid.removesuffix("_uid") in IMAGE_USERS, f"{where}: {uid} is not the user of a known image"
+
+
+def test_private_keys_and_tokens_are_owner_only() -> None:
+    for job, task_name, template in _secret_templates():
+        if template["destination"] != "secrets/tls/ca.pem":
+            assert template["perms"] == "0600", f"{job}/{task_name}: {template['destination']} is {template['perms']}"
+
+
+def test_service_uid_defaults_to_the_dockerfile_user() -> None:
+    [(uid, gid)] = DOCKERFILE_USER.findall((REPO / "Dockerfile").read_text())
+    for name, job in JOBS.items():
+        if "service_uid" not in job.variables:
+            assert name in {"monitoring", "tracing"}, f"{name} runs the services image without service_uid"
+            continue
+        assert job.variables["service_uid"]["default"] == int(uid), name
+        assert job.variables["service_gid"]["default"] == int(gid), name
+    monitoring = JOBS["monitoring"].variables
+    assert monitoring["alertmanager_uid"]["default"] == 65534
+    assert monitoring["grafana_uid"]["default"] == 472
+
+
 def test_services_do_not_self_register_on_nomad() -> None:
     for job, _group, _task_name, task in _tasks():
         if job in {"monitoring", "tracing"}:
@@ -335,41 +409,60 @@ def test_alertmanager_renders_its_certificate_from_vault_pki() -> None:
         for template in task.get("template", [])
         if "pki_issue_alertmanager" in str(template.get("data", ""))
     }
-    tls = deploy.ALERTMANAGER_TLS
-    # The job's secrets/ is /secrets inside the container: the files deploy points tls_config at.
+    tls = ALERTMANAGER_TLS
+    # The job's secrets/ is /secrets inside the container: the files tls_config points at.
     wanted = {str(path).removeprefix("/") for path in (tls.cert, tls.key, tls.ca)}
     assert set(rendered) == wanted
     for destination, template in rendered.items():
         assert template["change_mode"] == "signal", destination
         assert template["change_signal"] == "SIGHUP", destination
+        assert template["uid"] == "${var.alertmanager_uid}", destination
+        assert template["gid"] == "${var.alertmanager_gid}", destination
     assert rendered[str(tls.key).removeprefix("/")]["perms"] == "0600"
 
 
-def test_deployed_alertmanager_config_calls_incidents_with_its_client_certificate() -> None:
-    files = monitoring_files(REPO, "production")["alertmanager_files"]
-    adapted = deploy.alertmanager_mtls(files["alertmanager.yml"])
-    config = yaml.safe_load(adapted)
+def _incidents_hook(text: str) -> dict[str, Any]:
+    config = yaml.safe_load(text)
     [incidents] = [r for r in config["receivers"] if r["name"] == "incidents"]
     [hook] = incidents["webhook_configs"]
+    assert isinstance(hook, dict)
+    return hook
+
+
+def test_cluster_alertmanager_config_calls_incidents_with_its_client_certificate() -> None:
+    files = monitoring_files(REPO, "production")["alertmanager_files"]
+    adapted = files["alertmanager.yml"]
+    hook = _incidents_hook(adapted)
     assert hook["url"].startswith(INCIDENTS_LOOKUP)
     assert "https://" in hook["url"]
-    tls_config = hook["http_config"]["tls_config"]
-    tls = deploy.ALERTMANAGER_TLS
-    assert tls_config == {
+    tls = ALERTMANAGER_TLS
+    assert hook["http_config"]["tls_config"] == {
         "ca_file": str(tls.ca),
         "cert_file": str(tls.cert),
         "key_file": str(tls.key),
-        "server_name": "incidents.service.consul",
+        "server_name": INCIDENTS_SERVER_NAME,
     }
+    assert INCIDENTS_SERVER_NAME == "incidents.service.consul"
     assert "insecure_skip_verify" not in adapted
-    # What make deploy passes to the job is the adapted file.
-    variables = deploy.variables_for_cluster(JOBS["monitoring"], profile="production", image=None, overrides={})
-    assert variables["alertmanager_files"]["alertmanager.yml"] == adapted
+
+
+def test_nothing_deploy_sends_skips_tls_verification() -> None:
+    """Every variable of every job, as make deploy passes them: no insecure_skip_verify anywhere."""
+    for name, job in JOBS.items():
+        variables = variables_for(job, profile="production", image=None, overrides={})
+        assert "insecure_skip_verify" not in repr(variables), f"{name}: deploy would send insecure_skip_verify"
+        if name == "monitoring":
+            adapted = variables["alertmanager_files"]["alertmanager.yml"]
+            assert _incidents_hook(adapted)["http_config"]["tls_config"]["server_name"] == INCIDENTS_SERVER_NAME
+    for path in job_files().values():
+        assert "insecure_skip_verify" not in path.read_text(), path.name
 
 
 def test_alertmanager_config_without_an_incidents_webhook_is_refused() -> None:
-    with pytest.raises(deploy.DeployError, match="no webhook to the incidents service"):
-        deploy.alertmanager_mtls("receivers: [{name: incidents, webhook_configs: []}]\n")
+    with pytest.raises(JobSpecError, match="no webhook to the incidents service"):
+        cluster_alertmanager("receivers: [{name: incidents, webhook_configs: []}]\n")
+    with pytest.raises(JobSpecError, match="no webhook to the incidents service"):
+        cluster_alertmanager("receivers: [{name: incidents, webhook_configs: [{url: 'http://elsewhere:5001/'}]}]\n")
 
 
 def test_every_job_service_is_in_the_catalog_or_infra() -> None:

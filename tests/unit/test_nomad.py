@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,12 +19,13 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
 from aiohttp import web
 
 from scripts.cluster import deploy as deploy_mod
 from scripts.cluster import status as status_mod
 from scripts.cluster.client import ClusterError, make_client
-from scripts.cluster.jobspec import JOBS_DIR, encode_var_file, read_job
+from scripts.cluster.jobspec import JOBS_DIR, JobSpecError, encode_var_file, job_files, read_job
 from scripts.platform.base import PlatformError
 from scripts.platform.nomad import NomadPlatform
 
@@ -338,6 +340,10 @@ def test_deploys_every_job_in_dependency_order(fake_nomad: tuple[FakeNomad, str]
     # Only declared variables are sent: the image goes to service jobs, not to tracing.
     assert 'image = "registry.example/firedrill/services:1.2.3"' in fake.parsed_variables["hello"]
     assert "image =" not in fake.parsed_variables["tracing"]
+    # Nothing deploy sends turns TLS verification off.
+    assert set(fake.parsed_variables) == set(job_files(JOBS_DIR))
+    for name, sent in fake.parsed_variables.items():
+        assert "insecure_skip_verify" not in sent, f"{name}: deploy sent insecure_skip_verify"
 
 
 def test_monitoring_gets_the_generated_files_verbatim(fake_nomad: tuple[FakeNomad, str], repo: Path) -> None:
@@ -355,6 +361,18 @@ def test_monitoring_gets_the_generated_files_verbatim(fake_nomad: tuple[FakeNoma
     assert '[[ with service \\"incidents\\" ]]' in am['"alertmanager.yml"']
     assert "https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]/alerts" in am['"alertmanager.yml"']
     assert "templates/*.tmpl" in am['"alertmanager.yml"']
+    # The incidents webhook is on mutual TLS, verified by name, straight from jobspec: no override.
+    alertmanager_yml = json.loads(am['"alertmanager.yml"'])  # the HCL string literal is JSON-escaped
+    hook = yaml.safe_load(alertmanager_yml)["receivers"][0]["webhook_configs"][0]
+    assert hook["http_config"] == {
+        "tls_config": {
+            "ca_file": "/secrets/tls/ca.pem",
+            "cert_file": "/secrets/tls/cert.pem",
+            "key_file": "/secrets/tls/key.pem",
+            "server_name": "incidents.service.consul",
+        }
+    }
+    assert "insecure_skip_verify" not in sent
     dashboards = parsed["grafana_dashboards"]
     assert '"overview.json"' in dashboards
     assert "$${x}" in dashboards['"overview.json"']  # ${ escaped for HCL, restored by Nomad
@@ -364,6 +382,19 @@ def test_missing_generated_files_are_named(fake_nomad: tuple[FakeNomad, str], tm
     _fake, addr = fake_nomad
     with pytest.raises(Exception, match=r"prometheus/generated/production/prometheus-consul\.yml"):
         deploy_mod.deploy(_client(addr), _options(tmp_path, ["monitoring"]), io.StringIO())
+
+
+def test_alertmanager_config_without_an_incidents_webhook_is_refused(
+    fake_nomad: tuple[FakeNomad, str], repo: Path
+) -> None:
+    fake, addr = fake_nomad
+    (repo / "alertmanager/generated/production/alertmanager.yml").write_text(
+        "route: {receiver: incidents}\nreceivers: [{name: incidents, webhook_configs: []}]\n"
+    )
+    with pytest.raises(JobSpecError, match="no webhook to the incidents service"):
+        deploy_mod.deploy(_client(addr), _options(repo, ["monitoring"]), io.StringIO())
+    assert "monitoring" not in fake.jobs
+    assert not any(call.startswith("POST /v1/job") for call in fake.calls)
 
 
 def test_healthy_canaries_are_promoted(fake_nomad: tuple[FakeNomad, str], repo: Path) -> None:
