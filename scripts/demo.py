@@ -20,6 +20,8 @@ from scripts.waiting import TimedOut, wait_until
 from services.common.config import state_dir
 
 WINDOW = "30s"
+# Spread over several scrapes (1 s apart in the drill profile), so Prometheus sees a rate.
+DEMO_RATE = 100.0
 DEMO_MOVIE = "tt0133093"
 
 
@@ -81,10 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         step(1, total, "starting the local platform (supervised processes, real Prometheus and Alertmanager)")
         endpoints = platform.up(progress=lambda line: print(line, flush=True))
-        step(2, total, f"a bounded burst of {args.requests} requests through hello -> response")
+        step(2, total, f"{args.requests} requests through hello -> response at {DEMO_RATE:.0f} req/s")
         result = asyncio.run(
             send_traffic(
-                endpoints.services["hello"] + "/hello", requests=args.requests, concurrency=8, max_duration_s=60
+                endpoints.services["hello"] + "/hello",
+                requests=args.requests,
+                concurrency=8,
+                max_duration_s=60,
+                rate_per_s=DEMO_RATE,
             )
         )
         print("  " + summary(result))
