@@ -43,7 +43,7 @@ def live_summary(endpoints: Endpoints, sent: int) -> None:
     queries = {
         "request rate": (f"sum(rate(http_requests_total{{{hello}}}[{WINDOW}]))", "{:.1f} req/s"),
         "error ratio": (
-            f'sum(rate(http_requests_total{{{hello},status=~"5.."}}[{WINDOW}]))'
+            f'(sum(rate(http_requests_total{{{hello},status=~"5.."}}[{WINDOW}])) or vector(0))'
             f" / sum(rate(http_requests_total{{{hello}}}[{WINDOW}]))",
             "{:.2%}",
         ),

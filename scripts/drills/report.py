@@ -126,7 +126,7 @@ CHARTS = (
     ("Request rate through hello (req/s)", 'sum(rate(http_requests_total{service="hello"}[5s]))', "{:.0f}"),
     (
         "Error ratio at hello",
-        'sum(rate(http_requests_total{service="hello",status=~"5.."}[5s]))'
+        '(sum(rate(http_requests_total{service="hello",status=~"5.."}[5s])) or vector(0))'
         ' / sum(rate(http_requests_total{service="hello"}[5s]))',
         "{:.0%}",
     ),
