@@ -73,10 +73,8 @@ def soak(platform: LocalPlatform, minutes: float, restarts: int) -> dict[str, An
     def watch() -> None:
         while not stop.is_set():
             try:
-                for alert in prometheus.alerts():
-                    if alert.get("state") == "firing":
-                        labels = alert["labels"]
-                        seen.setdefault(f"{labels.get('alertname')}{{service={labels.get('service')}}}", time.time())
+                for labels in prometheus.firing_alerts():
+                    seen.setdefault(f"{labels.get('alertname')}{{service={labels.get('service')}}}", time.time())
             except PrometheusError:
                 pass
             stop.wait(0.5)

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -36,18 +35,13 @@ from typing import Any
 
 import aiohttp
 
+from scripts.ports import free_port
 from services.incidents.models import NS_PER_S
 from services.incidents.payloads import AlertSpec, group_notification
 
 RESULTS = Path(__file__).resolve().parent / "results" / "incidents_burst.json"
 T0 = 1_714_564_800 * NS_PER_S
 MAX_NOTIFICATIONS = 100_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ReceiverProcess:

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from scripts.ports import free_port
 from services.common.grpc_auth import bearer_metadata
 from services.genproto import auth_pb2, auth_pb2_grpc, movie_pb2, movie_pb2_grpc
 
@@ -46,12 +46,6 @@ FANOUT_LIMIT = 1.3
 def make_stub(stub_class: Any, channel: grpc.aio.Channel) -> Any:
     """A generated stub (the generated classes carry no annotations)."""
     return stub_class(channel)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class Platform:

@@ -42,10 +42,12 @@ import aiohttp
 import grpc
 import grpc.aio
 
+from scripts.local.platform import http_ok
 from scripts.movie.client import open_channel
 from scripts.movie.stack import tls_env
-from scripts.vault.devserver import free_port
+from scripts.ports import free_port
 from scripts.vault.throwaway_pki import ThrowawayPki
+from scripts.waiting import wait_until
 from services.common import tls
 from services.common.config import TlsFiles
 from services.common.grpc_auth import bearer_metadata
@@ -132,18 +134,12 @@ class Services:
             self._wait_healthy(name)
 
     def _wait_healthy(self, name: str, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(  # noqa: S310 (loopback URL we built)
-                    self.url(name, "/health"), timeout=1, context=self.client_ssl(name)
-                ) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{name} not healthy after {timeout_s}s (logs in {self.root / 'logs'})")
+        wait_until(
+            lambda: http_ok(self.url(name, "/health"), context=self.client_ssl(name)),
+            timeout_s=timeout_s,
+            interval_s=0.05,
+            what=f"{name} healthy (logs in {self.root / 'logs'})",
+        )
 
     def stop(self) -> None:
         _stop_all(self.processes)

@@ -6,12 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from scripts.local.platform import http_ok
+from scripts.waiting import wait_until
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -30,16 +31,7 @@ def rss_bytes(pid: int) -> int:
 
 
 def wait_healthy(url: str, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (loopback)
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not healthy within {timeout_s}s")
+    wait_until(lambda: http_ok(url), timeout_s=timeout_s, interval_s=0.1, what=f"{url} healthy")
 
 
 @dataclass

@@ -21,9 +21,9 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from scripts.vault.local import tls_files
+from scripts.vault.local import operator_identity
 from services.common import catalog
-from services.common.config import TlsFiles, state_dir
+from services.common.config import state_dir
 from services.common.tls import TlsMaterial
 from services.incidents.models import NS_PER_S
 from services.incidents.payloads import AlertSpec, group_notification
@@ -36,22 +36,16 @@ class ApiError(Exception):
     pass
 
 
-def operator_tls() -> TlsFiles | None:
-    """The local platform's operator certificate, when it has rendered one (the receiver wants mTLS)."""
-    files = tls_files(state_dir(), "operator")
-    return files if files.cert.exists() else None
-
-
 def default_url() -> str:
     configured = os.environ.get("FIREDRILL_INCIDENTS_URL")
     if configured:
         return configured.rstrip("/")
-    scheme = "https" if operator_tls() else "http"
+    scheme = "https" if operator_identity(state_dir()) else "http"
     return f"{scheme}://127.0.0.1:{catalog.port(catalog.service('incidents').port)}"
 
 
 def _context(url: str) -> ssl.SSLContext | None:
-    files = operator_tls() if url.startswith("https://") else None
+    files = operator_identity(state_dir()) if url.startswith("https://") else None
     return TlsMaterial(files, "operator").client_context() if files else None
 
 

@@ -64,5 +64,9 @@ class Prometheus:
     def alerts(self) -> list[dict[str, Any]]:
         return list(self._get("/api/v1/alerts", {})["alerts"])
 
+    def firing_alerts(self) -> list[dict[str, str]]:
+        """Labels of the alerts firing now (the rules' live state, not pending ones)."""
+        return [alert["labels"] for alert in self.alerts() if alert.get("state") == "firing"]
+
     def targets(self) -> list[dict[str, Any]]:
         return list(self._get("/api/v1/targets", {"state": "active"})["activeTargets"])

@@ -46,7 +46,7 @@ def error_ratio(service: str = "hello", window_s: int = 15) -> float:
 
 def firing_alerts() -> list[dict[str, str]]:
     """Alerts firing right now (Prometheus' live rule state), remembered by the recorder."""
-    firing = [alert["labels"] for alert in _prometheus().alerts() if alert.get("state") == "firing"]
+    firing = _prometheus().firing_alerts()
     RECORDER.saw_alerts(firing)
     return firing
 

@@ -96,7 +96,7 @@ class Recorder:
         def watch() -> None:
             while traffic is not None and traffic.thread.is_alive():
                 with contextlib.suppress(PrometheusError):
-                    self.saw_alerts([a["labels"] for a in prometheus.alerts() if a.get("state") == "firing"])
+                    self.saw_alerts(prometheus.firing_alerts())
                 time.sleep(0.5)
 
         threading.Thread(target=watch, name="drill-alert-watch", daemon=True).start()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from scripts.local.platform import LocalPlatform
 from scripts.platform.base import Endpoints, PlatformError
+from scripts.promql import Prometheus, PrometheusError
 from services.common.config import state_dir
 
 
@@ -34,15 +33,13 @@ def print_endpoints(endpoints: Endpoints) -> None:
 def scrape_health(prometheus: str) -> dict[str, str]:
     """service label -> Prometheus scrape health (up/down/unknown)."""
     try:
-        with urllib.request.urlopen(f"{prometheus}/api/v1/targets?state=active", timeout=2) as answer:  # noqa: S310
-            targets = json.load(answer)["data"]["activeTargets"]
-    except (OSError, ValueError, KeyError):
+        targets = Prometheus(prometheus, timeout_s=2).targets()
+    except PrometheusError:
         return {}
-    health: dict[str, str] = {}
-    for target in targets:
-        name = target["labels"].get("service") or target["labels"].get("job", "?")
-        health[name] = target.get("health", "unknown")
-    return health
+    return {
+        target["labels"].get("service") or target["labels"].get("job", "?"): target.get("health", "unknown")
+        for target in targets
+    }
 
 
 def print_status(platform: LocalPlatform) -> int:

@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 import shutil
-import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +23,7 @@ from scripts.local.platform_binaries import find_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
 from scripts.local.supervisor import Supervisor, render_config
 from scripts.platform.base import Endpoints, PlatformError, UnitStatus
+from scripts.ports import port_is_free
 from services.common import catalog
 from services.common.catalog import Protocol, ServiceSpec, Tier
 from services.common.profiles import TimingProfile, profile
@@ -34,19 +35,10 @@ def _quiet(_: str) -> None:
     return None
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def http_ok(url: str, timeout_s: float = 1.0) -> bool:
+def http_ok(url: str, timeout_s: float = 1.0, context: ssl.SSLContext | None = None) -> bool:
+    """True when ``url`` answers 2xx (with a client certificate when ``context`` carries one)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 (loopback URLs we built)
+        with urllib.request.urlopen(url, timeout=timeout_s, context=context) as answer:  # noqa: S310 (loopback URLs)
             return bool(200 <= answer.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -16,7 +16,8 @@ from typing import Any
 
 import grpc.aio
 
-from scripts.movie.client import connect, default_password_file, get_token, operator_identity, read_password
+from scripts.movie.client import connect, default_password_file, get_token, read_password
+from scripts.vault.local import operator_identity
 from services.common.config import TlsFiles, state_dir
 from services.common.grpc_auth import bearer_metadata
 from services.genproto import movie_pb2, movie_pb2_grpc

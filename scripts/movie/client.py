@@ -14,7 +14,6 @@ from typing import Any
 
 import grpc.aio
 
-from scripts.vault.local import tls_files
 from services.common import tls
 from services.common.config import ServiceConfig, TlsFiles
 from services.common.discovery.base import pick_instance
@@ -27,12 +26,6 @@ def default_password_file(state_dir: Path) -> Path:
 
 
 OPERATOR = "operator"
-
-
-def operator_identity(state_dir: Path) -> TlsFiles | None:
-    """The operator's certificate, key and CA in ``state_dir``, or None when they are not there."""
-    files = tls_files(state_dir, OPERATOR)
-    return files if all(p.is_file() for p in (files.cert, files.key, files.ca)) else None
 
 
 def open_channel(address: str, service: str, identity: TlsFiles | None) -> grpc.aio.Channel:

@@ -31,6 +31,7 @@ from services.auth.config import AuthConfig
 from services.common import tls
 from services.common.config import ServiceConfig, TlsFiles
 from services.common.discovery.base import Instance
+from services.common.discovery.memory import MemoryRegistry
 from services.common.grpc_auth import bearer_metadata
 from services.common.grpc_server import GrpcServer
 from services.genproto import auth_pb2, auth_pb2_grpc
@@ -43,28 +44,6 @@ from services.rating.config import RatingConfig
 
 HOST = "127.0.0.1"
 ORDER = ("auth", "metadata", "rating", "movie")
-
-
-class MemoryRegistry:
-    """The Registry protocol over a dict (no TTL: the stack adds and removes instances itself)."""
-
-    def __init__(self) -> None:
-        self.instances: dict[str, dict[str, Instance]] = {}
-
-    async def register(self, instance: Instance) -> None:
-        self.instances.setdefault(instance.service, {})[instance.instance_id] = instance
-
-    async def deregister(self, instance: Instance) -> None:
-        self.instances.get(instance.service, {}).pop(instance.instance_id, None)
-
-    async def heartbeat(self, instance: Instance) -> None:
-        return None
-
-    async def healthy_instances(self, service: str) -> list[Instance]:
-        return list(self.instances.get(service, {}).values())
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass

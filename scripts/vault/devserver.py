@@ -18,7 +18,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
+from scripts.ports import free_port
 from scripts.vault.throwaway_pki import write_private
 
 _BANNER_SECRET = re.compile(r"^(\s*(?:Root Token|Unseal Key)\s*:\s*).+$")
@@ -83,12 +83,6 @@ def run(token_file: Path, listen: str) -> int:
         sys.stdout.write(redact(line, token))
         sys.stdout.flush()
     return child.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_ready(addr: str, timeout_s: float = 15.0) -> None:

@@ -13,7 +13,6 @@ or environment from supervisor, and the dev server's banner is redacted before i
 from __future__ import annotations
 
 import os
-import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,12 +123,7 @@ def prepare(state_dir: Path, timing: TimingProfile) -> VaultLocal:
     )
 
 
-def operator_ssl_context(state_dir: Path, server_name: str | None = None) -> ssl.SSLContext:
-    """A client context with the operator certificate, for probes and tools calling mTLS services.
-
-    ``server_name`` (e.g. ``services.common.tls.service_dns_name("hello")``) pins the service the
-    server's certificate must name; without it the dialled address (127.0.0.1) is checked.
-    """
-    from services.common.tls import TlsMaterial
-
-    return TlsMaterial(tls_files(state_dir.resolve(), "operator"), "operator").client_context(server_name)
+def operator_identity(state_dir: Path) -> TlsFiles | None:
+    """The operator's certificate, key and CA in ``state_dir``, or None when they are not rendered."""
+    files = tls_files(state_dir.resolve(), "operator")
+    return files if all(p.is_file() for p in (files.cert, files.key, files.ca)) else None

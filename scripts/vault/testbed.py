@@ -15,30 +15,21 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
-from scripts.vault.devserver import DevServer, free_port
+from scripts.ports import free_port
+from scripts.vault.devserver import DevServer
 from scripts.vault.local import service_env, tls_files
+from scripts.waiting import wait_until
 from services.common import tls
 
 # hello is the user-facing edge: its listener is plain HTTP (an ingress terminates users' TLS on a
 # cluster); it calls response over mTLS. Every other service listens with mTLS.
 EDGE = frozenset({"hello"})
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def metric(url: str, name: str, labels: str, ssl_context: ssl.SSLContext | None = None) -> float | None:
@@ -105,7 +96,7 @@ class VaultPlatform:
             ],
             {},
         )
-        wait_until(lambda: self.agent_healthy(), 30, "the agent's first render")
+        wait_until(self.agent_healthy, timeout_s=30, interval_s=0.05, what="the agent's first render")
         for name in ("response", "hello"):
             env = {
                 "FIREDRILL_STATE_DIR": str(self.root),
@@ -118,7 +109,7 @@ class VaultPlatform:
             }
             self._spawn(name, ["-m", f"services.{name}"], env)
         for name in ("response", "hello"):
-            wait_until(lambda n=name: self.healthy(n), 30, f"{name} healthy over mTLS")  # type: ignore[misc]
+            wait_until(lambda n=name: self.healthy(n), timeout_s=30, interval_s=0.05, what=f"{name} healthy over mTLS")  # type: ignore[misc]
         return self
 
     def agent_healthy(self) -> bool:

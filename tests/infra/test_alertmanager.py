@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from scripts.monitoring.alertmanager_config import CHAT, INCIDENTS, PAGER, render_alertmanager_config
 from scripts.monitoring.files import REPO, TEMPLATES_DIR
 from scripts.monitoring.yamlio import dump
+from scripts.ports import free_port
 from scripts.waiting import wait_until
 from services.common.profiles import DRILL, PROFILES
 from tests.conftest import require_binary
@@ -65,12 +65,6 @@ def test_routes(profile: str, labels: dict[str, str], receivers: str) -> None:
     assert done.returncode == 0, f"{labels} -> {done.stdout.strip()} (wanted {receivers}) {done.stderr}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _api(base: str, path: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})  # noqa: S310
@@ -85,10 +79,10 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     shutil.copytree(TEMPLATES_DIR, tmp_path / "templates")
     # The webhook points at a closed loopback port: delivery fails, which does not matter here.
     config = render_alertmanager_config(
-        DRILL, f"http://127.0.0.1:{_free_port()}/alerts", templates_dir=str(tmp_path / "templates")
+        DRILL, f"http://127.0.0.1:{free_port()}/alerts", templates_dir=str(tmp_path / "templates")
     )
     (tmp_path / "alertmanager.yml").write_text(dump(config))
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "alertmanager.log").open("w")
     process = subprocess.Popen(
         [

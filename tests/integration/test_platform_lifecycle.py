@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local.platform import LocalPlatform, port_is_free
+from scripts.local.platform import LocalPlatform
 from scripts.platform.base import PlatformError
+from scripts.ports import port_is_free
 from services.common import catalog
 from services.common.profiles import DRILL
 

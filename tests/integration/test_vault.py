@@ -25,10 +25,10 @@ from scripts.vault.testbed import (
     load_loop,
     new_platform,
     remove,
-    wait_until,
 )
 from scripts.vault.throwaway_pki import ThrowawayPki, write_private
 from scripts.vault.vaultapi import APPROLE_MOUNT, JWT_KEYS_PATH, KV_MOUNT, client, policy_name
+from scripts.waiting import wait_until
 from services.common import tls
 from services.common.auth_tokens import KeyRing
 from services.common.config import TlsFiles
@@ -249,7 +249,13 @@ async def test_an_expired_certificate_is_refused(platform: VaultPlatform, respon
         platform.bao.token, platform.bao.addr, tmp_path / "short", "hello", "2s", platform.operator().files.ca
     )
     not_after = tls.first_certificate(files.cert.read_bytes()).not_valid_after_utc.timestamp()
-    await asyncio.to_thread(wait_until, lambda: time.time() > not_after + 0.5, 10, "the certificate to expire")
+    await asyncio.to_thread(
+        wait_until,
+        lambda: time.time() > not_after + 0.5,
+        timeout_s=10,
+        interval_s=0.05,
+        what="the certificate to expire",
+    )
     with pytest.raises((aiohttp.ClientError, ssl.SSLError)):
         await _get(response_url, _client(files))
 
@@ -324,7 +330,9 @@ async def test_certificate_rotation_under_load_loses_no_request() -> None:
             serials.add(_served_serial(platform, "response"))
             return len(serials) >= 3
 
-        await asyncio.to_thread(wait_until, rotated_twice, 30, "two rotations of response's certificate", 0.2)
+        await asyncio.to_thread(
+            wait_until, rotated_twice, timeout_s=30, interval_s=0.2, what="two rotations of response's certificate"
+        )
         stop.set()
         result = await load
         assert result.ok > 50
@@ -346,7 +354,11 @@ async def _outage(outage_s: float) -> None:
         active_kid = json.loads(jwt_file.read_text())["active_kid"]
         await asyncio.to_thread(platform.bao.stop)
         await asyncio.to_thread(
-            wait_until, lambda: platform.vault_reachable("response") == 0, 15, "vault_reachable to drop to 0"
+            wait_until,
+            lambda: platform.vault_reachable("response") == 0,
+            timeout_s=15,
+            interval_s=0.05,
+            what="vault_reachable to drop to 0",
         )
         await asyncio.sleep(outage_s)
         assert await asyncio.to_thread(platform.healthy, "hello")
@@ -357,14 +369,18 @@ async def _outage(outage_s: float) -> None:
         # next to the old one, then re-issues every certificate from it.
         await asyncio.to_thread(platform.bao.start)
         await asyncio.to_thread(
-            wait_until, lambda: platform.vault_reachable("response") == 1, 30, "vault_reachable back to 1"
+            wait_until,
+            lambda: platform.vault_reachable("response") == 1,
+            timeout_s=30,
+            interval_s=0.05,
+            what="vault_reachable back to 1",
         )
         await asyncio.to_thread(
             wait_until,
             lambda: _served_serial(platform, "response") != first_serial,
-            30,
-            "a certificate from the new CA",
-            0.2,
+            timeout_s=30,
+            interval_s=0.2,
+            what="a certificate from the new CA",
         )
         await asyncio.sleep(1.5)
         # The restarted server was seeded with the rendered key set: issued tokens stay valid.

@@ -24,6 +24,7 @@ import pytest
 import requests
 from aiohttp import web
 
+from scripts.ports import free_port
 from services.common.discovery.base import DiscoveryError, Instance, NoHealthyInstance, pick_instance
 from services.common.discovery.consul import ConsulAddress, ConsulRegistry
 from services.common.leader import ConsulLeaderElection, run_while_leader
@@ -397,19 +398,13 @@ def test_session_ttl_is_validated() -> None:
 # --- against a real Consul agent, when installed ------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def real_consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("consul")
     if binary is None:
         pytest.skip("consul is not on PATH: the fake Consul API tests above cover this code here")
-    http = _free_port()
-    ports = {name: _free_port() for name in ("dns", "serf_lan", "serf_wan", "server", "grpc")}
+    http = free_port()
+    ports = {name: free_port() for name in ("dns", "serf_lan", "serf_wan", "server", "grpc")}
     config = tmp_path_factory.mktemp("consul") / "ports.json"
     config.write_text(
         '{"ports": {'

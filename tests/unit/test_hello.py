@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from services.common.discovery import Instance
+from services.common.discovery.memory import MemoryRegistry
 from services.hello.app import create_app
 from services.hello.config import HelloConfig
-from tests.unit.helpers import MemoryRegistry
 
 
 async def _start_upstream(handler) -> TestServer:
