@@ -18,6 +18,7 @@ import hcl2
 import yaml
 from hcl2.utils import SerializationOptions
 
+from services.common import catalog
 from services.common.config import TlsFiles
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,9 +165,14 @@ def read_tree(root: Path, pattern: str = "**/*") -> dict[str, str]:
 
 # The generated production Alertmanager config addresses the incident receiver by Consul DNS and
 # catalog port; on the cluster incidents has a dynamic port and serves mutual TLS, so the URL becomes
-# a consul-template lookup (the monitoring job renders alertmanager.yml with [[ ]] delimiters).
+# a consul-template lookup (the monitoring job renders alertmanager.yml with [[ ]] delimiters). While
+# incidents is not registered (monitoring deploys first) the URL falls back to its Consul name on the
+# catalog port: a URL amtool accepts, whose deliveries fail and are retried until the template
+# re-renders with the registered address. An empty host would make Alertmanager refuse the file.
+INCIDENTS_FALLBACK = f"https://incidents.service.consul:{catalog.service('incidents').port}"
 INCIDENTS_LOOKUP = (
-    '[[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]'
+    '[[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]]'
+    f"[[ else ]]{INCIDENTS_FALLBACK}[[ end ]]"
 )
 # Where jobs/monitoring.nomad.hcl renders Alertmanager's certificate from pki_int/issue/alertmanager,
 # as the Alertmanager container sees it (Nomad mounts the task's secrets/ at /secrets).

@@ -359,7 +359,9 @@ def test_monitoring_gets_the_generated_files_verbatim(fake_nomad: tuple[FakeNoma
     am = parsed["alertmanager_files"]
     assert set(am) == {'"alertmanager.yml"', '"templates/firedrill.tmpl"'}
     assert '[[ with service \\"incidents\\" ]]' in am['"alertmanager.yml"']
-    assert "https://[[ .Address ]]:[[ .Port ]][[ end ]][[ end ]]/alerts" in am['"alertmanager.yml"']
+    assert "https://[[ .Address ]]:[[ .Port ]][[ end ]]" in am['"alertmanager.yml"']
+    # Valid while incidents is not registered yet: its Consul name on the catalog port.
+    assert "[[ else ]]https://incidents.service.consul:5001[[ end ]]/alerts" in am['"alertmanager.yml"']
     assert "templates/*.tmpl" in am['"alertmanager.yml"']
     # The incidents webhook is on mutual TLS, verified by name, straight from jobspec: no override.
     alertmanager_yml = json.loads(am['"alertmanager.yml"'])  # the HCL string literal is JSON-escaped
