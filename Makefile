@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export FIREDRILL_STATE_DIR ?= $(CURDIR)/.firedrill
 
-.PHONY: help setup demo test lint validate up down status logs simulate-outage simulate bench proto \
+.PHONY: help setup demo test lint validate up down status logs simulate-outage simulate bench proto jobs \
 	    image deploy nomad-status dev-cluster vault-bootstrap rotate-jwt-key clean
 
 help: ## list the targets
@@ -56,6 +56,10 @@ bench: setup ## benchmarks (instrumented vs bare, drills, movie, mTLS); results 
 
 proto: setup ## regenerate gRPC code from services/proto
 	@$(PY) -m scripts.gen_proto
+
+jobs: setup ## regenerate jobs/*.nomad.hcl from the catalog and the monitoring files
+	@$(PY) -m scripts.monitoring render >/dev/null
+	@$(PY) -m scripts.cluster.jobgen render
 
 image: ## build the services container image (needs a Docker engine)
 	@bash scripts/cluster/build-image.sh
