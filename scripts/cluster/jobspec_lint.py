@@ -19,7 +19,6 @@ import argparse
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -310,11 +309,22 @@ def calls_in(expr: Tree[Token] | Token) -> Iterator[Call | Finding]:
         if expr.type in _HEREDOCS:
             yield from _heredoc_calls(expr)
         return
+    children: list[Tree[Token] | Token] = list(expr.children)
     if expr.data == "function_call":
-        names = [str(c.children[0]) for c in expr.children if isinstance(c, Tree) and c.data == "identifier"]
+        names = [str(c.children[0]) for c in children if isinstance(c, Tree) and c.data == "identifier"]
         yield Call("::".join(names), _line(expr))
-    for child in expr.children:
+        if names == ["convert"]:
+            children = [*_first_argument(children)]
+    for child in children:
         yield from calls_in(child)
+
+
+def _first_argument(children: list[Tree[Token] | Token]) -> list[Tree[Token]]:
+    """convert(value, type): the type is a type expression (``list(string)``), not function calls."""
+    for child in children:
+        if isinstance(child, Tree) and child.data == "arguments":
+            return [c for c in child.children if isinstance(c, Tree) and c.data != "new_line_or_comment"][:1]
+    return []
 
 
 # --- checking -----------------------------------------------------------------------------------------
@@ -378,13 +388,14 @@ class Checker:
                 )
 
     def single_blocks(self, block: Block, body: BodySchema, path: str) -> Iterator[Finding]:
-        counts = Counter(b.type for b in block.blocks)
+        seen: set[str] = set()
         for child in block.blocks:
             ref = body.blocks.get(child.type)
             if ref is None or ref.repeated:
                 continue
-            if counts[child.type] > 1 and child is not next(b for b in block.blocks if b.type == child.type):
+            if child.type in seen:
                 yield self.finding(child.line, path, f'block "{child.type}" may appear only once here')
+            seen.add(child.type)
             if ref.as_attribute and any(a.name == child.type for a in block.attributes):
                 yield self.finding(child.line, path, f'"{child.type}" is given both as an attribute and as a block')
 

@@ -159,7 +159,8 @@ variable "image" {
   }
 }
 locals {
-  name = trimsuffix(lower("A:1"), ":1")
+  name  = trimsuffix(lower("A:1"), ":1")
+  ports = convert(["1"], list(number))
 }
 """
     assert messages(job(top=variable)) == []
