@@ -139,15 +139,41 @@ scrape_configs:
     - __meta_consul_service_metadata_metrics_path
     regex: (.+)
     target_label: __metrics_path__
-- job_name: nomad
+- job_name: nomad-server
   metrics_path: /v1/metrics
   params:
     format:
     - prometheus
+  scheme: https
+  tls_config:
+    ca_file: /etc/firedrill/cluster-ca/ca.pem
+    server_name: server.global.nomad
   consul_sd_configs:
   - server: 127.0.0.1:8500
     services:
     - nomad
+  relabel_configs:
+  - source_labels:
+    - __meta_consul_tags
+    regex: .*,http,.*
+    action: keep
+  - source_labels:
+    - __meta_consul_node
+    target_label: node
+  - target_label: role
+    replacement: server
+- job_name: nomad-client
+  metrics_path: /v1/metrics
+  params:
+    format:
+    - prometheus
+  scheme: https
+  tls_config:
+    ca_file: /etc/firedrill/cluster-ca/ca.pem
+    server_name: client.global.nomad
+  consul_sd_configs:
+  - server: 127.0.0.1:8500
+    services:
     - nomad-client
   relabel_configs:
   - source_labels:
@@ -157,9 +183,8 @@ scrape_configs:
   - source_labels:
     - __meta_consul_node
     target_label: node
-  - source_labels:
-    - __meta_consul_service
-    target_label: role
+  - target_label: role
+    replacement: client
 - job_name: consul
   metrics_path: /v1/agent/metrics
   params:
@@ -2211,6 +2236,14 @@ job "monitoring" {
       port "http" {}
     }
 
+    # The cluster CA (public) that Nomad's TLS HTTP API is verified against when Prometheus
+    # scrapes it: a host volume every client declares (terraform bootstrap, firedrill-cluster-ca).
+    volume "cluster-ca" {
+      type      = "host"
+      source    = "firedrill-cluster-ca"
+      read_only = true
+    }
+
     # The TSDB survives restarts and deployments, and moves with the allocation.
     ephemeral_disk {
       size    = 2000
@@ -2273,6 +2306,12 @@ job "monitoring" {
           "--web.listen-address=0.0.0.0:${NOMAD_PORT_http}",
           "--web.enable-lifecycle",
         ]
+      }
+
+      volume_mount {
+        volume      = "cluster-ca"
+        destination = "/etc/firedrill/cluster-ca"
+        read_only   = true
       }
 
       dynamic "template" {

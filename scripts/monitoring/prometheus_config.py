@@ -44,6 +44,33 @@ def _consul_sd(server: str, services: list[str]) -> dict[str, Any]:
     return {"server": server, "services": services}
 
 
+# The cluster CA (public certificate) as the Prometheus task sees it: a read-only Nomad host volume
+# that terraform's bootstrap fills on every client (jobs/monitoring.nomad.hcl mounts it here).
+CLUSTER_CA_DIR = "/etc/firedrill/cluster-ca"
+CLUSTER_CA_FILE = f"{CLUSTER_CA_DIR}/ca.pem"
+
+
+def _nomad_job(consul_server: str, role: str) -> dict[str, Any]:
+    """Nomad's /v1/metrics (no ACL token needed) over the agents' TLS HTTP API.
+
+    Every agent of a role shares one certificate whose name is ``<role>.global.nomad``, so the scrape
+    verifies that name against the cluster CA while it connects to the agent's address.
+    """
+    return {
+        "job_name": f"nomad-{role}",
+        "metrics_path": "/v1/metrics",
+        "params": {"format": ["prometheus"]},
+        "scheme": "https",
+        "tls_config": {"ca_file": CLUSTER_CA_FILE, "server_name": f"{role}.global.nomad"},
+        "consul_sd_configs": [_consul_sd(consul_server, ["nomad" if role == "server" else "nomad-client"])],
+        "relabel_configs": [
+            {"source_labels": ["__meta_consul_tags"], "regex": ".*,http,.*", "action": "keep"},
+            {"source_labels": ["__meta_consul_node"], "target_label": "node"},
+            {"target_label": "role", "replacement": role},
+        ],
+    }
+
+
 def _consul_jobs(consul_server: str) -> list[dict[str, Any]]:
     names = list(catalog.service_names())
     return [
@@ -70,17 +97,7 @@ def _consul_jobs(consul_server: str) -> list[dict[str, Any]]:
                 },
             ],
         },
-        {
-            "job_name": "nomad",
-            "metrics_path": "/v1/metrics",
-            "params": {"format": ["prometheus"]},
-            "consul_sd_configs": [_consul_sd(consul_server, ["nomad", "nomad-client"])],
-            "relabel_configs": [
-                {"source_labels": ["__meta_consul_tags"], "regex": ".*,http,.*", "action": "keep"},
-                {"source_labels": ["__meta_consul_node"], "target_label": "node"},
-                {"source_labels": ["__meta_consul_service"], "target_label": "role"},
-            ],
-        },
+        *(_nomad_job(consul_server, role) for role in ("server", "client")),
         {
             "job_name": "consul",
             "metrics_path": "/v1/agent/metrics",

@@ -167,7 +167,14 @@ def test_prometheus_consul_discovery_config():
     address = relabels[("__meta_consul_service_address", "__meta_consul_service_metadata_metrics_port")]
     assert address["target_label"] == "__address__"
     assert relabels[("__meta_consul_service_metadata_metrics_path",)]["target_label"] == "__metrics_path__"
-    assert jobs["nomad"]["metrics_path"] == "/v1/metrics"
+    for role in ("server", "client"):
+        nomad = jobs[f"nomad-{role}"]
+        assert nomad["metrics_path"] == "/v1/metrics"
+        # Nomad's HTTP API is TLS-only on the cluster: plain http scrapes would all fail.
+        assert nomad["scheme"] == "https"
+        assert nomad["tls_config"]["server_name"] == f"{role}.global.nomad"
+        assert nomad["tls_config"]["ca_file"].endswith("/ca.pem")
+        assert "insecure_skip_verify" not in nomad["tls_config"]
     assert jobs["consul"]["metrics_path"] == "/v1/agent/metrics"
     assert "consul_sd_configs" in config["alerting"]["alertmanagers"][0]
     with pytest.raises(ValueError, match="discovery"):

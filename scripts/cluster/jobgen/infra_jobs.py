@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from scripts.cluster.jobspec import REPO, monitoring_files
+from scripts.monitoring.prometheus_config import CLUSTER_CA_DIR
 from scripts.vault.vaultapi import GRAFANA_PATH, KV_MOUNT
 from services.common.profiles import PRODUCTION
 
@@ -41,6 +42,8 @@ registered the collector runs with a debug exporter instead, so its configuratio
 discovery state. Jaeger keeps traces in memory: a drill needs recent traces, not an archive."""
 
 VERBATIM = (pieces.VERBATIM_LEFT, pieces.VERBATIM_RIGHT)
+# The Nomad client host volume that holds the cluster CA certificate (terraform/templates/bootstrap.sh.tftpl).
+CLUSTER_CA_VOLUME = "firedrill-cluster-ca"
 
 
 def files_variable(name: str, description: str, files: Mapping[str, str]) -> Block:
@@ -135,6 +138,10 @@ def prometheus_group() -> Block:
                     ],
                 },
             ),
+            block(
+                "volume_mount",
+                attrs={"volume": "cluster-ca", "destination": CLUSTER_CA_DIR, "read_only": True},
+            ),
             verbatim_files("prometheus_files", "local/prometheus/${template.key}", "signal"),
             pieces.resources(500, 1024),
         ],
@@ -148,6 +155,11 @@ def prometheus_group() -> Block:
         attrs={"count": 1},
         items=[
             pieces.network("http"),
+            Comment(
+                "The cluster CA (public) that Nomad's TLS HTTP API is verified against when Prometheus\n"
+                f"scrapes it: a host volume every client declares (terraform bootstrap, {CLUSTER_CA_VOLUME})."
+            ),
+            block("volume", "cluster-ca", attrs={"type": "host", "source": CLUSTER_CA_VOLUME, "read_only": True}),
             *pieces.sticky_disk(2000, "The TSDB"),
             *pieces.restart_and_reschedule(),
             infra_service(
