@@ -18,17 +18,27 @@ reports "0 changes"):
 - AppRole roles ``firedrill-<name>`` for the local platform (``--approle-dir`` writes each
   role-id/secret-id pair to 0600 files, a new secret-id only when the stored one is no longer valid);
 - the JWT auth method at ``jwt-nomad/`` with a role ``firedrill-<name>`` per workload, bound to
-  Nomad workload identities, when ``NOMAD_ADDR`` is set (skipped with a message otherwise).
+  Nomad workload identities, whenever a Nomad JWKS URL is configured (skipped with a message otherwise).
+
+The JWKS URL is Vault's setting, not the operator's: Vault itself fetches Nomad's public keys when
+the config is written and whenever it meets a new ``kid``. On the cluster Vault runs on the server
+nodes beside the Nomad servers, whose public address (``NOMAD_ADDR``, port 4646 on the Elastic IP)
+the security groups do not open to Vault, so the default is the local Nomad server,
+``https://127.0.0.1:4646/.well-known/jwks.json``, verified against ``NOMAD_CACERT``. Set
+``--nomad-jwks-url`` / ``FIREDRILL_NOMAD_JWKS_URL`` to use another one; with neither and no
+``NOMAD_ADDR`` (the local platform) the JWT auth method is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import secrets
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +77,13 @@ APPROLE_TOKEN_TTL_S = 3600
 APPROLE_TOKEN_MAX_TTL_S = 4 * 3600
 NOMAD_TOKEN_PERIOD_S = 30 * 60
 DEFAULT_IP_SAN_CIDRS = ("127.0.0.1/32",)
+NOMAD_JWKS_PATH = "/.well-known/jwks.json"
+NOMAD_HTTP_PORT = 4646
+# Vault runs on the server nodes beside the Nomad servers: it reaches Nomad's JWKS on loopback.
+DEFAULT_NOMAD_JWKS_URL = f"https://127.0.0.1:{NOMAD_HTTP_PORT}{NOMAD_JWKS_PATH}"
+JWKS_URL_ENV = "FIREDRILL_NOMAD_JWKS_URL"
+# The node CIDR on a cluster: Nomad templates ask for ip_sans=127.0.0.1,<NOMAD_IP_port> (the node).
+IP_SAN_CIDRS_ENV = "FIREDRILL_VAULT_IP_SAN_CIDRS"
 
 
 @dataclass
@@ -357,19 +374,31 @@ class Bootstrap:
         # An unknown secret-id is answered with an empty 204 (a Response object, not a dict).
         return isinstance(answer, dict) and bool(answer.get("data"))
 
-    def nomad_jwt(self, nomad_addr: str | None, nomad_ca_pem: str | None) -> None:
-        if not nomad_addr:
-            self.report.note("NOMAD_ADDR is not set: skipping the JWT auth method for Nomad workload identities")
+    def nomad_jwt(self, jwks_url: str | None, nomad_ca_pem: str | None) -> None:
+        if not jwks_url:
+            self.report.note(
+                f"no Nomad JWKS URL (--nomad-jwks-url, {JWKS_URL_ENV} or NOMAD_ADDR): "
+                "skipping the JWT auth method for Nomad workload identities"
+            )
             return
         self.ensure_auth(NOMAD_JWT_MOUNT, "jwt")
         config: dict[str, Any] = {
-            "jwks_url": f"{nomad_addr.rstrip('/')}/.well-known/jwks.json",
+            "jwks_url": jwks_url,
             "jwt_supported_algs": ["RS256", "EdDSA"],
             "default_role": policy_name("hello"),
         }
         if nomad_ca_pem:
             config["jwks_ca_pem"] = nomad_ca_pem
-        self.ensure(f"auth/{NOMAD_JWT_MOUNT}/config", config, "JWT auth config (Nomad JWKS)")
+        try:
+            self.ensure(f"auth/{NOMAD_JWT_MOUNT}/config", config, "JWT auth config (Nomad JWKS)")
+        except hvac_errors.InvalidRequest as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__
+            raise VaultToolError(
+                f"Vault could not use the Nomad JWKS at {jwks_url} ({reason}). Vault fetches it itself: the "
+                f"URL must be reachable from the Vault servers (default {DEFAULT_NOMAD_JWKS_URL}, Nomad beside "
+                f"Vault; set {JWKS_URL_ENV} or --nomad-jwks-url otherwise) and its certificate must verify "
+                "against NOMAD_CACERT; Vault's own log has the exact error"
+            ) from None
         for workload in (*catalog.service_names(), *NOMAD_CLIENT_WORKLOADS, *EXTRA_WORKLOADS):
             name = policy_name(workload)
             self.ensure(
@@ -393,13 +422,13 @@ class Bootstrap:
                 f"JWT role {name}",
             )
 
-    def run(self, *, approle_dir: Path | None, nomad_addr: str | None, nomad_ca_pem: str | None) -> Report:
+    def run(self, *, approle_dir: Path | None, nomad_jwks_url: str | None, nomad_ca_pem: str | None) -> Report:
         self.kv()
         self.pki()
         self.secrets()
         self.policies()
         self.approles(approle_dir)
-        self.nomad_jwt(nomad_addr, nomad_ca_pem)
+        self.nomad_jwt(nomad_jwks_url, nomad_ca_pem)
         return self.report
 
 
@@ -433,12 +462,41 @@ def policy_text(identity: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def nomad_jwks_url(flag: str | None = None, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """The URL Vault fetches Nomad's workload-identity keys from, and where that choice came from.
+
+    ``--nomad-jwks-url``, else ``FIREDRILL_NOMAD_JWKS_URL``, else, when ``NOMAD_ADDR`` names a Nomad
+    cluster, the Nomad server beside Vault on loopback: NOMAD_ADDR's scheme and port (default 4646)
+    on 127.0.0.1 -- ``https://127.0.0.1:4646/.well-known/jwks.json`` on the terraform cluster, the
+    plain-HTTP port of a dev agent (``make dev-cluster``). None: no Nomad, skip the JWT auth method.
+    """
+    env = os.environ if environ is None else environ
+    if flag and flag.strip():
+        return flag.strip(), "--nomad-jwks-url"
+    configured = env.get(JWKS_URL_ENV, "").strip()
+    if configured:
+        return configured, JWKS_URL_ENV
+    nomad_addr = env.get("NOMAD_ADDR", "").strip()
+    if not nomad_addr:
+        return None, f"neither --nomad-jwks-url, {JWKS_URL_ENV} nor NOMAD_ADDR is set"
+    parsed = urllib.parse.urlsplit(nomad_addr if "://" in nomad_addr else f"https://{nomad_addr}")
+    scheme = "http" if parsed.scheme == "http" else "https"
+    try:
+        port = parsed.port or NOMAD_HTTP_PORT
+    except ValueError:
+        raise VaultToolError(f"NOMAD_ADDR={nomad_addr!r} has an invalid port") from None
+    return (
+        f"{scheme}://127.0.0.1:{port}{NOMAD_JWKS_PATH}",
+        "the Nomad server beside Vault (NOMAD_ADDR's scheme and port on loopback)",
+    )
+
+
 def run_bootstrap(
     vault: hvac.Client,
     *,
     timing: TimingProfile,
     approle_dir: Path | None = None,
-    nomad_addr: str | None = None,
+    nomad_jwks_url: str | None = None,
     nomad_ca_pem: str | None = None,
     ip_san_cidrs: Sequence[str] = DEFAULT_IP_SAN_CIDRS,
     admin_token_seed: Path | None = None,
@@ -453,7 +511,7 @@ def run_bootstrap(
         ip_san_cidrs=ip_san_cidrs,
         admin_token_seed=admin_token_seed,
         jwt_keys_seed=jwt_keys_seed,
-    ).run(approle_dir=approle_dir, nomad_addr=nomad_addr, nomad_ca_pem=nomad_ca_pem)
+    ).run(approle_dir=approle_dir, nomad_jwks_url=nomad_jwks_url, nomad_ca_pem=nomad_ca_pem)
 
 
 def wait_for_vault(vault: hvac.Client, timeout_s: float) -> None:
@@ -473,6 +531,33 @@ def wait_for_vault(vault: hvac.Client, timeout_s: float) -> None:
     raise VaultToolError(f"Vault at {vault.url} not ready after {timeout_s:.0f}s ({problem})")
 
 
+def ip_san_cidrs(flags: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """IP SANs certificates may carry: ``--ip-san-cidr`` (repeatable), else ``FIREDRILL_VAULT_IP_SAN_CIDRS``
+    (comma-separated), else 127.0.0.1/32 only. On a cluster include the nodes' CIDR: the jobs' templates
+    ask for the node address (``NOMAD_IP_<port>``) and Vault refuses any IP SAN outside these."""
+    env = os.environ if environ is None else environ
+    raw = list(flags or []) or [c for c in env.get(IP_SAN_CIDRS_ENV, "").split(",") if c.strip()]
+    cidrs = []
+    for value in raw or DEFAULT_IP_SAN_CIDRS:
+        try:
+            cidrs.append(str(ipaddress.ip_network(value.strip(), strict=True)))
+        except ValueError as exc:
+            raise VaultToolError(f"IP SAN CIDR {value.strip()!r} ({IP_SAN_CIDRS_ENV} / --ip-san-cidr): {exc}") from None
+    return tuple(cidrs)
+
+
+def _nomad_ca_pem(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise VaultToolError(f"NOMAD_CACERT={path}: {exc.strerror}") from None
+    if "BEGIN CERTIFICATE" not in text:
+        raise VaultToolError(f"NOMAD_CACERT={path} holds no PEM certificate")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.vault.bootstrap",
@@ -489,25 +574,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ip-san-cidr",
         action="append",
         dest="ip_san_cidrs",
-        help="IP SANs certificates may carry (repeatable; default 127.0.0.1/32; add the cluster's node CIDR)",
+        help=f"IP SANs certificates may carry (repeatable; default: {IP_SAN_CIDRS_ENV}, comma-separated, "
+        "else 127.0.0.1/32; on a cluster add the nodes' CIDR: the jobs ask for the node's address)",
     )
     parser.add_argument("--admin-token-seed", type=Path, help="seed response's admin token from this file if absent")
+    parser.add_argument(
+        "--nomad-jwks-url",
+        help=f"where Vault fetches Nomad's workload-identity keys (default: {JWKS_URL_ENV}, else with NOMAD_ADDR set "
+        f"{DEFAULT_NOMAD_JWKS_URL}: the Nomad server beside Vault; verified against NOMAD_CACERT)",
+    )
     parser.add_argument("--wait-s", type=float, default=10.0, help="wait this long for the server to be ready")
     args = parser.parse_args(argv)
     try:
         addr = vault_addr()
+        cidrs = ip_san_cidrs(args.ip_san_cidrs)
+        jwks_url, source = nomad_jwks_url(args.nomad_jwks_url)
+        ca_pem = _nomad_ca_pem(os.environ.get("NOMAD_CACERT"))
         vault = client(addr, read_token(args.token_file))
         wait_for_vault(vault, args.wait_s)
-        nomad_addr = os.environ.get("NOMAD_ADDR")
-        ca_path = os.environ.get("NOMAD_CACERT")
         print(f"bootstrapping {addr}")
+        if jwks_url:
+            trust = "NOMAD_CACERT" if ca_pem else "Vault's system CAs (NOMAD_CACERT is not set)"
+            print(f"Nomad JWKS: {jwks_url} ({source}), verified against {trust}")
         report = run_bootstrap(
             vault,
             timing=profile(args.profile),
             approle_dir=args.approle_dir,
-            nomad_addr=nomad_addr,
-            nomad_ca_pem=Path(ca_path).read_text() if ca_path else None,
-            ip_san_cidrs=args.ip_san_cidrs or DEFAULT_IP_SAN_CIDRS,
+            nomad_jwks_url=jwks_url,
+            nomad_ca_pem=ca_pem,
+            ip_san_cidrs=cidrs,
             admin_token_seed=args.admin_token_seed,
         )
     except VaultToolError as exc:

@@ -65,7 +65,8 @@ def login(root: hvac.Client, identity: str) -> hvac.Client:
 def test_bootstrap_cli_twice_reports_zero_changes_the_second_time(tmp_path: Path) -> None:
     with DevServer() as server:
         env = {**os.environ, "VAULT_ADDR": server.addr, "VAULT_TOKEN_FILE": str(server.token_file)}
-        env.pop("VAULT_TOKEN", None)
+        for name in ("VAULT_TOKEN", "NOMAD_ADDR", "FIREDRILL_NOMAD_JWKS_URL"):
+            env.pop(name, None)
         args = [sys.executable, "-m", "scripts.vault.bootstrap", "--approle-dir", str(tmp_path / "approle")]
         first = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=True)
         second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=True)
@@ -109,18 +110,19 @@ def fake_nomad() -> Iterator[str]:
         thread.join(5)
 
 
-def test_bootstrap_configures_nomad_workload_identity_when_nomad_addr_is_given(
+def test_bootstrap_configures_nomad_workload_identity_when_a_jwks_url_is_given(
     root: hvac.Client, fake_nomad: str
 ) -> None:
-    report = bootstrap.run_bootstrap(root, timing=DRILL, nomad_addr=fake_nomad, emit=lambda _: None)
+    jwks_url = f"{fake_nomad}/.well-known/jwks.json"
+    report = bootstrap.run_bootstrap(root, timing=DRILL, nomad_jwks_url=jwks_url, emit=lambda _: None)
     assert any("JWT role firedrill-rating" in change for change in report.changes)
-    again = bootstrap.run_bootstrap(root, timing=DRILL, nomad_addr=fake_nomad, emit=lambda _: None)
+    again = bootstrap.run_bootstrap(root, timing=DRILL, nomad_jwks_url=jwks_url, emit=lambda _: None)
     assert again.changes == []
     role = root.read("auth/jwt-nomad/role/firedrill-rating")["data"]
     assert role["bound_claims"] == {"nomad_job_id": "movie"}
     assert role["token_policies"] == ["firedrill-rating"]
     config = root.read("auth/jwt-nomad/config")["data"]
-    assert config["jwks_url"] == f"{fake_nomad}/.well-known/jwks.json"
+    assert config["jwks_url"] == jwks_url
     # Alertmanager runs in the monitoring job and logs in to issue its client certificate.
     alertmanager = root.read("auth/jwt-nomad/role/firedrill-alertmanager")["data"]
     assert alertmanager["bound_claims"] == {"nomad_job_id": "monitoring"}

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import MagicMock
+
+import pytest
+from hvac import exceptions as hvac_errors
 
 from scripts.vault import jwt_keys
-from scripts.vault.bootstrap import _differs, policy_text
+from scripts.vault.bootstrap import (
+    DEFAULT_NOMAD_JWKS_URL,
+    IP_SAN_CIDRS_ENV,
+    JWKS_URL_ENV,
+    Bootstrap,
+    Report,
+    _differs,
+    ip_san_cidrs,
+    nomad_jwks_url,
+    policy_text,
+)
 from scripts.vault.devserver import REDACTED, redact
 from scripts.vault.local import prepare
+from scripts.vault.vaultapi import VaultToolError
 from services.common.auth_tokens import KeyRing
 from services.common.profiles import DRILL
 
@@ -68,3 +83,64 @@ def test_prepare_gives_the_local_platform_programs_and_env_without_the_token(tmp
     assert vault.service_env["auth"]["FIREDRILL_JWT_KEY_FILE"].endswith("secrets/auth/jwt-keys.json")
     assert vault.service_env["response"]["FIREDRILL_ADMIN_TOKEN_FILE"].endswith("secrets/response/admin-token")
     assert prepare(tmp_path, DRILL).root_token_file.read_text().strip() == token  # stable across `up`s
+
+
+# -- the Nomad JWKS URL Vault fetches (its own setting, not NOMAD_ADDR) -----------------------------
+
+
+def test_the_jwks_url_defaults_to_the_nomad_server_beside_vault_not_nomad_addr() -> None:
+    cluster = {"NOMAD_ADDR": "https://203.0.113.7:4646"}
+    url, source = nomad_jwks_url(None, cluster)
+    assert url == DEFAULT_NOMAD_JWKS_URL == "https://127.0.0.1:4646/.well-known/jwks.json"
+    assert "203.0.113.7" not in url
+    assert "beside Vault" in source
+    # A dev agent without TLS (make dev-cluster): its plain-HTTP port on loopback.
+    assert nomad_jwks_url(None, {"NOMAD_ADDR": "http://127.0.0.1:4646"})[0] == (
+        "http://127.0.0.1:4646/.well-known/jwks.json"
+    )
+
+
+def test_the_jwks_url_setting_wins_and_enables_the_backend_without_nomad_addr() -> None:
+    configured = "https://nomad.internal:4646/.well-known/jwks.json"
+    assert nomad_jwks_url(None, {JWKS_URL_ENV: configured}) == (configured, JWKS_URL_ENV)
+    assert nomad_jwks_url(None, {JWKS_URL_ENV: configured, "NOMAD_ADDR": "https://x:4646"})[0] == configured
+    flag = "https://10.42.0.10:4646/.well-known/jwks.json"
+    assert nomad_jwks_url(flag, {JWKS_URL_ENV: configured}) == (flag, "--nomad-jwks-url")
+    assert nomad_jwks_url(None, {})[0] is None
+    assert nomad_jwks_url(None, {JWKS_URL_ENV: "  "})[0] is None
+
+
+def test_without_a_jwks_url_the_jwt_backend_is_skipped_with_a_message() -> None:
+    vault = MagicMock()
+    report = Report(emit=lambda _: None)
+    Bootstrap(vault, DRILL, report).nomad_jwt(None, None)
+    assert report.changes == []
+    assert any("skipping the JWT auth method" in note and JWKS_URL_ENV in note for note in report.notes)
+    vault.sys.enable_auth_method.assert_not_called()
+
+
+def test_a_jwks_url_vault_cannot_fetch_is_explained() -> None:
+    vault = MagicMock()
+    vault.sys.list_auth_methods.return_value = {"data": {"jwt-nomad/": {"type": "jwt"}}}
+    vault.read.side_effect = hvac_errors.InvalidPath()
+    vault.write_data.side_effect = hvac_errors.InvalidRequest("error checking jwks URL")
+    url = "https://127.0.0.1:4646/.well-known/jwks.json"
+    with pytest.raises(VaultToolError) as caught:
+        Bootstrap(vault, DRILL, Report(emit=lambda _: None)).nomad_jwt(url, "-----BEGIN CERTIFICATE-----")
+    message = str(caught.value)
+    assert url in message
+    assert "error checking jwks URL" in message
+    assert "NOMAD_CACERT" in message
+    assert JWKS_URL_ENV in message
+    written = vault.write_data.call_args
+    assert written.args[0] == "auth/jwt-nomad/config"
+    assert written.kwargs["data"]["jwks_url"] == url
+    assert written.kwargs["data"]["jwks_ca_pem"] == "-----BEGIN CERTIFICATE-----"
+
+
+def test_ip_san_cidrs_come_from_the_flag_or_the_environment() -> None:
+    assert ip_san_cidrs(None, {}) == ("127.0.0.1/32",)
+    assert ip_san_cidrs(None, {IP_SAN_CIDRS_ENV: "127.0.0.1/32, 10.42.0.0/16"}) == ("127.0.0.1/32", "10.42.0.0/16")
+    assert ip_san_cidrs(["10.1.0.0/16"], {IP_SAN_CIDRS_ENV: "10.42.0.0/16"}) == ("10.1.0.0/16",)
+    with pytest.raises(VaultToolError, match=IP_SAN_CIDRS_ENV):
+        ip_san_cidrs(None, {IP_SAN_CIDRS_ENV: "10.42.0.1/16"})  # host bits set: a typo, not a network
