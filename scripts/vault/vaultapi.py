@@ -71,5 +71,8 @@ def read_token(token_file: Path | None = None, environ: Mapping[str, str] | None
     return token
 
 
-def client(addr: str, token: str | None = None, timeout_s: float = 5.0) -> hvac.Client:
-    return hvac.Client(url=addr, token=token, timeout=timeout_s)
+def client(
+    addr: str, token: str | None = None, timeout_s: float = 5.0, verify: bool | str | None = None
+) -> hvac.Client:
+    """An hvac client; ``verify`` is a CA bundle path for HTTPS (None: hvac's default, VAULT_CACERT)."""
+    return hvac.Client(url=addr, token=token, timeout=timeout_s, verify=verify)
