@@ -226,10 +226,18 @@ resource "aws_security_group" "cluster" {
   }
 
   egress {
-    description = "VPC DNS resolver"
+    description = "VPC DNS resolver (UDP)"
     from_port   = 53
     to_port     = 53
     protocol    = "udp"
+    cidr_blocks = [var.vpc_cidr]
+  }
+
+  egress {
+    description = "VPC DNS resolver (TCP, for truncated answers)"
+    from_port   = 53
+    to_port     = 53
+    protocol    = "tcp"
     cidr_blocks = [var.vpc_cidr]
   }
 
@@ -245,14 +253,6 @@ resource "aws_security_group" "cluster" {
     description = "HTTP out: Ubuntu package mirrors (packages are signature-checked by apt)"
     from_port   = 80
     to_port     = 80
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
-
-  egress {
-    description = "HKPS keyserver port for the HashiCorp release key"
-    from_port   = 11371
-    to_port     = 11371
     protocol    = "tcp"
     cidr_blocks = ["0.0.0.0/0"]
   }
@@ -281,16 +281,46 @@ resource "aws_eip" "server" {
   count  = var.server_count
   domain = "vpc"
   tags   = { Name = "${var.name}-server-${count.index}" }
+
+  # An Elastic IP can only be associated in a VPC whose internet gateway is attached.
+  depends_on = [aws_internet_gateway.main]
+}
+
+# Each server boots on a network interface that already carries its Elastic IP: the subnets map
+# no public IPs, so an EIP associated after launch (aws_eip_association on the instance) would
+# leave the first minutes of user data, which download packages and releases, without any route
+# out (no NAT gateway).
+resource "aws_network_interface" "server" {
+  count           = var.server_count
+  subnet_id       = aws_subnet.public[count.index % 2].id
+  private_ips     = [local.server_ips[count.index]]
+  security_groups = [aws_security_group.cluster.id]
+  tags            = { Name = "${var.name}-server-${count.index}" }
+}
+
+resource "aws_eip_association" "server" {
+  count                = var.server_count
+  allocation_id        = aws_eip.server[count.index].id
+  network_interface_id = aws_network_interface.server[count.index].id
 }
 
 locals {
+  # Nomad's HTTP API on a server as Vault (beside it on the same node) reaches it to fetch the
+  # workload identity signing keys: loopback, so no security group is involved. 127.0.0.1 must be
+  # an IP SAN of the server certificate for Vault to verify it against the cluster CA.
+  nomad_jwks_url = "https://127.0.0.1:4646/.well-known/jwks.json"
+
+  # SANs: loopback (local CLIs, Vault -> Nomad JWKS, bootstrap), the private IPs (peers, Vault
+  # api_addr/raft), the Elastic IPs (operators), the names verify_server_hostname checks
+  # (server.<region>.nomad, server.<dc>.consul) and the Consul DNS names the agents dial
+  # (vault.service.consul from Nomad's vault block, nomad.service.consul for scrapers).
   tls_roles = {
     server = {
-      dns = ["server.global.nomad", "server.${var.datacenter}.consul", "vault.service.consul", "active.vault.service.consul", "localhost"]
+      dns = ["server.global.nomad", "server.${var.datacenter}.consul", "vault.service.consul", "active.vault.service.consul", "nomad.service.consul", "localhost"]
       ips = concat(["127.0.0.1"], local.server_ips, aws_eip.server[*].public_ip)
     }
     client = {
-      dns = ["client.global.nomad", "client.${var.datacenter}.consul", "localhost"]
+      dns = ["client.global.nomad", "client.${var.datacenter}.consul", "nomad-client.service.consul", "localhost"]
       ips = ["127.0.0.1"]
     }
   }
@@ -458,16 +488,18 @@ locals {
 
 resource "aws_instance" "server" {
   #checkov:skip=CKV_AWS_88:Servers carry an Elastic IP so operators reach the TLS+ACL-protected APIs; ingress is limited to var.allowed_cidrs
-  count                  = var.server_count
-  ami                    = data.aws_ami.ubuntu.id
-  instance_type          = var.server_instance_type
-  subnet_id              = aws_subnet.public[count.index % 2].id
-  private_ip             = local.server_ips[count.index]
-  vpc_security_group_ids = [aws_security_group.cluster.id]
-  iam_instance_profile   = aws_iam_instance_profile.node["server"].name
-  key_name               = var.ssh_key_name == "" ? null : var.ssh_key_name
-  monitoring             = true
-  ebs_optimized          = true
+  count                = var.server_count
+  ami                  = data.aws_ami.ubuntu.id
+  instance_type        = var.server_instance_type
+  iam_instance_profile = aws_iam_instance_profile.node["server"].name
+  key_name             = var.ssh_key_name == "" ? null : var.ssh_key_name
+  monitoring           = true
+  ebs_optimized        = true
+
+  network_interface {
+    network_interface_id = aws_network_interface.server[count.index].id
+    device_index         = 0
+  }
 
   user_data = templatefile("${path.module}/templates/bootstrap.sh.tftpl", merge(local.bootstrap_common, {
     role      = "server"
@@ -496,13 +528,8 @@ resource "aws_instance" "server" {
     Role                 = "server"
   }
 
-  depends_on = [aws_ssm_parameter.secret]
-}
-
-resource "aws_eip_association" "server" {
-  count         = var.server_count
-  instance_id   = aws_instance.server[count.index].id
-  allocation_id = aws_eip.server[count.index].id
+  # Boot only once the way out exists: the Elastic IP on the interface and the default route.
+  depends_on = [aws_ssm_parameter.secret, aws_eip_association.server, aws_route_table_association.public]
 }
 
 resource "aws_instance" "client" {
@@ -543,5 +570,6 @@ resource "aws_instance" "client" {
     Role = "client"
   }
 
-  depends_on = [aws_ssm_parameter.secret, aws_instance.server]
+  # Boot only once the default route to the internet gateway is in place (public IP at launch).
+  depends_on = [aws_ssm_parameter.secret, aws_instance.server, aws_route_table_association.public]
 }

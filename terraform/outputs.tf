@@ -23,6 +23,11 @@ output "client_public_ips" {
   value       = aws_instance.client[*].public_ip
 }
 
+output "nomad_jwks_url" {
+  description = "Nomad's workload identity keys as Vault sees them: Vault runs on the server nodes, so it reads them over loopback (127.0.0.1 is a SAN of the server certificate). Export it as FIREDRILL_NOMAD_JWKS_URL for make vault-bootstrap."
+  value       = local.nomad_jwks_url
+}
+
 output "ca_cert_pem" {
   description = "The cluster CA certificate: write it to firedrill-ca.pem (see env)."
   value       = tls_self_signed_cert.ca.cert_pem
@@ -47,5 +52,6 @@ output "env" {
     export VAULT_CACERT="$PWD/firedrill-ca.pem"
     export VAULT_TOKEN="$(aws ssm get-parameter --region ${var.region} --with-decryption --name ${local.ssm_prefix}/vault/init --query Parameter.Value --output text | jq -r .root_token)"
     export FIREDRILL_CA_FILE="$PWD/firedrill-ca.pem"
+    export FIREDRILL_NOMAD_JWKS_URL=${local.nomad_jwks_url}
   EOT
 }

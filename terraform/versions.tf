@@ -1,5 +1,7 @@
 terraform {
-  required_version = ">= 1.6.0, < 2.0.0"
+  # 1.7.0: nonsensitive() stopped refusing values that are not sensitive (CHANGELOG 1.7.0, #33856);
+  # main.tf calls it on the keys of local.ssm_secrets, which are not sensitive, so 1.6 fails.
+  required_version = ">= 1.7.0, < 2.0.0"
 
   required_providers {
     aws = {
