@@ -3,14 +3,16 @@
     python -m scripts.vault.agent --state-dir .firedrill --addr http://127.0.0.1:8200 \\
         --bootstrap-token-file .firedrill/vault/root-token
 
-For each identity (every catalog service, plus ``prometheus`` and ``operator``) it logs in with
-that identity's own AppRole (so it can only do what the identity's policy allows), and writes
-into ``<state>/secrets/<identity>/`` (folder 0700, files 0600, each replaced atomically, only
-when the content changed):
+For each identity (every catalog service, plus the observers ``prometheus``, ``alertmanager`` and
+``operator``) it logs in with that identity's own AppRole (so it can only do what the identity's
+policy allows), and writes into ``<state>/secrets/<identity>/`` (folder 0700, files 0600, each
+replaced atomically, only when the content changed) what ``scripts.vault.identity_requests`` says
+the identity asks Vault for -- the same asks as the Nomad jobs' templates:
 
-- ``cert.pem`` (leaf + issuing CA), ``key.pem``, ``ca.pem`` (the platform CA bundle);
-- ``jwt-keys.json`` for auth (the signing key set), ``jwt-public.json`` for every service
-  (verification keys), ``admin-token`` for response.
+- ``cert.pem`` (leaf + issuing CA), ``key.pem``, ``ca.pem`` (the platform CA bundle); a service's
+  certificate names ``<name>.service.consul`` (CN), ``localhost`` and 127.0.0.1;
+- ``jwt-keys.json`` for auth (the signing key set), ``jwt-public.json`` for the services that
+  verify tokens (metadata, rating, movie), ``admin-token`` for response.
 
 Certificates are re-issued at ``cert_ttl_s * cert_renew_fraction`` of their life (profile);
 KV secrets are re-read every ``--kv-poll-s``. When Vault does not answer, the agent retries
@@ -50,12 +52,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from scripts.vault.bootstrap import run_bootstrap
+from scripts.vault.identity_requests import ADMIN_TOKEN, JWT_KEYS, JWT_PUBLIC, requests_for
 from scripts.vault.throwaway_pki import write_private
 from scripts.vault.vaultapi import (
-    ADMIN_TOKEN_PATH,
     APPROLE_MOUNT,
-    JWT_KEYS_PATH,
-    JWT_PUBLIC_PATH,
     KV_MOUNT,
     PKI_INT,
     PKI_ROOT,
@@ -65,7 +65,6 @@ from scripts.vault.vaultapi import (
 from services.common import catalog
 from services.common.profiles import TimingProfile, profile
 from services.common.secrets_metrics import vault_reachable_gauge
-from services.common.tls import OBSERVERS
 
 log = logging.getLogger("scripts.vault.agent")
 
@@ -97,15 +96,15 @@ class Files:
 
     @property
     def jwt_keys(self) -> Path:
-        return self.folder / "jwt-keys.json"
+        return self.folder / JWT_KEYS.local_file
 
     @property
     def jwt_public(self) -> Path:
-        return self.folder / "jwt-public.json"
+        return self.folder / JWT_PUBLIC.local_file
 
     @property
     def admin_token(self) -> Path:
-        return self.folder / "admin-token"
+        return self.folder / ADMIN_TOKEN.local_file
 
 
 def secrets_folder(state_dir: Path, identity: str) -> Path:
@@ -308,15 +307,10 @@ class Agent:
 
     def _issue(self, vault: hvac.Client, state: IdentityState) -> None:
         name = state.name
-        ip_sans = "127.0.0.1" if name not in OBSERVERS else ""
-        data: dict[str, Any] = {
-            "common_name": name,
-            "alt_names": f"{name}.service.consul" + (",localhost" if ip_sans else ""),
-            "ttl": f"{self.cert_ttl_s}s",
-        }
-        if ip_sans:
-            data["ip_sans"] = ip_sans
-        issued = vault.write_data(f"{PKI_INT}/issue/{name}", data=data)["data"]
+        pki = requests_for(name).pki
+        if pki is None:
+            return
+        issued = vault.write_data(f"{PKI_INT}/issue/{pki.role}", data=pki.data(self.cert_ttl_s))["data"]
         chain = issued.get("ca_chain") or [issued["issuing_ca"]]
         if self._remember_cas("\n".join(chain).encode()):
             self._propagate_known(state)
@@ -348,20 +342,12 @@ class Agent:
         return data
 
     def _read_kv(self, vault: hvac.Client, state: IdentityState) -> None:
-        if state.name not in catalog.service_names():
-            return
         changed = []
-        public = self._kv(vault, JWT_PUBLIC_PATH)
-        if _write_if_changed(state.files.jwt_public, json.dumps(public, sort_keys=True).encode()):
-            changed.append("jwt-public")
-        if state.name == "auth":
-            keys = self._kv(vault, JWT_KEYS_PATH)
-            if _write_if_changed(state.files.jwt_keys, json.dumps(keys, sort_keys=True).encode()):
-                changed.append("jwt-keys")
-        if state.name == "response":
-            token = str(self._kv(vault, ADMIN_TOKEN_PATH)["token"])
-            if _write_if_changed(state.files.admin_token, token.encode()):
-                changed.append("admin-token")
+        for kv in requests_for(state.name).kv:
+            data = self._kv(vault, kv.path)
+            content = json.dumps(data, sort_keys=True) if kv.field is None else str(data[kv.field])
+            if _write_if_changed(state.files.folder / kv.local_file, content.encode()):
+                changed.append(kv.local_file)
         if changed:
             log.info("secrets written", extra={"identity": state.name, "files": ",".join(changed)})
 

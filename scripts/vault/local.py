@@ -20,6 +20,7 @@ from pathlib import Path
 from scripts.local.programs import ProgramSpec, local_url
 from scripts.vault.agent import AGENT_PORT, secrets_folder
 from scripts.vault.devserver import ensure_token_file
+from scripts.vault.identity_requests import requests_for
 from services.common import catalog
 from services.common.config import TlsFiles
 from services.common.profiles import TimingProfile
@@ -31,8 +32,8 @@ class VaultLocal:
     root_token_file: Path
     agent_port: int
     programs: tuple[ProgramSpec, ...]
-    # Per catalog service: FIREDRILL_TLS_{CERT,KEY,CA}_FILE, FIREDRILL_JWT_PUBLIC_KEYS_FILE,
-    # and FIREDRILL_JWT_KEY_FILE (auth) / FIREDRILL_ADMIN_TOKEN_FILE (response).
+    # Per catalog service: FIREDRILL_TLS_{CERT,KEY,CA}_FILE, and FIREDRILL_JWT_PUBLIC_KEYS_FILE
+    # (token verifiers) / FIREDRILL_JWT_KEY_FILE (auth) / FIREDRILL_ADMIN_TOKEN_FILE (response).
     service_env: dict[str, dict[str, str]]
     # Client certificates for the scraper and for operator tooling (probes, drills, traffic).
     prometheus_tls: TlsFiles
@@ -45,18 +46,16 @@ def tls_files(state_dir: Path, identity: str) -> TlsFiles:
 
 
 def service_env(state_dir: Path, service: str) -> dict[str, str]:
+    """The files the agent renders for ``service``, by the variables that name them (as on a cluster)."""
     files = tls_files(state_dir, service)
     folder = secrets_folder(state_dir, service)
     env = {
         "FIREDRILL_TLS_CERT_FILE": str(files.cert),
         "FIREDRILL_TLS_KEY_FILE": str(files.key),
         "FIREDRILL_TLS_CA_FILE": str(files.ca),
-        "FIREDRILL_JWT_PUBLIC_KEYS_FILE": str(folder / "jwt-public.json"),
     }
-    if service == "auth":
-        env["FIREDRILL_JWT_KEY_FILE"] = str(folder / "jwt-keys.json")
-    if service == "response":
-        env["FIREDRILL_ADMIN_TOKEN_FILE"] = str(folder / "admin-token")
+    for kv in requests_for(service).kv:
+        env[kv.env] = str(folder / kv.local_file)
     return env
 
 

@@ -44,8 +44,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hvac import exceptions as hvac_errors
 
 from scripts.cluster.jobspec import JOBS_DIR
+from scripts.local.programs import variables_read_by
 from scripts.vault.bootstrap import IP_SAN_CIDRS_ENV, JWKS_URL_ENV
 from scripts.vault.devserver import DevServer, bao_binary
+from scripts.vault.identity_requests import TOKEN_VERIFIERS, requests_for
+from scripts.vault.local import service_env
 from scripts.vault.template_render import (
     AgentRun,
     AgentTemplate,
@@ -71,6 +74,7 @@ from scripts.vault.vaultapi import (
     PKI_INT,
     PKI_ROOT,
     client,
+    identities,
 )
 from services.common import catalog, tls
 from services.common.auth_tokens import FileKeySource, KeyRing, TokenIssuer, TokenSettings, TokenVerifier
@@ -628,3 +632,88 @@ def test_no_secret_reaches_argv_environment_or_logs(cluster: Cluster, rendered: 
         assert len(value) >= 16, f"{what} is suspiciously short"
         for where, text in logs.items():
             assert value not in text, f"the {what} appears in {where}"
+
+
+# ---- parity: the local platform asks Vault for what the cluster asks -------------------------------------
+
+# Identities only one side has, and why (anything else must match exactly).
+LOCAL_ONLY = {
+    "prometheus": "Prometheus scrapes the plain ops ports; the local agent keeps its client certificate ready",
+    "operator": "the workstation's tools (drills, CLIs) are no Nomad task",
+}
+CLUSTER_ONLY = {"grafana": "only the cluster's Grafana reads its admin password from Vault"}
+
+
+@dataclass(frozen=True)
+class Asks:
+    pki: tuple[str, str, frozenset[str], frozenset[str]] | None  # role, common name, alt names, loopback IP SANs
+    kv: frozenset[tuple[str, str | None]]  # (path under secret/, field or None for the whole map as JSON)
+    ttls: frozenset[str]
+
+
+def _kv_field(template: JobTemplate) -> str | None:
+    fields = set(re.findall(r"\.Data\.data\.([A-Za-z_][A-Za-z0-9_]*)", template.text))
+    whole = re.search(r"\.Data\.data\s*\|\s*toJSON", template.text) is not None
+    assert len(fields) + whole == 1, f"{template.label}: reads {sorted(fields)} (whole map: {whole})"
+    return None if whole else fields.pop()
+
+
+def cluster_asks(task: JobTask) -> Asks:
+    calls = {c for t in task.vault_templates for c in t.use.secrets if c.path.startswith(f"{PKI_INT}/issue/")}
+    assert len(calls) <= 1, f"{task.name} makes {len(calls)} different issue calls (cert, key, ca must share one)"
+    pki = None
+    ttls: set[str] = set()
+    for call in calls:
+        ip_sans = {i for i in (call.param("ip_sans") or "").split(",") if i and not i.startswith("<env ")}
+        alt_names = frozenset(a for a in (call.param("alt_names") or "").split(",") if a)
+        pki = (call.path.rsplit("/", 1)[-1], call.param("common_name") or "", alt_names, frozenset(ip_sans))
+        ttls.add(call.param("ttl") or "")
+    kv = {
+        (c.path.removeprefix(KV_PREFIX), _kv_field(t))
+        for t in task.vault_templates
+        for c in t.use.secrets
+        if c.path.startswith(KV_PREFIX)
+    }
+    return Asks(pki, frozenset(kv), frozenset(ttls))
+
+
+def local_asks(identity: str) -> Asks:
+    asked = requests_for(identity)
+    pki = None
+    if asked.pki is not None:
+        pki = (asked.pki.role, asked.pki.common_name, frozenset(asked.pki.alt_names), frozenset(asked.pki.ip_sans))
+    return Asks(pki, frozenset((kv.path, kv.field) for kv in asked.kv), frozenset())
+
+
+def test_the_local_agent_asks_vault_for_what_the_job_templates_ask(tasks: list[JobTask]) -> None:
+    cluster = {identity_of(t): cluster_asks(t) for t in tasks if t.vault_role}
+    local = set(identities())  # what the local agent renders
+    assert set(cluster) - local == set(CLUSTER_ONLY), "identities only the cluster has"
+    assert local - set(cluster) == set(LOCAL_ONLY), "identities only the local platform has"
+    for identity in sorted(local & set(cluster)):
+        theirs, ours = cluster[identity], local_asks(identity)
+        assert ours.pki == theirs.pki, f"{identity}: local agent asks {ours.pki}, the job asks {theirs.pki}"
+        assert ours.kv == theirs.kv, f"{identity}: local agent reads {sorted(ours.kv)}, the job {sorted(theirs.kv)}"
+        # The cluster's certificate lifetime is the production profile's, which the local agent uses
+        # when run in that profile (drills shorten it on purpose).
+        assert {go_duration_s(t) for t in theirs.ttls} <= {float(PRODUCTION.cert_ttl_s)}, identity
+
+
+def test_the_local_files_are_named_to_services_by_the_same_variables_as_on_the_cluster(
+    tasks: list[JobTask], tmp_path: Path
+) -> None:
+    for task in tasks:
+        if not task.vault_role or identity_of(task) not in catalog.service_names():
+            continue
+        identity = identity_of(task)
+        cluster_files = {k for k, v in task.env.items() if re.fullmatch(r"\$\{NOMAD_SECRETS_DIR\}/.+", v)}
+        assert set(service_env(tmp_path, identity)) == cluster_files, identity
+
+
+def test_the_token_verifiers_are_the_services_that_read_the_public_keys() -> None:
+    readers = set()
+    for spec in catalog.SERVICES:
+        names = variables_read_by(spec)
+        if "FIREDRILL_JWT_PUBLIC_KEYS_FILE" in names and "FIREDRILL_JWT_KEY_FILE" not in names:
+            readers.add(spec.name)
+    assert readers == set(TOKEN_VERIFIERS)

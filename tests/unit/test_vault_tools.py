@@ -22,7 +22,8 @@ from scripts.vault.bootstrap import (
     policy_text,
 )
 from scripts.vault.devserver import REDACTED, redact
-from scripts.vault.local import prepare
+from scripts.vault.identity_requests import ADMIN_TOKEN, JWT_KEYS, JWT_PUBLIC, requests_for
+from scripts.vault.local import prepare, service_env
 from scripts.vault.vaultapi import VaultToolError
 from services.common.auth_tokens import KeyRing
 from services.common.profiles import DRILL
@@ -144,3 +145,28 @@ def test_ip_san_cidrs_come_from_the_flag_or_the_environment() -> None:
     assert ip_san_cidrs(["10.1.0.0/16"], {IP_SAN_CIDRS_ENV: "10.42.0.0/16"}) == ("10.1.0.0/16",)
     with pytest.raises(VaultToolError, match=IP_SAN_CIDRS_ENV):
         ip_san_cidrs(None, {IP_SAN_CIDRS_ENV: "10.42.0.1/16"})  # host bits set: a typo, not a network
+
+
+# -- what each identity asks Vault for (the local agent; the jobs ask the same, tests/infra) -------------
+
+
+def test_a_service_asks_for_the_name_its_clients_pin_and_only_the_secrets_it_reads(tmp_path: Path) -> None:
+    hello = requests_for("hello")
+    assert hello.pki is not None
+    assert hello.pki.data(900) == {
+        "common_name": "hello.service.consul",
+        "alt_names": "localhost",
+        "ip_sans": "127.0.0.1",
+        "ttl": "900s",
+    }
+    assert hello.kv == ()
+    assert requests_for("metadata").kv == (JWT_PUBLIC,)
+    assert requests_for("auth").kv == (JWT_KEYS,)
+    assert requests_for("response").kv == (ADMIN_TOKEN,)
+    operator = requests_for("operator").pki
+    assert operator is not None
+    assert operator.data(60) == {"common_name": "operator", "alt_names": "operator.service.consul", "ttl": "60s"}
+    assert "FIREDRILL_JWT_PUBLIC_KEYS_FILE" not in service_env(tmp_path, "hello")
+    assert service_env(tmp_path, "rating")["FIREDRILL_JWT_PUBLIC_KEYS_FILE"].endswith("secrets/rating/jwt-public.json")
+    with pytest.raises(KeyError):
+        requests_for("grafana")

@@ -1,0 +1,88 @@
+"""What each identity asks Vault for -- the local agent's table, the same asks as the Nomad jobs.
+
+The local platform rehearses the cluster, so its renderer (``scripts.vault.agent``) asks Vault for
+exactly what the jobs' ``template`` blocks ask for (``tests/infra/test_vault_templates.py`` checks
+this table against ``jobs/*.nomad.hcl``):
+
+- a certificate from the identity's own PKI role: a service's common name is the name its
+  clients pin, ``<name>.service.consul``, plus ``localhost`` and the IP SAN 127.0.0.1 (the cluster
+  adds the node's address, ``NOMAD_IP_<port>``); a client-only identity (``tls.OBSERVERS``) is
+  ``<name>`` with the alt name ``<name>.service.consul`` and no IP SAN;
+- the KV secrets its service reads: the JWT verification keys for the services that verify auth's
+  tokens, the signing key set for auth, the admin token for response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scripts.vault.vaultapi import ADMIN_TOKEN_PATH, JWT_KEYS_PATH, JWT_PUBLIC_PATH, KV_MOUNT
+from services.common import catalog
+from services.common.tls import OBSERVERS, service_dns_name
+
+# Services that verify auth's tokens: their config reads FIREDRILL_JWT_PUBLIC_KEYS_FILE as an input
+# (auth reads that variable too, but only as where to publish; it signs with the key set).
+TOKEN_VERIFIERS: tuple[str, ...] = ("metadata", "rating", "movie")
+LOOPBACK_IP_SANS: tuple[str, ...] = ("127.0.0.1",)
+
+
+@dataclass(frozen=True, slots=True)
+class PkiRequest:
+    """One issue call: ``pki_int/issue/<role>`` with these names."""
+
+    role: str
+    common_name: str
+    alt_names: tuple[str, ...]
+    ip_sans: tuple[str, ...]
+
+    def data(self, ttl_s: int) -> dict[str, str]:
+        data = {"common_name": self.common_name, "alt_names": ",".join(self.alt_names), "ttl": f"{ttl_s}s"}
+        if self.ip_sans:
+            data["ip_sans"] = ",".join(self.ip_sans)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class KvRequest:
+    """A KV v2 secret (``secret/<path>``) rendered into a file: one field as text, or the data map as JSON.
+
+    ``env`` is the variable that names the file to the service (the same on a cluster).
+    """
+
+    path: str
+    field: str | None
+    local_file: str
+    env: str
+
+    @property
+    def api_path(self) -> str:
+        return f"{KV_MOUNT}/data/{self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRequests:
+    identity: str
+    pki: PkiRequest | None
+    kv: tuple[KvRequest, ...]
+
+
+JWT_PUBLIC = KvRequest(JWT_PUBLIC_PATH, None, "jwt-public.json", "FIREDRILL_JWT_PUBLIC_KEYS_FILE")
+JWT_KEYS = KvRequest(JWT_KEYS_PATH, None, "jwt-keys.json", "FIREDRILL_JWT_KEY_FILE")
+ADMIN_TOKEN = KvRequest(ADMIN_TOKEN_PATH, "token", "admin-token", "FIREDRILL_ADMIN_TOKEN_FILE")
+
+
+def requests_for(identity: str) -> IdentityRequests:
+    if identity in OBSERVERS:
+        pki = PkiRequest(identity, identity, (service_dns_name(identity),), ())
+        return IdentityRequests(identity, pki, ())
+    if identity not in catalog.service_names():
+        raise KeyError(f"{identity!r} is neither a catalog service nor an observer ({', '.join(OBSERVERS)})")
+    pki = PkiRequest(identity, service_dns_name(identity), ("localhost",), LOOPBACK_IP_SANS)
+    kv: list[KvRequest] = []
+    if identity in TOKEN_VERIFIERS:
+        kv.append(JWT_PUBLIC)
+    if identity == "auth":
+        kv.append(JWT_KEYS)
+    if identity == "response":
+        kv.append(ADMIN_TOKEN)
+    return IdentityRequests(identity, pki, tuple(kv))
