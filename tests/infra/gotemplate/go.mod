@@ -1,0 +1,3 @@
+module firedrill.local/gotemplate
+
+go 1.19
