@@ -200,7 +200,7 @@ job "hello" {
       # consul-template dependency), re-issued before expiry; SIGHUP reloads them. Owned by the
       # image's non-root user, or the process could not read them.
       template {
-        data          = "{{ with secret \"pki_int/issue/hello\" \"common_name=hello.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_http\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/hello\" \"common_name=hello.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -210,7 +210,7 @@ job "hello" {
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/hello\" \"common_name=hello.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_http\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/hello\" \"common_name=hello.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -220,7 +220,7 @@ job "hello" {
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/hello\" \"common_name=hello.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_http\")) \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/hello\" \"common_name=hello.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0640"
         uid           = var.service_uid

@@ -228,7 +228,7 @@ job "movie" {
       # consul-template dependency), re-issued before expiry; SIGHUP reloads them. Owned by the
       # image's non-root user, or the process could not read them.
       template {
-        data          = "{{ with secret \"pki_int/issue/metadata\" \"common_name=metadata.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/metadata\" \"common_name=metadata.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -238,7 +238,7 @@ job "movie" {
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/metadata\" \"common_name=metadata.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/metadata\" \"common_name=metadata.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -248,7 +248,7 @@ job "movie" {
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/metadata\" \"common_name=metadata.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/metadata\" \"common_name=metadata.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0640"
         uid           = var.service_uid
@@ -395,7 +395,7 @@ EOT
       # consul-template dependency), re-issued before expiry; SIGHUP reloads them. Owned by the
       # image's non-root user, or the process could not read them.
       template {
-        data          = "{{ with secret \"pki_int/issue/rating\" \"common_name=rating.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/rating\" \"common_name=rating.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -405,7 +405,7 @@ EOT
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/rating\" \"common_name=rating.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/rating\" \"common_name=rating.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -415,7 +415,7 @@ EOT
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/rating\" \"common_name=rating.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/rating\" \"common_name=rating.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0640"
         uid           = var.service_uid
@@ -549,7 +549,7 @@ EOT
       # consul-template dependency), re-issued before expiry; SIGHUP reloads them. Owned by the
       # image's non-root user, or the process could not read them.
       template {
-        data          = "{{ with secret \"pki_int/issue/movie\" \"common_name=movie.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/movie\" \"common_name=movie.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -559,7 +559,7 @@ EOT
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/movie\" \"common_name=movie.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/movie\" \"common_name=movie.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -569,7 +569,7 @@ EOT
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/movie\" \"common_name=movie.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/movie\" \"common_name=movie.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0640"
         uid           = var.service_uid
@@ -701,7 +701,7 @@ EOT
       # consul-template dependency), re-issued before expiry; SIGHUP reloads them. Owned by the
       # image's non-root user, or the process could not read them.
       template {
-        data          = "{{ with secret \"pki_int/issue/auth\" \"common_name=auth.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/auth\" \"common_name=auth.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.certificate }}{{ end }}"
         destination   = "secrets/tls/cert.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -711,7 +711,7 @@ EOT
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/auth\" \"common_name=auth.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/auth\" \"common_name=auth.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ .Data.private_key }}{{ end }}"
         destination   = "secrets/tls/key.pem"
         perms         = "0600"
         uid           = var.service_uid
@@ -721,7 +721,7 @@ EOT
       }
 
       template {
-        data          = "{{ with secret \"pki_int/issue/auth\" \"common_name=auth.service.consul\" \"alt_names=localhost\" (printf \"ip_sans=127.0.0.1,%s\" (env \"NOMAD_IP_grpc\")) \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
+        data          = "{{ with secret \"pki_int/issue/auth\" \"common_name=auth.service.consul\" \"alt_names=localhost\" \"ip_sans=127.0.0.1\" \"ttl=${var.cert_ttl}\" }}{{ if .Data.ca_chain }}{{ range .Data.ca_chain }}{{ . }}\n{{ end }}{{ else }}{{ .Data.issuing_ca }}{{ end }}{{ end }}"
         destination   = "secrets/tls/ca.pem"
         perms         = "0640"
         uid           = var.service_uid

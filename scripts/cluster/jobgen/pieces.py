@@ -235,15 +235,17 @@ def template(
     return block("template", attrs=attrs)
 
 
-def pki_issue(identity: str, common_name: str, alt_names: str, ip_label: str | None, ttl_var: str) -> str:
+def pki_issue(identity: str, common_name: str, alt_names: str, loopback_ip: bool, ttl_var: str) -> str:
     """The consul-template opening of one Vault PKI issue call (closed by ``{{ end }}``).
 
     Identical arguments in several templates are one consul-template dependency: the certificate,
     key and CA files come from the same issue call.
     """
     args = [f'"pki_int/issue/{identity}"', f'"common_name={common_name}"', f'"alt_names={alt_names}"']
-    if ip_label:
-        args.append(f'(printf "ip_sans=127.0.0.1,%s" (env "NOMAD_IP_{ip_label}"))')
+    if loopback_ip:
+        # Only the loopback IP: callers pin the service's DNS name, and the PKI role refuses node
+        # addresses (an IP SAN alone would match any service's certificate on that node anyway).
+        args.append('"ip_sans=127.0.0.1"')
     args.append(f'"ttl=${{var.{ttl_var}}}"')
     return "{{ with secret " + " ".join(args) + " }}"
 

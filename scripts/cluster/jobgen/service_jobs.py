@@ -120,7 +120,7 @@ def service_task(spec: ServiceSpec, deployment: ServiceDeployment) -> Block:
         pieces.vault_block(f"firedrill-{spec.name}"),
         block("env", attrs=service_env(spec, deployment)),
         *pieces.tls_templates(
-            pieces.pki_issue(spec.name, f"{spec.name}.service.consul", "localhost", main_port(spec), "cert_ttl"), OWNER
+            pieces.pki_issue(spec.name, f"{spec.name}.service.consul", "localhost", True, "cert_ttl"), OWNER
         ),
         *lookup_template((*deployment.lookups, OTLP_COLLECTOR)),
     ]
