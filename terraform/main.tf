@@ -278,6 +278,7 @@ resource "tls_self_signed_cert" "ca" {
 }
 
 resource "aws_eip" "server" {
+  #checkov:skip=CKV2_AWS_19:Attached to its server through the server's primary network interface (aws_eip_association.server, network_interface_id) before launch, which this graph check does not follow
   count  = var.server_count
   domain = "vpc"
   tags   = { Name = "${var.name}-server-${count.index}" }
@@ -502,9 +503,8 @@ resource "aws_instance" "server" {
   }
 
   user_data = templatefile("${path.module}/templates/bootstrap.sh.tftpl", merge(local.bootstrap_common, {
-    role      = "server"
-    index     = count.index
-    public_ip = aws_eip.server[count.index].public_ip
+    role  = "server"
+    index = count.index
   }))
   user_data_replace_on_change = false
 
@@ -546,9 +546,8 @@ resource "aws_instance" "client" {
   ebs_optimized               = true
 
   user_data = templatefile("${path.module}/templates/bootstrap.sh.tftpl", merge(local.bootstrap_common, {
-    role      = "client"
-    index     = count.index
-    public_ip = ""
+    role  = "client"
+    index = count.index
   }))
 
   metadata_options {

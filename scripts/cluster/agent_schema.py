@@ -710,14 +710,19 @@ class Schema:
 
     def kind(self, path: Sequence[str]) -> str | None:
         """The kind of ``path``: exact match first, then `*` in place of label segments, then maps above."""
+        found = self._direct(path)
+        if found is not None:
+            return found
+        for cut in range(len(path) - 1, 0, -1):
+            if self._direct(path[:cut]) == "map":
+                return "map"
+        return None
+
+    def _direct(self, path: Sequence[str]) -> str | None:
         for candidate in _candidates(path):
             found = self.keys.get(".".join(candidate))
             if found is not None:
                 return found
-        for cut in range(len(path) - 1, 0, -1):
-            for candidate in _candidates(path[:cut]):
-                if self.keys.get(".".join(candidate)) == "map":
-                    return "map"
         return None
 
 
