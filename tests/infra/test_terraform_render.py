@@ -428,18 +428,16 @@ def test_prometheus_can_scrape_the_agents(rendered: dict[str, tfrender.Rendered]
     assert body(nomad, "telemetry")["prometheus_metrics"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Nomad serves its API (and /v1/metrics) only over HTTPS (tls.http = true), but the generated "
-    "Prometheus config scrapes the nomad job over plain HTTP; the fix belongs to scripts/monitoring",
-)
 def test_prometheus_scrapes_nomad_over_https() -> None:
     import yaml
 
     config = yaml.safe_load((REPO / "prometheus" / "generated" / "production" / "prometheus-consul.yml").read_text())
-    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "nomad"]
-    assert job.get("scheme") == "https"
-    assert "ca_file" in job.get("tls_config", {})
+    # Nomad serves its API (and /v1/metrics) only over HTTPS (tls.http = true).
+    jobs = [j for j in config["scrape_configs"] if j["job_name"].startswith("nomad")]
+    assert len(jobs) == 2, "Nomad servers and clients"
+    for job in jobs:
+        assert job.get("scheme") == "https"
+        assert "ca_file" in job.get("tls_config", {})
 
 
 def test_acl_and_vault_bootstrap_run_once(rendered: dict[str, tfrender.Rendered]) -> None:
@@ -462,3 +460,33 @@ def test_docker_driver_keeps_its_safe_defaults(rendered: dict[str, tfrender.Rend
     assert docker.get("allow_privileged", False) is False
     assert body(docker, "volumes")["enabled"] is False
     assert "client" not in parse_hcl(files_of(rendered["server0-of-3"])["/etc/nomad.d/nomad.hcl"])
+
+
+def test_every_host_volume_a_job_mounts_is_declared_on_the_clients(rendered: dict[str, tfrender.Rendered]) -> None:
+    from scripts.cluster.jobspec import job_files, labelled, read_job
+
+    wanted = {
+        body["source"]
+        for path in job_files().values()
+        for group in read_job(path).groups.values()
+        for _name, body in labelled(group.get("volume"))
+        if body.get("type") == "host"
+    }
+    assert wanted, "the monitoring job mounts the cluster CA from a host volume"
+    for key, result in rendered.items():
+        if not key.startswith("client"):
+            continue
+        client = body(parse_hcl(files_of(result)["/etc/nomad.d/nomad.hcl"]), "client")
+        declared = {name.strip('"'): spec for name, spec in _host_volumes(client)}
+        assert wanted <= set(declared), f"{key}: a job asks for a host volume no client declares"
+        for name in wanted:
+            # The bootstrap must create the directory the volume points at, or the client refuses to start.
+            assert f"install -d -m 0755 {declared[name]['path']}" in result.script, name
+
+
+def _host_volumes(client: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in client.get("host_volume", []):
+        for name, spec in block.items():
+            out.append((name, spec[0] if isinstance(spec, list) else spec))
+    return out
