@@ -56,11 +56,11 @@ class JobSpecError(Exception):
     """A job file is missing, unreadable or not what the deploy tooling expects."""
 
 
-def load_hcl(path: Path) -> dict[str, Any]:
-    """An HCL file as plain Python data (string values without their quotes)."""
+def load_hcl(path: Path, options: SerializationOptions = _OPTIONS) -> dict[str, Any]:
+    """An HCL file as plain Python data (by default string values without their quotes)."""
     try:
         with path.open(encoding="utf-8") as handle:
-            data: dict[str, Any] = hcl2.load(handle, serialization_options=_OPTIONS)
+            data: dict[str, Any] = hcl2.load(handle, serialization_options=options)
     except OSError as exc:
         raise JobSpecError(f"cannot read {path}: {exc.strerror}") from None
     except Exception as exc:  # python-hcl2 raises lark errors of several kinds

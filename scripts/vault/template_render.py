@@ -41,13 +41,12 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
 
-import hcl2
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hcl2.utils import SerializationOptions
 from jwt.algorithms import RSAAlgorithm
 
-from scripts.cluster.jobspec import labelled
+from scripts.cluster.jobspec import JobSpecError, labelled, load_hcl
 from scripts.vault.throwaway_pki import write_private
 
 # Heredocs kept raw: python-hcl2 re-quotes them otherwise (and loses the final newline).
@@ -470,13 +469,9 @@ def _one(blocks: Any) -> dict[str, Any] | None:
 
 def load_job_source(path: Path) -> dict[str, Any]:
     try:
-        with path.open(encoding="utf-8") as handle:
-            data: dict[str, Any] = hcl2.load(handle, serialization_options=_HCL_OPTIONS)
-    except OSError as exc:
-        raise TemplateSourceError(f"cannot read {path}: {exc.strerror}") from None
-    except Exception as exc:  # python-hcl2 raises lark errors of several kinds
-        raise TemplateSourceError(f"{path} is not valid HCL: {exc}") from exc
-    return data
+        return load_hcl(path, _HCL_OPTIONS)
+    except JobSpecError as exc:
+        raise TemplateSourceError(str(exc)) from exc
 
 
 def read_job_tasks(path: Path) -> list[JobTask]:
