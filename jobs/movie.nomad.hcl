@@ -221,7 +221,7 @@ job "movie" {
         FIREDRILL_ADVERTISE_HOST       = "${NOMAD_IP_grpc}"
         FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
         FIREDRILL_DATA_DIR             = "${NOMAD_ALLOC_DIR}/data"
-        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt_public_keys.json"
+        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt-public.json"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -271,7 +271,7 @@ EOT
       # Verification keys only (no private key): tokens issued by auth are checked locally.
       template {
         data          = "{{ with secret \"secret/data/firedrill/public/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
-        destination   = "secrets/jwt_public_keys.json"
+        destination   = "secrets/jwt-public.json"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid
@@ -388,7 +388,7 @@ EOT
         FIREDRILL_ADVERTISE_HOST       = "${NOMAD_IP_grpc}"
         FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
         FIREDRILL_DATA_DIR             = "${NOMAD_ALLOC_DIR}/data"
-        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt_public_keys.json"
+        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt-public.json"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -438,7 +438,7 @@ EOT
       # Verification keys only (no private key): tokens issued by auth are checked locally.
       template {
         data          = "{{ with secret \"secret/data/firedrill/public/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
-        destination   = "secrets/jwt_public_keys.json"
+        destination   = "secrets/jwt-public.json"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid
@@ -542,7 +542,7 @@ EOT
         FIREDRILL_ADVERTISE_HOST       = "${NOMAD_IP_grpc}"
         FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
         FIREDRILL_HTTP_PORT            = "${NOMAD_PORT_http}"
-        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt_public_keys.json"
+        FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt-public.json"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -592,7 +592,7 @@ EOT
       # Verification keys only (no private key): tokens issued by auth are checked locally.
       template {
         data          = "{{ with secret \"secret/data/firedrill/public/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
-        destination   = "secrets/jwt_public_keys.json"
+        destination   = "secrets/jwt-public.json"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid
@@ -694,7 +694,7 @@ EOT
         FIREDRILL_PORT           = "${NOMAD_PORT_grpc}"
         FIREDRILL_ADVERTISE_HOST = "${NOMAD_IP_grpc}"
         FIREDRILL_METRICS_PORT   = "${NOMAD_PORT_metrics}"
-        FIREDRILL_JWT_KEY_FILE   = "${NOMAD_SECRETS_DIR}/jwt_key.json"
+        FIREDRILL_JWT_KEY_FILE   = "${NOMAD_SECRETS_DIR}/jwt-keys.json"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -744,7 +744,7 @@ EOT
       # The signing key ring (active kid + previous keys that still validate until their tokens expire).
       template {
         data          = "{{ with secret \"secret/data/firedrill/auth/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
-        destination   = "secrets/jwt_key.json"
+        destination   = "secrets/jwt-keys.json"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid

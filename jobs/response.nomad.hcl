@@ -195,7 +195,7 @@ job "response" {
         FIREDRILL_PORT             = "${NOMAD_PORT_http}"
         FIREDRILL_ADVERTISE_HOST   = "${NOMAD_IP_http}"
         FIREDRILL_METRICS_PORT     = "${NOMAD_PORT_metrics}"
-        FIREDRILL_ADMIN_TOKEN_FILE = "${NOMAD_SECRETS_DIR}/admin_token"
+        FIREDRILL_ADMIN_TOKEN_FILE = "${NOMAD_SECRETS_DIR}/admin-token"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -245,7 +245,7 @@ EOT
       # The admin token that guards the fault-injection endpoints.
       template {
         data          = "{{ with secret \"secret/data/firedrill/response/admin\" }}{{ .Data.data.token }}{{ end }}"
-        destination   = "secrets/admin_token"
+        destination   = "secrets/admin-token"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid

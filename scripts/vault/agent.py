@@ -96,15 +96,15 @@ class Files:
 
     @property
     def jwt_keys(self) -> Path:
-        return self.folder / JWT_KEYS.local_file
+        return self.folder / JWT_KEYS.file
 
     @property
     def jwt_public(self) -> Path:
-        return self.folder / JWT_PUBLIC.local_file
+        return self.folder / JWT_PUBLIC.file
 
     @property
     def admin_token(self) -> Path:
-        return self.folder / ADMIN_TOKEN.local_file
+        return self.folder / ADMIN_TOKEN.file
 
 
 def secrets_folder(state_dir: Path, identity: str) -> Path:
@@ -346,8 +346,8 @@ class Agent:
         for kv in requests_for(state.name).kv:
             data = self._kv(vault, kv.path)
             content = json.dumps(data, sort_keys=True) if kv.field is None else str(data[kv.field])
-            if _write_if_changed(state.files.folder / kv.local_file, content.encode()):
-                changed.append(kv.local_file)
+            if _write_if_changed(state.files.folder / kv.file, content.encode()):
+                changed.append(kv.file)
         if changed:
             log.info("secrets written", extra={"identity": state.name, "files": ",".join(changed)})
 

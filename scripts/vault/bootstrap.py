@@ -32,7 +32,6 @@ the security groups do not open to Vault, so the default is the local Nomad serv
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import secrets
@@ -82,8 +81,6 @@ NOMAD_HTTP_PORT = 4646
 # Vault runs on the server nodes beside the Nomad servers: it reaches Nomad's JWKS on loopback.
 DEFAULT_NOMAD_JWKS_URL = f"https://127.0.0.1:{NOMAD_HTTP_PORT}{NOMAD_JWKS_PATH}"
 JWKS_URL_ENV = "FIREDRILL_NOMAD_JWKS_URL"
-# The node CIDR on a cluster: Nomad templates ask for ip_sans=127.0.0.1,<NOMAD_IP_port> (the node).
-IP_SAN_CIDRS_ENV = "FIREDRILL_VAULT_IP_SAN_CIDRS"
 
 
 @dataclass
@@ -531,21 +528,6 @@ def wait_for_vault(vault: hvac.Client, timeout_s: float) -> None:
     raise VaultToolError(f"Vault at {vault.url} not ready after {timeout_s:.0f}s ({problem})")
 
 
-def ip_san_cidrs(flags: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """IP SANs certificates may carry: ``--ip-san-cidr`` (repeatable), else ``FIREDRILL_VAULT_IP_SAN_CIDRS``
-    (comma-separated), else 127.0.0.1/32 only. On a cluster include the nodes' CIDR: the jobs' templates
-    ask for the node address (``NOMAD_IP_<port>``) and Vault refuses any IP SAN outside these."""
-    env = os.environ if environ is None else environ
-    raw = list(flags or []) or [c for c in env.get(IP_SAN_CIDRS_ENV, "").split(",") if c.strip()]
-    cidrs = []
-    for value in raw or DEFAULT_IP_SAN_CIDRS:
-        try:
-            cidrs.append(str(ipaddress.ip_network(value.strip(), strict=True)))
-        except ValueError as exc:
-            raise VaultToolError(f"IP SAN CIDR {value.strip()!r} ({IP_SAN_CIDRS_ENV} / --ip-san-cidr): {exc}") from None
-    return tuple(cidrs)
-
-
 def _nomad_ca_pem(path: str | None) -> str | None:
     if not path:
         return None
@@ -574,8 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ip-san-cidr",
         action="append",
         dest="ip_san_cidrs",
-        help=f"IP SANs certificates may carry (repeatable; default: {IP_SAN_CIDRS_ENV}, comma-separated, "
-        "else 127.0.0.1/32; on a cluster add the nodes' CIDR: the jobs ask for the node's address)",
+        help="IP SANs certificates may carry (repeatable; default 127.0.0.1/32, all the jobs ask for: "
+        "clients pin the service's DNS name)",
     )
     parser.add_argument("--admin-token-seed", type=Path, help="seed response's admin token from this file if absent")
     parser.add_argument(
@@ -587,7 +569,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         addr = vault_addr()
-        cidrs = ip_san_cidrs(args.ip_san_cidrs)
         jwks_url, source = nomad_jwks_url(args.nomad_jwks_url)
         ca_pem = _nomad_ca_pem(os.environ.get("NOMAD_CACERT"))
         vault = client(addr, read_token(args.token_file))
@@ -602,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             approle_dir=args.approle_dir,
             nomad_jwks_url=jwks_url,
             nomad_ca_pem=ca_pem,
-            ip_san_cidrs=cidrs,
+            ip_san_cidrs=args.ip_san_cidrs or DEFAULT_IP_SAN_CIDRS,
             admin_token_seed=args.admin_token_seed,
         )
     except VaultToolError as exc:

@@ -1,12 +1,13 @@
 """What each identity asks Vault for -- the local agent's table, the same asks as the Nomad jobs.
 
 The local platform rehearses the cluster, so its renderer (``scripts.vault.agent``) asks Vault for
-exactly what the jobs' ``template`` blocks ask for (``tests/infra/test_vault_templates.py`` checks
-this table against ``jobs/*.nomad.hcl``):
+exactly what the jobs' ``template`` blocks ask for: the job generator (``scripts.cluster.jobgen``)
+writes those blocks from this table, and ``tests/infra/test_vault_templates.py`` checks the rendered
+jobs against it:
 
 - a certificate from the identity's own PKI role: a service's common name is the name its
-  clients pin, ``<name>.service.consul``, plus ``localhost`` and the IP SAN 127.0.0.1 (the cluster
-  adds the node's address, ``NOMAD_IP_<port>``); a client-only identity (``tls.OBSERVERS``) is
+  clients pin, ``<name>.service.consul``, plus ``localhost`` and the IP SAN 127.0.0.1 (on a
+  cluster too: the PKI role refuses node addresses); a client-only identity (``tls.OBSERVERS``) is
   ``<name>`` with the alt name ``<name>.service.consul`` and no IP SAN;
 - the KV secrets its service reads: the JWT verification keys for the services that verify auth's
   tokens, the signing key set for auth, the admin token for response.
@@ -46,13 +47,15 @@ class PkiRequest:
 class KvRequest:
     """A KV v2 secret (``secret/<path>``) rendered into a file: one field as text, or the data map as JSON.
 
-    ``env`` is the variable that names the file to the service (the same on a cluster).
+    ``file`` is its name in the identity's secrets folder (locally) or the task's secrets/ (on a
+    cluster); ``env`` is the variable that names the file to the service, on both.
     """
 
     path: str
     field: str | None
-    local_file: str
+    file: str
     env: str
+    purpose: str
 
     @property
     def api_path(self) -> str:
@@ -66,9 +69,27 @@ class IdentityRequests:
     kv: tuple[KvRequest, ...]
 
 
-JWT_PUBLIC = KvRequest(JWT_PUBLIC_PATH, None, "jwt-public.json", "FIREDRILL_JWT_PUBLIC_KEYS_FILE")
-JWT_KEYS = KvRequest(JWT_KEYS_PATH, None, "jwt-keys.json", "FIREDRILL_JWT_KEY_FILE")
-ADMIN_TOKEN = KvRequest(ADMIN_TOKEN_PATH, "token", "admin-token", "FIREDRILL_ADMIN_TOKEN_FILE")
+JWT_PUBLIC = KvRequest(
+    JWT_PUBLIC_PATH,
+    None,
+    "jwt-public.json",
+    "FIREDRILL_JWT_PUBLIC_KEYS_FILE",
+    "Verification keys only (no private key): tokens issued by auth are checked locally.",
+)
+JWT_KEYS = KvRequest(
+    JWT_KEYS_PATH,
+    None,
+    "jwt-keys.json",
+    "FIREDRILL_JWT_KEY_FILE",
+    "The signing key ring (active kid + previous keys that still validate until their tokens expire).",
+)
+ADMIN_TOKEN = KvRequest(
+    ADMIN_TOKEN_PATH,
+    "token",
+    "admin-token",
+    "FIREDRILL_ADMIN_TOKEN_FILE",
+    "The admin token that guards the fault-injection endpoints.",
+)
 
 
 def requests_for(identity: str) -> IdentityRequests:

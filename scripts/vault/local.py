@@ -55,7 +55,7 @@ def service_env(state_dir: Path, service: str) -> dict[str, str]:
         "FIREDRILL_TLS_CA_FILE": str(files.ca),
     }
     for kv in requests_for(service).kv:
-        env[kv.env] = str(folder / kv.local_file)
+        env[kv.env] = str(folder / kv.file)
     return env
 
 

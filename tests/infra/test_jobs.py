@@ -229,8 +229,8 @@ def _secret_templates() -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def test_some_templates_render_into_secrets() -> None:
     rendered = {(job, t["destination"]) for job, _task, t in _secret_templates()}
-    assert ("movie", "secrets/jwt_key.json") in rendered
-    assert ("response", "secrets/admin_token") in rendered
+    assert ("movie", "secrets/jwt-keys.json") in rendered
+    assert ("response", "secrets/admin-token") in rendered
     assert ("monitoring", "secrets/grafana_admin_password") in rendered
     assert ("hello", "secrets/tls/key.pem") in rendered
 

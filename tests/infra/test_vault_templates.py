@@ -166,7 +166,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         JwksServer(signer.jwks(), folder / "nomad-server.pem", folder / "nomad-server-key.pem") as jwks,
     ):
         running = Cluster(folder, bao, jwks, signer, nomad_ca)
-        # The operator's defaults: PKI roles allow only the loopback IP SAN (IP_SAN_CIDRS_ENV unset).
+        # The operator's defaults: PKI roles allow only the loopback IP SAN.
         settings = {JWKS_URL_ENV: jwks.url}
         running.bootstrap(settings)  # NOMAD_CACERT forgotten: Vault cannot verify the JWKS
         running.bootstrap({**settings, "NOMAD_CACERT": str(nomad_ca)})

@@ -12,12 +12,10 @@ from hvac import exceptions as hvac_errors
 from scripts.vault import jwt_keys
 from scripts.vault.bootstrap import (
     DEFAULT_NOMAD_JWKS_URL,
-    IP_SAN_CIDRS_ENV,
     JWKS_URL_ENV,
     Bootstrap,
     Report,
     _differs,
-    ip_san_cidrs,
     nomad_jwks_url,
     policy_text,
 )
@@ -137,17 +135,6 @@ def test_a_jwks_url_vault_cannot_fetch_is_explained() -> None:
     assert written.args[0] == "auth/jwt-nomad/config"
     assert written.kwargs["data"]["jwks_url"] == url
     assert written.kwargs["data"]["jwks_ca_pem"] == "-----BEGIN CERTIFICATE-----"
-
-
-def test_ip_san_cidrs_come_from_the_flag_or_the_environment() -> None:
-    assert ip_san_cidrs(None, {}) == ("127.0.0.1/32",)
-    assert ip_san_cidrs(None, {IP_SAN_CIDRS_ENV: "127.0.0.1/32, 10.42.0.0/16"}) == ("127.0.0.1/32", "10.42.0.0/16")
-    assert ip_san_cidrs(["10.1.0.0/16"], {IP_SAN_CIDRS_ENV: "10.42.0.0/16"}) == ("10.1.0.0/16",)
-    with pytest.raises(VaultToolError, match=IP_SAN_CIDRS_ENV):
-        ip_san_cidrs(None, {IP_SAN_CIDRS_ENV: "10.42.0.1/16"})  # host bits set: a typo, not a network
-
-
-# -- what each identity asks Vault for (the local agent; the jobs ask the same, tests/infra) -------------
 
 
 def test_a_service_asks_for_the_name_its_clients_pin_and_only_the_secrets_it_reads(tmp_path: Path) -> None:

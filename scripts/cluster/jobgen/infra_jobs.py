@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from scripts.cluster.jobspec import REPO, monitoring_files
 from scripts.monitoring.prometheus_config import CLUSTER_CA_DIR
+from scripts.vault.identity_requests import requests_for
 from scripts.vault.vaultapi import GRAFANA_PATH, KV_MOUNT
 from services.common.profiles import PRODUCTION
 
@@ -175,7 +176,9 @@ def prometheus_group() -> Block:
 
 
 def alertmanager_group() -> Block:
-    issue = pieces.pki_issue("alertmanager", "alertmanager", "alertmanager.service.consul", False, "cert_ttl")
+    pki = requests_for("alertmanager").pki
+    assert pki is not None, "Alertmanager presents a client certificate to incidents"
+    issue = pieces.pki_issue(pki, "cert_ttl")
     owner = ("var.alertmanager_uid", "var.alertmanager_gid")
     routing = pieces.template(
         Expr("template.value"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from scripts.vault.identity_requests import PkiRequest
 from services.common.profiles import PRODUCTION
 
 from .hcl import Attr, Block, Comment, Expr, Item, Value, block
@@ -235,17 +236,20 @@ def template(
     return block("template", attrs=attrs)
 
 
-def pki_issue(identity: str, common_name: str, alt_names: str, loopback_ip: bool, ttl_var: str) -> str:
+def pki_issue(request: PkiRequest, ttl_var: str) -> str:
     """The consul-template opening of one Vault PKI issue call (closed by ``{{ end }}``).
 
     Identical arguments in several templates are one consul-template dependency: the certificate,
-    key and CA files come from the same issue call.
+    key and CA files come from the same issue call. No node address among the IP SANs: callers pin
+    the service's DNS name, and the PKI role refuses node addresses.
     """
-    args = [f'"pki_int/issue/{identity}"', f'"common_name={common_name}"', f'"alt_names={alt_names}"']
-    if loopback_ip:
-        # Only the loopback IP: callers pin the service's DNS name, and the PKI role refuses node
-        # addresses (an IP SAN alone would match any service's certificate on that node anyway).
-        args.append('"ip_sans=127.0.0.1"')
+    args = [
+        f'"pki_int/issue/{request.role}"',
+        f'"common_name={request.common_name}"',
+        f'"alt_names={",".join(request.alt_names)}"',
+    ]
+    if request.ip_sans:
+        args.append(f'"ip_sans={",".join(request.ip_sans)}"')
     args.append(f'"ttl=${{var.{ttl_var}}}"')
     return "{{ with secret " + " ".join(args) + " }}"
 

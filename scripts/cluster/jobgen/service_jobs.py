@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from scripts.vault.identity_requests import IdentityRequests, KvRequest, requests_for
 from services.common import catalog
 from services.common.catalog import Protocol, ServiceSpec
 
 from . import pieces
-from .deployments import JOB_DESCRIPTIONS, OTLP_COLLECTOR, ConsulLookup, KvFile, ServiceDeployment, service_jobs
+from .deployments import JOB_DESCRIPTIONS, OTLP_COLLECTOR, ConsulLookup, ServiceDeployment, service_jobs
 from .hcl import Block, Comment, Expr, Heredoc, Item, Value, block, render_file
 
 OWNER = ("var.service_uid", "var.service_gid")
@@ -30,7 +31,7 @@ def port_labels(spec: ServiceSpec) -> list[str]:
     return labels
 
 
-def service_env(spec: ServiceSpec, deployment: ServiceDeployment) -> dict[str, Value]:
+def service_env(spec: ServiceSpec, deployment: ServiceDeployment, vault: IdentityRequests) -> dict[str, Value]:
     port = main_port(spec)
     env: dict[str, Value] = {
         "FIREDRILL_BIND_HOST": "0.0.0.0",
@@ -51,7 +52,7 @@ def service_env(spec: ServiceSpec, deployment: ServiceDeployment) -> dict[str, V
         env["FIREDRILL_HTTP_PORT"] = "${NOMAD_PORT_http}"
     if deployment.stateful:
         env["FIREDRILL_DATA_DIR"] = "${NOMAD_ALLOC_DIR}/data"
-    for kv in deployment.kv_files:
+    for kv in vault.kv:
         env[kv.env] = f"${{NOMAD_SECRETS_DIR}}/{kv.file}"
     return env
 
@@ -71,10 +72,10 @@ def lookup_template(lookups: tuple[ConsulLookup, ...]) -> list[Item]:
     ]
 
 
-def kv_template(kv: KvFile) -> list[Item]:
+def kv_template(kv: KvRequest) -> list[Item]:
     value = f".Data.data.{kv.field}" if kv.field else ".Data.data | toJSON"
     data = f'{{{{ with secret "{kv.api_path}" }}}}{{{{ {value} }}}}{{{{ end }}}}'
-    return [Comment(kv.comment), pieces.template(data, f"secrets/{kv.file}", owner=OWNER, perms="0600")]
+    return [Comment(kv.purpose), pieces.template(data, f"secrets/{kv.file}", owner=OWNER, perms="0600")]
 
 
 def service_block(spec: ServiceSpec) -> Block:
@@ -113,18 +114,18 @@ def service_group(deployment: ServiceDeployment) -> Block:
 
 
 def service_task(spec: ServiceSpec, deployment: ServiceDeployment) -> Block:
+    vault = requests_for(spec.name)
+    assert vault.pki is not None, f"{spec.name} serves mTLS"
     config: dict[str, Value] = {"image": Expr("var.image"), "args": ["-m", spec.module], "ports": port_labels(spec)}
     items: list[Item | None] = [
         Comment("The image's ENTRYPOINT is python: args complete the command line (no `command`)."),
         block("config", attrs=config),
         pieces.vault_block(f"firedrill-{spec.name}"),
-        block("env", attrs=service_env(spec, deployment)),
-        *pieces.tls_templates(
-            pieces.pki_issue(spec.name, f"{spec.name}.service.consul", "localhost", True, "cert_ttl"), OWNER
-        ),
+        block("env", attrs=service_env(spec, deployment, vault)),
+        *pieces.tls_templates(pieces.pki_issue(vault.pki, "cert_ttl"), OWNER),
         *lookup_template((*deployment.lookups, OTLP_COLLECTOR)),
     ]
-    for kv in deployment.kv_files:
+    for kv in vault.kv:
         items += kv_template(kv)
     items += [pieces.resources(deployment.cpu, deployment.memory)]
     return block(
