@@ -28,6 +28,8 @@ import hcl2
 from lark import Token, Tree
 from lark.exceptions import LarkError
 
+from scripts.cluster.hcl_strings import closing_brace
+
 REPO = Path(__file__).resolve().parents[2]
 JOBS_DIR = REPO / "jobs"
 SCHEMA_DIR = JOBS_DIR / ".schema"
@@ -238,28 +240,6 @@ class Call:
     line: int
 
 
-def _close(text: str, start: int) -> int:
-    """Index of the ``}`` that closes a template sequence whose body starts at ``start``, or -1."""
-    depth, quoted, i = 0, False, start
-    while i < len(text):
-        char = text[i]
-        if quoted:
-            if char == "\\":
-                i += 1
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return i
-            depth -= 1
-        i += 1
-    return -1
-
-
 def _directive_expression(inner: str) -> str | None:
     """The expression of ``%{ if X }`` or ``%{ for a in X }``; else/endif/endfor have none."""
     words = inner.strip().strip("~").strip()
@@ -277,7 +257,7 @@ def template_expressions(text: str) -> Iterator[tuple[int, str]]:
         pos = mark.end()
         if mark.group() in {"$${", "%%{"}:
             continue
-        end = _close(text, pos)
+        end = closing_brace(text, pos)
         if end < 0:
             return
         inner = text[pos:end]

@@ -6,9 +6,8 @@ the pieces to do that without Nomad (``tests/infra/test_vault_templates.py`` put
 
 - ``job_tasks(jobs_dir)`` reads every ``jobs/*.nomad.hcl`` (python-hcl2) and gives each task with
   its ``vault`` role, its group's network ports and its templates. HCL interpolations in template
-  text are evaluated the way Nomad's parser would for the two kinds the jobs use, ``${var.NAME}``
-  (the variable's default) and ``${local.NAME}``; any other one raises ``TemplateSourceError``
-  instead of being guessed. Each template is classified by the consul-template functions it calls:
+  text are evaluated as Nomad's parser would (``scripts.cluster.hcl_strings``); one it does not
+  evaluate raises instead of being guessed. Each template is classified by the consul-template functions it calls:
   Vault (``secret``, ``pkiCert``) and static ones can be rendered here; those that call Consul or
   Nomad (``service``, ``nomadVar``...) are listed as skipped with the reason, and so are
   ``dynamic "template"`` blocks whose content comes from a variable map.
@@ -46,6 +45,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hcl2.utils import SerializationOptions
 from jwt.algorithms import RSAAlgorithm
 
+from scripts.cluster.consul_template import CONSUL_FUNCTIONS, ENV_FUNCTIONS, NOMAD_FUNCTIONS, VAULT_FUNCTIONS
+from scripts.cluster.hcl_strings import HclEvalError, HclScope
 from scripts.cluster.jobspec import JobSpecError, labelled, load_hcl
 from scripts.vault.throwaway_pki import write_private
 
@@ -54,160 +55,14 @@ _HCL_OPTIONS = SerializationOptions(
     with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=True
 )
 
-VAULT_FUNCTIONS = frozenset({"secret", "secrets", "pkiCert"})
-CONSUL_FUNCTIONS = frozenset(
-    {
-        "service",
-        "services",
-        "connect",
-        "key",
-        "keyExists",
-        "keyOrDefault",
-        "ls",
-        "safeLs",
-        "tree",
-        "safeTree",
-        "node",
-        "nodes",
-        "datacenters",
-        "caLeaf",
-        "caRoots",
-        "checks",
-        "exportedServices",
-        "partitions",
-        "peerings",
-    }
-)
-NOMAD_FUNCTIONS = frozenset(
-    {"nomadService", "nomadServices", "nomadVar", "nomadVarList", "nomadVarListSafe", "nomadVarExists"}
-)
-ENV_FUNCTIONS = frozenset({"env", "mustEnv", "envOrDefault"})
-
 # Nomad's default identity for a task's vault block (jobspec `vault {}` without `identity`).
 VAULT_IDENTITY_NAME = "vault_default"
 VAULT_AUDIENCE = "vault.io"
 JWKS_PATH = "/.well-known/jwks.json"
 
 
-class TemplateSourceError(Exception):
+class TemplateSourceError(HclEvalError):
     """A job's template cannot be read or evaluated here; the message names the job, task and text."""
-
-
-# ---- HCL: heredocs and the interpolations the jobs use ----------------------------------------------
-
-_HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\n")
-
-
-def decode_heredoc(raw: str) -> str | None:
-    """The string a raw heredoc (``<<EOT`` / ``<<-EOT`` ... ``EOT``) stands for; None when not a heredoc.
-
-    As HCL does: every line keeps its newline; ``<<-`` removes the smallest leading whitespace of
-    the non-blank lines (whitespace-only lines are neither counted nor changed). Escapes and
-    interpolations are left to ``HclScope``.
-    """
-    match = _HEREDOC.match(raw)
-    if match is None:
-        return None
-    lines = raw[match.end() :].split("\n")
-    if not lines or lines[-1].strip() != match.group(2):
-        raise TemplateSourceError(f"heredoc {match.group(2)} is not terminated")
-    body = lines[:-1]
-    if match.group(1):
-        indents = [len(line) - len(line.lstrip()) for line in body if line.strip()]
-        cut = min(indents, default=0)
-        body = [line[cut:] if line.strip() else line for line in body]
-    return "".join(line + "\n" for line in body)
-
-
-def _closing_brace(text: str, start: int) -> int:
-    """Index of the ``}`` closing an interpolation whose expression starts at ``start``."""
-    depth = 0
-    i = start
-    while i < len(text):
-        char = text[i]
-        if char == '"':
-            i += 1
-            while i < len(text) and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return i
-            depth -= 1
-        i += 1
-    raise TemplateSourceError(f"unterminated interpolation: {text[start - 2 : start + 60]!r}")
-
-
-def hcl_scalar(value: Any) -> str:
-    """A variable or local value as HCL renders it inside a string."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value
-    raise TemplateSourceError(f"a {type(value).__name__} value cannot be interpolated into a string")
-
-
-@dataclass(frozen=True, slots=True)
-class HclScope:
-    """The variables (defaults) and locals of one job file, enough to evaluate template text."""
-
-    variables: Mapping[str, Mapping[str, Any]]
-    locals: Mapping[str, Any]
-
-    def evaluate(self, value: Any, where: str) -> str:
-        if not isinstance(value, str):
-            return hcl_scalar(value)
-        text = decode_heredoc(value)
-        return self._interpolate(value if text is None else text, where, ())
-
-    def _interpolate(self, text: str, where: str, stack: tuple[str, ...]) -> str:
-        out: list[str] = []
-        i = 0
-        while i < len(text):
-            if text.startswith("$${", i) or text.startswith("%%{", i):
-                out.append(text[i + 1 : i + 3])  # HCL escapes: a literal ${ or %{
-                i += 3
-            elif text.startswith("${", i):
-                end = _closing_brace(text, i + 2)
-                out.append(self._expression(text[i + 2 : end], where, stack))
-                i = end + 1
-            elif text.startswith("%{", i):
-                raise TemplateSourceError(f"{where}: HCL template directive {text[i : i + 40]!r} is not evaluated here")
-            else:
-                out.append(text[i])
-                i += 1
-        return "".join(out)
-
-    def _expression(self, raw: str, where: str, stack: tuple[str, ...]) -> str:
-        expression = raw.strip()
-        match = re.fullmatch(r"(var|local)\.([A-Za-z_][A-Za-z0-9_-]*)", expression)
-        if match is None:
-            raise TemplateSourceError(
-                f"{where}: cannot evaluate the HCL interpolation ${{{expression}}} (only ${{var.NAME}} and "
-                "${local.NAME} are; escape a literal ${ as $${)"
-            )
-        kind, name = match.groups()
-        if kind == "var":
-            variable = self.variables.get(name)
-            if variable is None:
-                raise TemplateSourceError(f"{where}: ${{var.{name}}}: no variable {name!r} in the job file")
-            if "default" not in variable:
-                raise TemplateSourceError(f"{where}: ${{var.{name}}}: the variable has no default")
-            return hcl_scalar(variable["default"])
-        if name in stack:
-            raise TemplateSourceError(f"{where}: locals refer to each other in a loop: {' -> '.join((*stack, name))}")
-        if name not in self.locals:
-            raise TemplateSourceError(f"{where}: ${{local.{name}}}: no local {name!r} in the job file")
-        value = self.locals[name]
-        if not isinstance(value, str):
-            return hcl_scalar(value)
-        text = decode_heredoc(value)
-        return self._interpolate(value if text is None else text, where, (*stack, name))
 
 
 # ---- Go templates: which consul-template functions a template calls ---------------------------------
@@ -483,7 +338,8 @@ def read_job_tasks(path: Path) -> list[JobTask]:
     merged_locals: dict[str, Any] = {}
     for block in data.get("locals", []) or []:
         merged_locals.update(block)
-    scope = HclScope(dict(labelled(data.get("variable"))), merged_locals)
+    defaults = {name: decl["default"] for name, decl in labelled(data.get("variable")) if "default" in decl}
+    scope = HclScope(defaults, merged_locals)
     found = []
     for group_name, group in labelled(job.get("group")):
         ports: list[str] = []
@@ -507,7 +363,7 @@ def _read_task(
     env: dict[str, str] = {}
     for block in task.get("env", []) or []:
         for key, value in block.items():
-            with contextlib.suppress(TemplateSourceError):  # runtime interpolations (${NOMAD_...}) stay raw
+            with contextlib.suppress(HclEvalError):  # what is not evaluated here stays as written
                 env[key] = scope.evaluate(value, f"{where} env.{key}")
             env.setdefault(key, str(value))
     templates: list[JobTemplate] = []

@@ -50,6 +50,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from scripts.cluster.consul_template import CONSUL_FUNCTIONS
+from scripts.cluster.hcl_strings import HclEvalError, HclScope
 from scripts.cluster.jobspec import JobFile, job_files, labelled, read_job
 from services.common import catalog
 from tests.conftest import require_binary
@@ -58,30 +60,6 @@ pytestmark = pytest.mark.infra
 
 GOTEMPLATE_SRC = Path(__file__).resolve().parent / "gotemplate"
 
-# consul-template functions that query Consul (template/template.go, funcMap, v0.42.1).
-CONSUL_FUNCTIONS = frozenset(
-    (
-        "service",
-        "services",
-        "connect",
-        "key",
-        "keyExists",
-        "keyOrDefault",
-        "ls",
-        "safeLs",
-        "tree",
-        "safeTree",
-        "node",
-        "nodes",
-        "datacenters",
-        "partitions",
-        "peerings",
-        "exportedServices",
-        "importedServices",
-        "caRoots",
-        "caLeaf",
-    )
-)
 STATES = ("registered", "absent", "unhealthy")
 # Two Nomad clients on TEST-NET-1 (RFC 5737) documentation addresses: nothing here connects to them.
 NODES = (("nomad-client-1", "192.0.2.10"), ("nomad-client-2", "192.0.2.11"))
@@ -90,100 +68,15 @@ PORTS_PER_NODE = 1000  # the second node's ports sit this far above the first's,
 
 
 class JobTemplateError(Exception):
-    """A job template this test cannot take as Nomad would (an HCL expression it does not evaluate)."""
+    """A job template this test cannot take as Nomad would (a for_each or a source it does not evaluate)."""
 
 
 # --- HCL: what Nomad's job parser makes of a template block ---------------------------------------------
 
-# Nomad leaves these for the client to interpolate at run time (and never does, inside template data).
-RUNTIME_VARIABLE = re.compile(r"NOMAD_[A-Za-z0-9_]+|(?:attr|node|meta|device)\.[A-Za-z0-9_.\-]+")
-HCL_REPLACE = re.compile(r'replace\(\s*([A-Za-z_][\w.]*)\s*,\s*"([^"\\]*)"\s*,\s*"([^"\\]*)"\s*\)')
-
-
-def _closing_brace(text: str, start: int, where: str) -> int:
-    """Index of the ``}`` that closes the interpolation whose body starts at ``start``."""
-    depth, i, quoted = 1, start, False
-    while i < len(text):
-        char = text[i]
-        if quoted:
-            if char == "\\":
-                i += 1
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise JobTemplateError(f"{where}: unterminated HCL interpolation: {text[start - 2 : start + 40]!r}")
-
-
-def _scalar(value: Any, where: str, name: str) -> str:
-    """A variable's value as HCL writes it into a string."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value
-    raise JobTemplateError(f"{where}: ${{{name}}} is a {type(value).__name__}, which HCL cannot put into a string")
-
 
 def resolve_hcl(text: str, where: str, variables: Mapping[str, Any], bindings: Mapping[str, str] | None = None) -> str:
-    """A python-hcl2 string as Nomad's HCL parser leaves it.
-
-    ``$${`` and ``%%{`` are HCL escapes (python-hcl2 keeps them as written); ``${var.X}`` becomes
-    the default of X, ``${<iterator>.key|value}`` and ``replace(<iterator>.key, "a", "b")`` the
-    dynamic block's current element; Nomad runtime variables stay as written; any other
-    interpolation or ``%{`` directive raises JobTemplateError.
-    """
-    bound = bindings or {}
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        if text.startswith(("$${", "%%{"), i):
-            out.append(text[i + 1 : i + 3])
-            i += 3
-        elif text.startswith("%{", i):
-            raise JobTemplateError(
-                f"{where}: HCL template directive %{{...}} is not evaluated here: {text[i : i + 40]!r}"
-            )
-        elif text.startswith("${", i):
-            end = _closing_brace(text, i + 2, where)
-            expression = text[i + 2 : end].strip()
-            out.append(_interpolate(expression, where, variables, bound))
-            i = end + 1
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def _interpolate(expression: str, where: str, variables: Mapping[str, Any], bindings: Mapping[str, str]) -> str:
-    if expression in bindings:
-        return bindings[expression]
-    if expression.startswith("var.") and expression[4:].isidentifier():
-        name = expression[4:]
-        if name not in variables:
-            raise JobTemplateError(f"{where}: ${{{expression}}} has no default to render with")
-        return _scalar(variables[name], where, expression)
-    replace = HCL_REPLACE.fullmatch(expression)
-    if replace and replace.group(1) in bindings:
-        old, new = replace.group(2), replace.group(3)
-        if len(old) > 1 and old.startswith("/") and old.endswith("/"):
-            raise JobTemplateError(f"{where}: regular-expression replace() is not evaluated here: {expression}")
-        return bindings[replace.group(1)].replace(old, new)
-    if RUNTIME_VARIABLE.fullmatch(expression):
-        return "${" + expression + "}"
-    raise JobTemplateError(
-        f"{where}: HCL interpolation ${{{expression}}} is not a job variable or a Nomad runtime variable"
-    )
+    """A python-hcl2 string as Nomad's HCL parser leaves it (``scripts.cluster.hcl_strings``)."""
+    return HclScope(variables, {}, bindings or {}).evaluate(text, where)
 
 
 def _unescape_default(value: Any, where: str) -> Any:
@@ -536,7 +429,7 @@ def test_hcl_interpolations_resolve_as_nomad_would(text: str, expected: str) -> 
     ["${local.x}", "${upper(var.cert_ttl)}", "${var.nowhere}", "%{ if true }x%{ endif }", "${var.list}", "${x"],
 )
 def test_hcl_interpolations_not_evaluated_here_fail_loudly(text: str) -> None:
-    with pytest.raises(JobTemplateError):
+    with pytest.raises(HclEvalError):
         resolve_hcl(text, "test", {"cert_ttl": "72h", "list": ["a"]})
 
 
