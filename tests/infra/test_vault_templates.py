@@ -529,6 +529,25 @@ def _cert_template(render: Rendered) -> JobTemplate:
     return next(t for t in render.task.vault_templates if ".Data.certificate" in t.text)
 
 
+def _render_refused(cluster: Cluster, render: Rendered, text: str, case: str) -> str:
+    """Render ``text`` with the task's token; assert bao agent gave up without writing; its output."""
+    destination = cluster.folder / "refused" / case / "cert.pem"
+    run = render_once(
+        binary=str(bao_binary()),
+        vault_addr=cluster.bao.addr,
+        vault_ca=cluster.ca,
+        token=render.token,
+        templates=[AgentTemplate(text, destination, "0600")],
+        env=render.env,
+        workdir=cluster.folder / "refused" / f"{case}-agent",
+        timeout_s=RENDER_TIMEOUT_S,
+    )
+    assert run.returncode is not None, f"bao agent still running after {RENDER_TIMEOUT_S}s"
+    assert run.returncode != 0
+    assert not destination.exists()
+    return run.output
+
+
 @needs_bao
 def test_a_template_asking_for_a_path_outside_its_policy_never_renders(
     cluster: Cluster, rendered: dict[str, Rendered]
@@ -539,22 +558,9 @@ def test_a_template_asking_for_a_path_outside_its_policy_never_renders(
     foreign = template.text.replace('"pki_int/issue/hello"', '"pki_int/issue/response"').replace(
         "hello.service.consul", "response.service.consul"
     )
-    destination = cluster.folder / "refused" / "policy" / "cert.pem"
-    run = render_once(
-        binary=str(bao_binary()),
-        vault_addr=cluster.bao.addr,
-        vault_ca=cluster.ca,
-        token=hello.token,
-        templates=[AgentTemplate(foreign, destination, "0600")],
-        env=hello.env,
-        workdir=cluster.folder / "refused" / "policy-agent",
-        timeout_s=RENDER_TIMEOUT_S,
-    )
-    assert run.returncode is not None, f"bao agent still running after {RENDER_TIMEOUT_S}s"
-    assert run.returncode != 0
-    assert not destination.exists()
-    assert "pki_int/issue/response" in run.output
-    assert "permission denied" in run.output
+    output = _render_refused(cluster, hello, foreign, "policy")
+    assert "pki_int/issue/response" in output
+    assert "permission denied" in output
 
 
 @needs_bao
@@ -566,21 +572,8 @@ def test_a_template_asking_for_the_node_ip_gets_no_certificate(cluster: Cluster,
     asked = '"ip_sans=127.0.0.1"'
     assert asked in template.text
     with_node_ip = template.text.replace(asked, f'"ip_sans=127.0.0.1,{NODE_IP}"')
-    destination = cluster.folder / "refused" / "ip" / "cert.pem"
-    run = render_once(
-        binary=str(bao_binary()),
-        vault_addr=cluster.bao.addr,
-        vault_ca=cluster.ca,
-        token=hello.token,
-        templates=[AgentTemplate(with_node_ip, destination, "0600")],
-        env=hello.env,
-        workdir=cluster.folder / "refused" / "ip-agent",
-        timeout_s=RENDER_TIMEOUT_S,
-    )
-    assert run.returncode is not None, f"bao agent still running after {RENDER_TIMEOUT_S}s"
-    assert run.returncode != 0
-    assert not destination.exists()
-    assert f'the IP address "{NODE_IP}" is not allowed in this role' in run.output
+    output = _render_refused(cluster, hello, with_node_ip, "ip")
+    assert f'the IP address "{NODE_IP}" is not allowed in this role' in output
 
 
 @needs_bao
