@@ -164,6 +164,15 @@ def _strip_comments(text: str) -> str:
     return "".join(out)
 
 
+def _after_go_string(text: str, start: int) -> int:
+    """Index just past the Go string literal (interpreted "..." or raw `...`) opening at ``start``."""
+    quote = text[start]
+    end = start + 1
+    while end < len(text) and text[end] != quote:
+        end += 2 if quote == '"' and text[end] == "\\" else 1
+    return end + 1
+
+
 def _matching(text: str, start: int, open_ch: str = "{", close_ch: str = "}") -> int:
     """Index of the bracket closing the one at ``start`` (strings and raw strings skipped)."""
     depth = 0
@@ -171,10 +180,7 @@ def _matching(text: str, start: int, open_ch: str = "{", close_ch: str = "}") ->
     while i < len(text):
         ch = text[i]
         if ch in '"`':
-            end = i + 1
-            while end < len(text) and text[end] != ch:
-                end += 2 if ch == '"' and text[end] == "\\" else 1
-            i = end + 1
+            i = _after_go_string(text, i)
             continue
         if ch == open_ch:
             depth += 1
@@ -556,10 +562,7 @@ def _split_args(text: str) -> list[str]:
     while i < len(text):
         ch = text[i]
         if ch in '"`':
-            end = i + 1
-            while end < len(text) and text[end] != ch:
-                end += 2 if ch == '"' and text[end] == "\\" else 1
-            i = end + 1
+            i = _after_go_string(text, i)
             continue
         if ch in "([{":
             depth += 1
