@@ -18,6 +18,7 @@ import hcl2
 import yaml
 from hcl2.utils import SerializationOptions
 
+from scripts.cluster.jobgen.deployments import DEPLOYMENTS
 from services.common import catalog
 from services.common.config import TlsFiles
 
@@ -28,15 +29,10 @@ JOBS_DIR = REPO / "jobs"
 # then the services, callee before caller.
 DEPLOY_ORDER: tuple[str, ...] = ("tracing", "monitoring", "incidents", "response", "hello", "movie")
 
-# Where each catalog service or infra component runs: (job, group).
+# Where each catalog service or infra component runs: (job, group). Services: the job generator's
+# deployment table (each service is the group of its name).
 PLACEMENT: dict[str, tuple[str, str]] = {
-    "hello": ("hello", "hello"),
-    "response": ("response", "response"),
-    "incidents": ("incidents", "incidents"),
-    "metadata": ("movie", "metadata"),
-    "rating": ("movie", "rating"),
-    "movie": ("movie", "movie"),
-    "auth": ("movie", "auth"),
+    **{d.service: (d.job, d.service) for d in DEPLOYMENTS},
     "prometheus": ("monitoring", "prometheus"),
     "alertmanager": ("monitoring", "alertmanager"),
     "grafana": ("monitoring", "grafana"),

@@ -17,7 +17,7 @@ from scripts.vault.vaultapi import GRAFANA_PATH, KV_MOUNT
 from services.common.profiles import PRODUCTION
 
 from . import pieces
-from .hcl import Block, Comment, Expr, Heredoc, Value, block, render_file
+from .hcl import Block, Comment, Expr, Heredoc, block, render_file
 
 MONITORING_HEADER = """monitoring: Prometheus, Alertmanager and Grafana, configured from the repository.
 
@@ -50,10 +50,6 @@ CLUSTER_CA_VOLUME = "firedrill-cluster-ca"
 def files_variable(name: str, description: str, files: Mapping[str, str]) -> Block:
     default = {path: Heredoc(body) for path, body in sorted(files.items())}
     return pieces.variable(name, "map(string)", description, default)
-
-
-def infra_service(name: str, port: str, tags: list[str], checks: list[Block], meta: Mapping[str, Value]) -> Block:
-    return pieces.consul_service(name, port, tags, meta, checks)
 
 
 def ready_check(name: str, path: str, port: str = "http", grace: str = "60s") -> Block:
@@ -163,7 +159,7 @@ def prometheus_group() -> Block:
             block("volume", "cluster-ca", attrs={"type": "host", "source": CLUSTER_CA_VOLUME, "read_only": True}),
             *pieces.sticky_disk(2000, "The TSDB"),
             *pieces.restart_and_reschedule(),
-            infra_service(
+            pieces.consul_service(
                 "prometheus",
                 "http",
                 ["monitoring"],
@@ -232,7 +228,7 @@ def alertmanager_group() -> Block:
             pieces.network("http"),
             *pieces.sticky_disk(300, "Silences and the notification log"),
             *pieces.restart_and_reschedule(),
-            infra_service(
+            pieces.consul_service(
                 "alertmanager",
                 "http",
                 ["monitoring"],
@@ -353,7 +349,7 @@ def grafana_group() -> Block:
             pieces.network("http"),
             *pieces.sticky_disk(300, "Grafana's database (users, preferences, annotations)"),
             *pieces.restart_and_reschedule(),
-            infra_service(
+            pieces.consul_service(
                 "grafana",
                 "http",
                 ["monitoring"],
@@ -466,7 +462,7 @@ def jaeger_group() -> Block:
         items=[
             pieces.network("ui", "otlp", "admin"),
             *pieces.restart_and_reschedule(),
-            infra_service(
+            pieces.consul_service(
                 "jaeger",
                 "ui",
                 ["tracing"],
@@ -508,7 +504,7 @@ def collector_group() -> Block:
         items=[
             pieces.network("otlp", "health", "metrics"),
             *pieces.restart_and_reschedule(),
-            infra_service(
+            pieces.consul_service(
                 "otel-collector",
                 "otlp",
                 ["tracing", "grpc"],

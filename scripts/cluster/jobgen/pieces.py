@@ -196,7 +196,7 @@ def http_check(name: str, port: str, path: str, *, grace: str = "30s", timeout: 
     )
 
 
-def consul_service(name: str, port: str, tags: list[str], meta: Mapping[str, Value], checks: list[Block]) -> Block:
+def consul_service(name: str, port: str, tags: list[str], checks: list[Block], meta: Mapping[str, Value]) -> Block:
     return block(
         "service",
         attrs={"name": name, "port": port, "provider": "consul", "tags": tags},

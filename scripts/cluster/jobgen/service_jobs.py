@@ -86,7 +86,7 @@ def service_block(spec: ServiceSpec) -> Block:
         "metrics_port": "${NOMAD_HOST_PORT_metrics}",
         "metrics_scheme": "http",
     }
-    return pieces.consul_service(spec.name, main_port(spec), [spec.protocol.value, "firedrill"], meta, [check])
+    return pieces.consul_service(spec.name, main_port(spec), [spec.protocol.value, "firedrill"], [check], meta)
 
 
 def service_group(deployment: ServiceDeployment) -> Block:
