@@ -16,8 +16,9 @@ is what a Nomad template's ``change_mode = "signal"`` sends). On a change it bui
 A half-written set of files (new certificate, old key) fails to load, is logged, and is tried
 again at the next poll; the previous context stays in service meanwhile.
 
-Identity: every certificate carries its service name as CN and DNS SAN (plus
-``<name>.service.consul``, ``localhost`` and the IP SAN 127.0.0.1). A client pins the name of
+Identity: a service's certificate has CN and DNS SAN ``<name>.service.consul`` plus ``localhost``
+and the IP SAN 127.0.0.1 (what ``scripts/vault/identity_requests.py`` and the Nomad jobs ask Vault
+for); a client-only identity (``OBSERVERS``) has CN ``<name>``. A client pins the name of
 the service it calls (``client_context(server_name=...)``), because the IP SAN alone would match
 any service's certificate. A server may restrict which peers it serves with
 ``peer_identity_middleware`` (aiohttp) or ``GrpcPeerIdentityInterceptor`` (gRPC).
