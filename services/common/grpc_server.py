@@ -26,6 +26,7 @@ reflection is not (it describes the API, so only the callers that may use the AP
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -124,6 +125,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# How long a refused client-streaming call waits for the caller's first message (then refuses anyway).
+REFUSAL_DRAIN_S = 1.0
 
 
 class GrpcPeerIdentityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -153,7 +156,7 @@ class GrpcPeerIdentityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[m
                 return True
         return tls.grpc_peer_allowed(context, self.allowed)
 
-    async def _refuse_unless_allowed(self, context: Any, method: str) -> None:
+    async def _refuse_unless_allowed(self, context: Any, method: str, request: Any) -> None:
         if self.allows(context):
             return
         peer = tls.grpc_peer_identities(context)
@@ -161,6 +164,11 @@ class GrpcPeerIdentityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[m
             "refused grpc peer",
             extra={"peer": ",".join(sorted(peer)) or "<none>", "grpc_method": method, "peer_address": context.peer()},
         )
+        if hasattr(request, "__anext__"):
+            # A client-streaming call: let the caller's first message arrive before the stream is
+            # closed, or its send may fail and it sees INTERNAL instead of the status below.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(anext(request), REFUSAL_DRAIN_S)
         if not peer:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a verified client certificate is required")
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"this client's certificate may not call {self.service}")
@@ -175,7 +183,7 @@ class GrpcPeerIdentityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[m
 
         def unary(behavior: UnaryBehavior) -> UnaryBehavior:
             async def checked(request: Any, context: Any) -> Any:
-                await check(context, method)
+                await check(context, method, request)
                 return await behavior(request, context)
 
             return checked
@@ -184,13 +192,13 @@ class GrpcPeerIdentityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[m
             if not inspect.isasyncgenfunction(behavior):
                 # A handler that writes through ``context.write`` and returns nothing.
                 async def checked_writer(request: Any, context: Any) -> Any:
-                    await check(context, method)
+                    await check(context, method, request)
                     return await behavior(request, context)  # type: ignore[misc]
 
                 return checked_writer  # type: ignore[return-value]
 
             async def checked_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                await check(context, method)
+                await check(context, method, request)
                 async for item in behavior(request, context):
                     yield item
 
