@@ -165,6 +165,12 @@ def service_names() -> tuple[str, ...]:
     return tuple(_BY_NAME)
 
 
+def base_ports() -> frozenset[int]:
+    """Every port the catalog names, before the offset: what a platform binds on one host."""
+    service_ports = {p for s in SERVICES for p in (s.port, s.metrics_port, s.http_port) if p is not None}
+    return frozenset(service_ports | {i.port for i in INFRA})
+
+
 def port_offset() -> int:
     raw = os.environ.get("FIREDRILL_PORT_OFFSET", "0")
     try:

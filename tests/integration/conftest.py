@@ -1,7 +1,8 @@
 """One real local platform for the whole integration session.
 
-It runs from its own state directory with every port shifted by TEST_PORT_OFFSET, so it can run
-beside a developer's own `make up`. It is started once, shared, and stopped at the end.
+It runs from its own state directory with every port shifted by an offset reserved at run time
+(scripts.ports.reserved_port_offset), so it can run beside a developer's own `make up` and beside
+another test run. It is started once, shared, and stopped at the end.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import pytest
 
 from scripts.local.platform import LocalPlatform
 from scripts.platform.base import Endpoints
+from scripts.ports import reserved_port_offset
 from scripts.promql import Prometheus
 from services.common import catalog
 from services.common.profiles import DRILL
-
-TEST_PORT_OFFSET = "10000"
 
 
 @dataclass
@@ -57,16 +57,17 @@ def local_platform() -> Iterator[RunningPlatform]:
         if shutil.which(binary) is None:
             pytest.skip(f"{binary} is not installed (run `make setup`); the local platform cannot start")
     previous = os.environ.get("FIREDRILL_PORT_OFFSET")
-    os.environ["FIREDRILL_PORT_OFFSET"] = TEST_PORT_OFFSET
-    state_dir = Path(tempfile.mkdtemp(prefix="fd-it-"))
-    platform = LocalPlatform(state_dir, DRILL)
-    try:
-        endpoints = platform.up(progress=lambda line: print(line, flush=True), wait_timeout_s=120)
-        yield RunningPlatform(platform, endpoints, state_dir)
-    finally:
-        platform.down()
-        if previous is None:
-            os.environ.pop("FIREDRILL_PORT_OFFSET", None)
-        else:
-            os.environ["FIREDRILL_PORT_OFFSET"] = previous
-        shutil.rmtree(state_dir, ignore_errors=True)
+    with reserved_port_offset(catalog.base_ports()) as offset:
+        os.environ["FIREDRILL_PORT_OFFSET"] = str(offset)
+        state_dir = Path(tempfile.mkdtemp(prefix="fd-it-"))
+        platform = LocalPlatform(state_dir, DRILL)
+        try:
+            endpoints = platform.up(progress=lambda line: print(line, flush=True), wait_timeout_s=120)
+            yield RunningPlatform(platform, endpoints, state_dir)
+        finally:
+            platform.down()
+            if previous is None:
+                os.environ.pop("FIREDRILL_PORT_OFFSET", None)
+            else:
+                os.environ["FIREDRILL_PORT_OFFSET"] = previous
+            shutil.rmtree(state_dir, ignore_errors=True)

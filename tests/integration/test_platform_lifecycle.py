@@ -7,27 +7,28 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from scripts.local.platform import LocalPlatform
 from scripts.platform.base import PlatformError
-from scripts.ports import port_is_free
+from scripts.ports import port_is_free, reserved_port_offset
 from services.common import catalog
 from services.common.profiles import DRILL
 
 pytestmark = pytest.mark.integration
-OFFSET = "20000"
 
 
 @pytest.fixture
-def offset_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+def offset_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
     for binary in ("prometheus", "prometheus-alertmanager"):
         if shutil.which(binary) is None:
             pytest.skip(f"{binary} is not installed (run `make setup`)")
-    monkeypatch.setenv("FIREDRILL_PORT_OFFSET", OFFSET)
-    return {**os.environ, "FIREDRILL_PORT_OFFSET": OFFSET, "FIREDRILL_STATE_DIR": str(tmp_path / "state")}
+    with reserved_port_offset(catalog.base_ports()) as offset:
+        monkeypatch.setenv("FIREDRILL_PORT_OFFSET", str(offset))
+        yield {**os.environ, "FIREDRILL_STATE_DIR": str(tmp_path / "state")}
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
