@@ -47,10 +47,10 @@ from scripts.movie.client import open_channel
 from scripts.movie.stack import tls_env
 from scripts.ports import free_port
 from scripts.vault.throwaway_pki import ThrowawayPki
-from scripts.waiting import wait_until
 from services.common import tls
 from services.common.config import TlsFiles
 from services.common.grpc_auth import bearer_metadata
+from services.common.waiting import wait_until
 from services.genproto import auth_pb2, auth_pb2_grpc, movie_pb2, movie_pb2_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mtls.json"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.local.platform import http_ok
-from scripts.waiting import wait_until
+from services.common.waiting import wait_until
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -16,8 +16,8 @@ from scripts.local.platform import LocalPlatform
 from scripts.platform.base import Endpoints, PlatformError
 from scripts.promql import Prometheus, PrometheusError
 from scripts.traffic import send_traffic, summary
-from scripts.waiting import TimedOut, wait_until
 from services.common.config import state_dir
+from services.common.waiting import TimedOut, wait_until
 
 WINDOW = "30s"
 # Spread over several scrapes (1 s apart in the drill profile), so Prometheus sees a rate.

@@ -10,7 +10,7 @@ from typing import Any
 
 from scripts.drills.recorder import RECORDER
 from scripts.promql import Prometheus
-from scripts.waiting import wait_until
+from services.common.waiting import wait_until
 
 POLL_S = 0.2
 

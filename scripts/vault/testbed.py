@@ -24,8 +24,8 @@ import aiohttp
 from scripts.ports import free_port
 from scripts.vault.devserver import DevServer
 from scripts.vault.local import service_env, tls_files
-from scripts.waiting import wait_until
 from services.common import tls
+from services.common.waiting import wait_until
 
 # hello is the user-facing edge: its listener is plain HTTP (an ingress terminates users' TLS on a
 # cluster); it calls response over mTLS. Every other service listens with mTLS.

@@ -45,6 +45,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.common import catalog
 from services.common.config import ServiceConfig, TlsFiles
 from services.common.secrets_metrics import cert_expiry_gauge
+from services.common.waiting import TimedOut, wait_until_async
 
 log = logging.getLogger(__name__)
 
@@ -368,16 +369,15 @@ class TlsMaterial:
 
 async def wait_for_files(files: TlsFiles, timeout_s: float = DEFAULT_WAIT_S, interval_s: float = 0.1) -> None:
     """Wait (bounded) until the renderer has written all three files; a service may start first."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
     paths: tuple[Path, ...] = (files.cert, files.key, files.ca)
-    while True:
-        missing = [str(p) for p in paths if not p.is_file() or p.stat().st_size == 0]
-        if not missing:
-            return
-        if loop.time() >= deadline:
-            raise TlsError(f"TLS files not rendered after {timeout_s:.0f}s: {', '.join(missing)}")
-        await asyncio.sleep(interval_s)
+
+    def missing() -> list[str]:
+        return [str(p) for p in paths if not p.is_file() or p.stat().st_size == 0]
+
+    try:
+        await wait_until_async(lambda: not missing(), timeout_s=timeout_s, interval_s=interval_s)
+    except TimedOut:
+        raise TlsError(f"TLS files not rendered after {timeout_s:.0f}s: {', '.join(missing())}") from None
 
 
 @contextlib.asynccontextmanager

@@ -16,8 +16,8 @@ from scripts.monitoring.alertmanager_config import CHAT, INCIDENTS, PAGER, rende
 from scripts.monitoring.files import REPO, TEMPLATES_DIR
 from scripts.monitoring.yamlio import dump
 from scripts.ports import free_port
-from scripts.waiting import wait_until
 from services.common.profiles import DRILL, PROFILES
+from services.common.waiting import wait_until
 from tests.conftest import require_binary
 
 pytestmark = pytest.mark.infra

@@ -8,7 +8,7 @@ import pytest
 
 from scripts.monitoring.dashboards import dashboards
 from scripts.promql import PrometheusError
-from scripts.waiting import wait_until
+from services.common.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from scripts.traffic import send_traffic
-from scripts.waiting import wait_until
+from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
 
 pytestmark = pytest.mark.integration

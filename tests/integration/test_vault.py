@@ -28,11 +28,11 @@ from scripts.vault.testbed import (
 )
 from scripts.vault.throwaway_pki import ThrowawayPki, write_private
 from scripts.vault.vaultapi import APPROLE_MOUNT, JWT_KEYS_PATH, KV_MOUNT, client, policy_name
-from scripts.waiting import wait_until
 from services.common import tls
 from services.common.auth_tokens import KeyRing
 from services.common.config import TlsFiles
 from services.common.profiles import DRILL
+from services.common.waiting import wait_until
 
 pytestmark = [
     pytest.mark.integration,
