@@ -48,6 +48,8 @@ class DomainError(Exception):
 
 
 class InvalidArgument(DomainError):
+    """The request itself is wrong (a value, a shape); sending it again unchanged fails again."""
+
     kind = ErrorKind.INVALID_ARGUMENT
 
 
@@ -58,10 +60,14 @@ class BadRequest(InvalidArgument):
 
 
 class FailedPrecondition(DomainError):
+    """The request is well formed but the system is not in a state to serve it."""
+
     kind = ErrorKind.FAILED_PRECONDITION
 
 
 class Unauthenticated(DomainError):
+    """No credential, or one that does not prove who the caller is."""
+
     kind = ErrorKind.UNAUTHENTICATED
 
 
@@ -72,10 +78,14 @@ class Unauthorized(Unauthenticated):
 
 
 class PermissionDenied(DomainError):
+    """The caller is known but may not do this."""
+
     kind = ErrorKind.PERMISSION_DENIED
 
 
 class NotFound(DomainError):
+    """The thing asked for does not exist."""
+
     kind = ErrorKind.NOT_FOUND
 
 
@@ -86,6 +96,8 @@ class Aborted(DomainError):
 
 
 class ResourceExhausted(DomainError):
+    """A quota or rate limit is used up; retry later."""
+
     kind = ErrorKind.RESOURCE_EXHAUSTED
 
 
@@ -96,16 +108,24 @@ class Injected(DomainError):
 
 
 class Unavailable(DomainError):
+    """A dependency cannot be reached right now; retrying may help."""
+
     kind = ErrorKind.UNAVAILABLE
 
 
 class UpstreamUnavailable(Unavailable):
+    """An HTTP upstream did not answer usefully after the retries."""
+
     code = "upstream_unavailable"
 
 
 class DeadlineExceeded(DomainError):
+    """The work did not finish within the time the caller allowed."""
+
     kind = ErrorKind.DEADLINE_EXCEEDED
 
 
 class UpstreamTimeout(DeadlineExceeded):
+    """An HTTP upstream did not answer within the deadline."""
+
     code = "upstream_timeout"
