@@ -21,6 +21,7 @@ from hcl2.utils import SerializationOptions
 from scripts.cluster.jobgen.deployments import DEPLOYMENTS
 from services.common import catalog
 from services.common.config import TlsFiles
+from services.common.tls import service_dns_name
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS_DIR = REPO / "jobs"
@@ -165,7 +166,7 @@ def read_tree(root: Path, pattern: str = "**/*") -> dict[str, str]:
 # incidents is not registered (monitoring deploys first) the URL falls back to its Consul name on the
 # catalog port: a URL amtool accepts, whose deliveries fail and are retried until the template
 # re-renders with the registered address. An empty host would make Alertmanager refuse the file.
-INCIDENTS_FALLBACK = f"https://incidents.service.consul:{catalog.service('incidents').port}"
+INCIDENTS_FALLBACK = f"https://{service_dns_name('incidents')}:{catalog.service('incidents').port}"
 INCIDENTS_LOOKUP = (
     '[[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]]'
     f"[[ else ]]{INCIDENTS_FALLBACK}[[ end ]]"
@@ -177,7 +178,7 @@ ALERTMANAGER_TLS = TlsFiles(
 )
 # The name Alertmanager checks in incidents' certificate: the webhook URL is a Consul-looked-up IP,
 # and an IP SAN alone would match any service's certificate on that node.
-INCIDENTS_SERVER_NAME = "incidents.service.consul"
+INCIDENTS_SERVER_NAME = service_dns_name("incidents")
 
 
 def cluster_alertmanager(text: str, tls: TlsFiles = ALERTMANAGER_TLS) -> str:

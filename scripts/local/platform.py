@@ -25,7 +25,7 @@ from scripts.local.supervisor import Supervisor, render_config
 from scripts.platform.base import Endpoints, PlatformError, UnitStatus
 from scripts.ports import port_is_free
 from services.common import catalog
-from services.common.catalog import Protocol, ServiceSpec, Tier
+from services.common.catalog import Protocol, ServiceSpec
 from services.common.profiles import TimingProfile, profile
 
 Progress = Callable[[str], None]
@@ -46,7 +46,7 @@ def http_ok(url: str, timeout_s: float = 1.0, context: ssl.SSLContext | None = N
 
 def service_scheme(spec: ServiceSpec) -> str:
     """Edge HTTP listeners are plain; other HTTP services require mTLS; gRPC is gRPC over mTLS."""
-    if spec.tier == Tier.EDGE and (spec.protocol == Protocol.HTTP or spec.http_port is not None):
+    if spec.serves_users_plain_http:
         return "http"
     return "https" if spec.protocol == Protocol.HTTP else "grpc"
 

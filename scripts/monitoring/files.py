@@ -9,6 +9,7 @@ from pathlib import Path
 from services.common import catalog
 from services.common.config import TlsFiles
 from services.common.profiles import PROFILES, TimingProfile
+from services.common.tls import service_dns_name
 
 from .alertmanager_config import ReceiverSecrets, render_alertmanager_config
 from .prometheus_config import render_prometheus_config
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO / "alertmanager" / "templates"
 INCIDENTS_PATH = "/alerts"
 # On the cluster Alertmanager reaches the receiver through Consul DNS.
-CLUSTER_INCIDENTS_URL = f"http://incidents.service.consul:{catalog.service('incidents').port}{INCIDENTS_PATH}"
+CLUSTER_INCIDENTS_URL = f"http://{service_dns_name('incidents')}:{catalog.service('incidents').port}{INCIDENTS_PATH}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from services.common import tls
 from services.common.config import ServiceConfig, TlsFiles
 from services.common.discovery.base import pick_instance
 from services.common.discovery.factory import make_registry
+from services.common.grpc_credentials import channel_credentials, channel_options
 from services.genproto import auth_pb2, auth_pb2_grpc
 
 
@@ -35,8 +36,8 @@ def open_channel(address: str, service: str, identity: TlsFiles | None) -> grpc.
     material = tls.TlsMaterial(identity, OPERATOR)
     return grpc.aio.secure_channel(
         address,
-        material.grpc_channel_credentials(),
-        options=material.grpc_channel_options(tls.service_dns_name(service)),
+        channel_credentials(material),
+        options=channel_options(tls.service_dns_name(service)),
     )
 
 

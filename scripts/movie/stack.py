@@ -33,6 +33,7 @@ from services.common.config import ServiceConfig, TlsFiles
 from services.common.discovery.base import Instance
 from services.common.discovery.memory import MemoryRegistry
 from services.common.grpc_auth import bearer_metadata
+from services.common.grpc_credentials import server_credentials
 from services.common.grpc_server import GrpcServer
 from services.genproto import auth_pb2, auth_pb2_grpc
 from services.metadata.app import build as build_metadata
@@ -122,7 +123,7 @@ class MovieStack:
         else:
             app = build_movie(MovieConfig.from_env(environ), self.registry, **common)
             http_app = app.http
-        credentials = material.grpc_server_credentials() if material is not None else None
+        credentials = server_credentials(material) if material is not None else None
         port = await app.server.start(HOST, 0, credentials)
         instance = Instance(name, f"{name}-{HOST}-{port}", HOST, port, {"protocol": "grpc"})
         running = Running(app.server, instance, app, metrics, material=material)

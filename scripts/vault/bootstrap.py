@@ -67,7 +67,7 @@ from scripts.vault.vaultapi import (
 )
 from services.common import catalog
 from services.common.profiles import TimingProfile, profile
-from services.common.tls import OBSERVERS
+from services.common.tls import OBSERVERS, service_dns_name
 
 ROOT_TTL_S = 10 * 365 * 24 * 3600
 INT_TTL_S = 5 * 365 * 24 * 3600
@@ -266,7 +266,7 @@ class Bootstrap:
     def _role(self, identity: str) -> dict[str, Any]:
         serves = identity not in OBSERVERS
         return {
-            "allowed_domains": [identity, f"{identity}.service.consul"],
+            "allowed_domains": [identity, service_dns_name(identity)],
             "allow_bare_domains": True,
             "allow_subdomains": False,
             "allow_glob_domains": False,

@@ -24,12 +24,8 @@ import aiohttp
 from scripts.ports import free_port
 from scripts.vault.devserver import DevServer
 from scripts.vault.local import service_env, tls_files
-from services.common import tls
+from services.common import catalog, tls
 from services.common.waiting import wait_until
-
-# hello is the user-facing edge: its listener is plain HTTP (an ingress terminates users' TLS on a
-# cluster); it calls response over mTLS. Every other service listens with mTLS.
-EDGE = frozenset({"hello"})
 
 
 def metric(url: str, name: str, labels: str, ssl_context: ssl.SSLContext | None = None) -> float | None:
@@ -123,11 +119,13 @@ class VaultPlatform:
         return tls.TlsMaterial(tls_files(self.root, "operator"), "operator")
 
     def url(self, service: str, path: str = "") -> str:
-        scheme = "http" if service in EDGE else "https"
+        scheme = "http" if catalog.service(service).serves_users_plain_http else "https"
         return f"{scheme}://127.0.0.1:{self.ports[service]}{path}"
 
     def client_ssl(self, service: str) -> ssl.SSLContext | None:
-        return None if service in EDGE else self.operator().client_context(tls.service_dns_name(service))
+        if catalog.service(service).serves_users_plain_http:
+            return None
+        return self.operator().client_context(tls.service_dns_name(service))
 
     def healthy(self, service: str) -> bool:
         context = self.client_ssl(service)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from services.common.config import TlsFiles
+from services.common.tls import service_dns_name
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -113,7 +114,7 @@ class ThrowawayPki:
                 x509.SubjectAlternativeName(
                     [
                         x509.DNSName(common_name),
-                        x509.DNSName(f"{common_name}.service.consul"),
+                        x509.DNSName(service_dns_name(common_name)),
                         x509.DNSName("localhost"),
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                     ]

@@ -1,37 +1,12 @@
 """Run auth: ``python -m services.auth`` (configuration from FIREDRILL_* variables)."""
 
-from __future__ import annotations
-
-from opentelemetry.sdk.trace import TracerProvider
-
 from services.auth.app import build
 from services.auth.config import AuthConfig
-from services.common import tls
-from services.common.discovery.base import Registry
-from services.common.entrypoint import run_service
-from services.common.grpc_server import metrics_app, serve_grpc
-from services.common.metrics import build_info
-
-
-async def serve(config: AuthConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    # With FIREDRILL_TLS_* set: gRPC over mTLS (certificate rotations picked up without a restart),
-    # serving only auth's catalog dependents and the observers; the ops port stays plain HTTP.
-    async with tls.service_tls(config.service) as material:
-        app = await build(config, tracer_provider=provider, tls_material=material)
-        build_info("auth", "0.1.0")
-        http = metrics_app("auth", app.server, checks={"storage": app.repository.health})
-        await serve_grpc(
-            app.server,
-            config.service,
-            registry,
-            http_app=http,
-            on_shutdown=app.close,
-            server_credentials=material.grpc_server_credentials() if material is not None else None,
-        )
+from services.common.grpc_service import run_grpc_service
 
 
 def main() -> None:
-    run_service(AuthConfig.from_env, lambda c: c.service, serve)
+    run_grpc_service("auth", AuthConfig.from_env, build)
 
 
 if __name__ == "__main__":

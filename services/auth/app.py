@@ -24,7 +24,7 @@ from services.common.auth_tokens import (
     ensure_key_file,
     write_private_file,
 )
-from services.common.grpc_server import GrpcServer, ServerOptions
+from services.common.grpc_server import GrpcServer, catalog_server
 from services.common.ratelimit import KeyedLimiter
 from services.genproto import auth_pb2, auth_pb2_grpc
 
@@ -80,15 +80,12 @@ async def build(
     )
     if config.demo_user:
         await bootstrap_demo_user(controller, users, config.demo_user, config.demo_password_file)
-    server = GrpcServer(
+    server = catalog_server(
         "auth",
-        ServerOptions(
-            instrumentation=config.service.instrumentation,
-            tracer_provider=tracer_provider,
-            metrics_registry=metrics_registry,
-            # mTLS: serve only auth's catalog dependents and the observers.
-            allowed_peers=tls.allowed_callers("auth") if tls_material is not None else None,
-        ),
+        config.service,
+        tracer_provider=tracer_provider,
+        metrics_registry=metrics_registry,
+        tls_material=tls_material,
     )
     server.add(auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthServicer(controller), SERVICE_NAME)
     return AuthApp(server, users, controller, keys)

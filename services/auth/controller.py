@@ -11,7 +11,7 @@ from services.auth.model import User, validate_password, validate_username
 from services.auth.passwords import Passwords, generate_password
 from services.auth.repository import UserRepository
 from services.common.auth_tokens import Identity, InvalidToken, TokenIssuer, TokenVerifier, write_private_file
-from services.common.grpc_errors import ResourceExhausted, Unauthenticated
+from services.common.errors import ResourceExhausted, Unauthenticated
 from services.common.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.common.grpc_errors import InvalidArgument
+from services.common.errors import InvalidArgument
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # argon2 cost does not depend on the password length, but parsing a megabyte must not be free.

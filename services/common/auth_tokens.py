@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from services.common.config import ConfigError, Env, state_dir
-from services.common.grpc_errors import Unauthenticated
+from services.common.errors import Unauthenticated
 
 log = logging.getLogger(__name__)
 

@@ -45,6 +45,12 @@ class ServiceSpec:
     depends_on: tuple[str, ...] = ()
 
     @property
+    def serves_users_plain_http(self) -> bool:
+        """An edge's HTTP listener (hello's, movie's JSON front) is plain: on a cluster an ingress
+        terminates users' TLS in front of it. Every other listener requires mTLS when TLS is on."""
+        return self.tier is Tier.EDGE and (self.protocol is Protocol.HTTP or self.http_port is not None)
+
+    @property
     def scrape_port(self) -> int:
         return self.metrics_port if self.metrics_port is not None else self.port
 

@@ -2,14 +2,14 @@
 
 ``make_channel`` is the one place a channel is created (TLS hook: ``channel_credentials``; None
 means plaintext; ``channel_options`` carries e.g. the pinned server name of
-``TlsMaterial.grpc_channel_options``). ``DiscoveredChannels`` picks a healthy instance of a
+``grpc_credentials.channel_options``). ``DiscoveredChannels`` picks a healthy instance of a
 service through the registry and keeps one channel per address; ``reconfigure`` swaps in new
 options (a renewed client certificate: Python gRPC cannot change a channel's credentials in
 place), so new calls get fresh channels while the old ones finish their calls and close.
 ``call_with_retry`` runs an idempotent call within an absolute deadline: at most ``attempts``
 tries, only on UNAVAILABLE or DEADLINE_EXCEEDED, exponential backoff with full jitter, never
-sleeping past the deadline; failures come out as the domain errors of
-``services.common.grpc_errors``.
+sleeping past the deadline; failures come out as domain errors (``services.common.errors``,
+by ``grpc_status.error_for_status``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from services.common.discovery.base import Instance, NoHealthyInstance, Registry
 from services.common.discovery.cache import InstanceCache
-from services.common.grpc_errors import DeadlineExceeded, ServiceError, Unavailable, from_code
+from services.common.errors import DeadlineExceeded, DomainError, Unavailable
 from services.common.grpc_handlers import is_application_call
 from services.common.grpc_metrics import GrpcClientMetrics, client_metrics_interceptors
+from services.common.grpc_status import error_for_status
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class ClientOptions:
     tracer_provider: TracerProvider | None = None
     metrics: GrpcClientMetrics | None = None
     channel_credentials: grpc.ChannelCredentials | None = None
-    # Extra channel arguments, e.g. ``TlsMaterial.grpc_channel_options(service_dns_name(upstream))``.
+    # Extra channel arguments, e.g. ``grpc_credentials.channel_options(service_dns_name(upstream))``.
     channel_options: tuple[tuple[str, Any], ...] = ()
 
 
@@ -186,7 +187,7 @@ async def call_with_retry(
     """
     loop = asyncio.get_running_loop()
     previous: Instance | None = None
-    last: ServiceError = DeadlineExceeded(f"no time left to call {channels.service}")
+    last: DomainError = DeadlineExceeded(f"no time left to call {channels.service}")
     for number in range(policy.attempts):
         remaining = deadline - loop.time()
         if remaining <= 0.001:
@@ -201,7 +202,7 @@ async def call_with_retry(
                 return await attempt(stub, min(remaining, policy.attempt_timeout_s))
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
-                last = from_code(code, f"{channels.service}: {exc.details() or code.name}")
+                last = error_for_status(code, f"{channels.service}: {exc.details() or code.name}")
                 if code not in RETRYABLE:
                     raise last from None
                 if code == grpc.StatusCode.UNAVAILABLE:

@@ -18,8 +18,9 @@ import grpc
 import grpc.aio
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
-from services.common.grpc_errors import ServiceError, code_name
+from services.common.errors import DomainError
 from services.common.grpc_handlers import MethodName, UnaryBehavior, wrap_handler
+from services.common.grpc_status import code_name, status_code
 from services.common.metrics import LATENCY_BUCKETS
 from services.common.telemetry import current_trace_id
 
@@ -120,8 +121,8 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 except grpc.aio.AbortError:
                     code = _final_code(context, grpc.StatusCode.UNKNOWN)
                     raise
-                except ServiceError as exc:
-                    code = exc.code
+                except DomainError as exc:
+                    code = status_code(exc)
                     raise
                 except asyncio.CancelledError:
                     code = grpc.StatusCode.CANCELLED

@@ -20,7 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from services.common.errors import ApiError
+from services.common.errors import DomainError
+from services.common.http_errors import error_response
 from services.common.metrics import HttpServerMetrics
 from services.common.telemetry import DEFAULT_SAMPLE_RATIO, ROOT_SAMPLED_KEY, current_trace_id
 
@@ -54,8 +55,8 @@ def json_error(status: int, code: str, message: str, **details: Any) -> web.Resp
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+    except DomainError as exc:
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

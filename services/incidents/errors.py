@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.errors import ApiError, BadRequest, NotFound
+from services.common.errors import BadRequest, NotFound, Unavailable
 
 
 class InvalidPayload(BadRequest):
@@ -19,8 +19,7 @@ class IncidentNotFound(NotFound):
     code = "incident_not_found"
 
 
-class StoreUnavailable(ApiError):
+class StoreUnavailable(Unavailable):
     """The notification could not be committed; Alertmanager will retry it."""
 
-    status = 503
     code = "store_unavailable"

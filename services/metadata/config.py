@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.common.auth_tokens import TOKEN_ENV_VARS, TokenSettings, public_keys_path, token_settings_from_env
 from services.common.config import COMMON_ENV_VARS, Env, ServiceConfig, state_dir
-from services.common.grpc_server import MAX_FAULT_LATENCY_MS
+from services.common.grpc_latency_fault import MAX_FAULT_LATENCY_MS
 
 ENV_VARS = (
     *COMMON_ENV_VARS,

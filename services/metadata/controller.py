@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.grpc_errors import NotFound
+from services.common.errors import NotFound
 from services.metadata.cache import TtlCache
 from services.metadata.model import Metadata, validate, validate_id
 from services.metadata.repository import MetadataRepository

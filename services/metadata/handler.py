@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.grpc_errors import InvalidArgument
+from services.common.errors import InvalidArgument
 from services.genproto import movie_pb2, movie_pb2_grpc
 from services.metadata.controller import MetadataController
 from services.metadata.model import Metadata

@@ -7,7 +7,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from services.common import tls
 from services.common.discovery.base import Registry
 from services.common.entrypoint import run_service
-from services.common.grpc_server import metrics_app, serve_grpc
+from services.common.grpc_credentials import server_credentials
+from services.common.grpc_service import metrics_app, serve_grpc
 from services.common.metrics import build_info
 from services.movie.app import build
 from services.movie.config import MovieConfig
@@ -27,7 +28,7 @@ async def serve(config: MovieConfig, registry: Registry, provider: TracerProvide
             http_app=metrics_app("movie", app.server),
             extra_sites=[(app.http, config.http_port)],
             instance_meta={"http_port": str(config.http_port)},
-            server_credentials=material.grpc_server_credentials() if material is not None else None,
+            server_credentials=server_credentials(material) if material is not None else None,
             on_shutdown=app.close,
         )
 

@@ -19,6 +19,7 @@ from services.common import tls
 from services.common.auth_tokens import FileKeySource, TokenVerifier
 from services.common.discovery.base import Registry
 from services.common.grpc_client import ClientOptions, DiscoveredChannels, RetryPolicy
+from services.common.grpc_credentials import channel_credentials, channel_options
 from services.common.grpc_metrics import GrpcClientMetrics
 from services.common.grpc_server import GrpcServer, ServerOptions
 from services.common.ratelimit import TokenBucket
@@ -68,8 +69,8 @@ def build(
             return client
         return replace(
             client,
-            channel_credentials=material.grpc_channel_credentials(),
-            channel_options=tuple(material.grpc_channel_options(tls.service_dns_name(upstream))),
+            channel_credentials=channel_credentials(material),
+            channel_options=tuple(channel_options(tls.service_dns_name(upstream))),
         )
 
     cache_age_s = config.service.timing.heartbeat_interval_s

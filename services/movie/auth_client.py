@@ -17,7 +17,7 @@ import time
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from services.common.auth_tokens import Identity, InvalidToken, TokenVerifier
-from services.common.grpc_errors import DeadlineExceeded, Unauthenticated, Unavailable
+from services.common.errors import DeadlineExceeded, Unauthenticated, Unavailable
 from services.movie.gateways import AuthGateway
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from services.common.grpc_errors import InvalidArgument, ServiceError
+from services.common.errors import DomainError, InvalidArgument
 from services.movie.gateways import MetadataGateway, RatingGateway
 from services.movie.model import Caller, MovieDetails, Rating, validate_movie_id
 from services.movie.uploads import Chunk, Stored, UploadStore
@@ -48,8 +48,8 @@ class MovieController:
                 return await self._rating.get(movie_id, caller.token, budget_deadline)
         except TimeoutError:
             reason = "DEADLINE_EXCEEDED"
-        except ServiceError as exc:
-            reason = exc.code.name
+        except DomainError as exc:
+            reason = exc.kind.name
         self._fallbacks.labels(reason).inc()
         log.warning("serving movie details without rating", extra={"movie_id": movie_id, "reason": reason})
         return None

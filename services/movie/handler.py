@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from services.common.errors import Unauthenticated
 from services.common.grpc_auth import current_identity, current_token
-from services.common.grpc_errors import Unauthenticated
 from services.genproto import movie_pb2, movie_pb2_grpc
 from services.movie.controller import MovieController
 from services.movie.model import Caller, MovieDetails

@@ -1,7 +1,6 @@
 """The plain HTTP/JSON front of the gateway: same controller, same auth, same rate limit.
 
-Domain errors carry gRPC status codes; ``services.common.grpc_errors.http_status`` is the one
-table that turns them into HTTP statuses.
+Domain errors become HTTP statuses in the shared error middleware (``services.common.http_errors``).
 """
 
 from __future__ import annotations
@@ -11,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from services.common.errors import InvalidArgument, ResourceExhausted
 from services.common.grpc_auth import Authenticator, parse_bearer
-from services.common.grpc_errors import InvalidArgument, ResourceExhausted, ServiceError, http_status
 from services.common.ratelimit import TokenBucket
-from services.common.web import Handler, create_base_app, json_error, read_json_object
+from services.common.web import create_base_app, read_json_object
 from services.movie.controller import MovieController
 from services.movie.model import Caller
 
@@ -22,14 +21,6 @@ CONTROLLER_KEY = web.AppKey("movie_controller", MovieController)
 AUTH_KEY = web.AppKey("movie_authenticator", Authenticator)
 BUCKET_KEY = web.AppKey("movie_rate_limit", TokenBucket)
 DEADLINE_KEY = web.AppKey("movie_default_deadline_s", float)
-
-
-@web.middleware
-async def service_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ServiceError as exc:
-        return json_error(http_status(exc.code), exc.code.name.lower(), exc.message)
 
 
 async def _caller(request: web.Request) -> Caller:
@@ -72,7 +63,6 @@ def create_http_app(
 ) -> web.Application:
     """``base``: the keyword arguments of ``create_base_app`` (instrumentation, tracer, registry)."""
     app = create_base_app("movie", **base)
-    app.middlewares.append(service_errors)
     app[CONTROLLER_KEY] = controller
     app[AUTH_KEY] = authenticator
     app[BUCKET_KEY] = bucket

@@ -10,7 +10,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.common import tls
 from services.common.auth_tokens import FileKeySource, TokenVerifier
 from services.common.grpc_auth import LocalAuthenticator
-from services.common.grpc_server import GrpcServer, LatencyFault, ServerOptions
+from services.common.grpc_latency_fault import LatencyFault
+from services.common.grpc_server import GrpcServer, catalog_server
 from services.genproto import movie_pb2, movie_pb2_grpc
 from services.rating.config import RatingConfig
 from services.rating.controller import RatingController
@@ -41,17 +42,14 @@ async def build(
     repo = repository if repository is not None else await SqliteRatingRepository.open(config.database)
     fault = LatencyFault(config.fault_latency_ms)
     verifier = TokenVerifier(FileKeySource(config.public_keys_file), config.tokens)
-    server = GrpcServer(
+    server = catalog_server(
         "rating",
-        ServerOptions(
-            instrumentation=config.service.instrumentation,
-            tracer_provider=tracer_provider,
-            metrics_registry=metrics_registry,
-            # mTLS: serve only rating's catalog dependents and the observers.
-            allowed_peers=tls.allowed_callers("rating") if tls_material is not None else None,
-            authenticator=LocalAuthenticator(verifier),
-            latency_fault=fault,
-        ),
+        config.service,
+        tracer_provider=tracer_provider,
+        metrics_registry=metrics_registry,
+        tls_material=tls_material,
+        authenticator=LocalAuthenticator(verifier),
+        latency_fault=fault,
     )
     server.add(movie_pb2_grpc.add_RatingServiceServicer_to_server, RatingServicer(RatingController(repo)), SERVICE_NAME)
     return RatingApp(server, repo, fault)

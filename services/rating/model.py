@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.grpc_errors import InvalidArgument
+from services.common.errors import InvalidArgument
 
 MAX_ID_CHARS = 64
 MIN_RATING = 1

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
-from services.common.errors import ApiError, Injected
+from services.common.errors import Aborted, Injected
 
 MAX_LATENCY_MS = 10_000
 
 
-class LeakCapReached(ApiError):
-    status = 409
+class LeakCapReached(Aborted):
     code = "leak_cap_reached"
 
 

@@ -26,6 +26,7 @@ from scripts.movie.stack import ORDER, MovieStack, auth_metadata, tls_env
 from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common import tls
 from services.common.config import TlsFiles
+from services.common.grpc_credentials import channel_options
 from services.genproto import movie_pb2, movie_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -111,7 +112,7 @@ async def test_a_client_without_a_certificate_is_refused(stack: MovieStack, pki:
     # It trusts the platform CA (so it could verify the server) but presents no certificate.
     anonymous = grpc.ssl_channel_credentials(root_certificates=pki.ca_pem)
     channel = grpc.aio.secure_channel(
-        stack.address("metadata"), anonymous, options=tls.TlsMaterial.grpc_channel_options("metadata.service.consul")
+        stack.address("metadata"), anonymous, options=channel_options("metadata.service.consul")
     )
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await get_metadata(channel, token)

@@ -10,7 +10,7 @@ from services.auth.controller import WRONG_CREDENTIALS, AuthController, bootstra
 from services.auth.passwords import Passwords
 from services.auth.repository import MemoryUserRepository
 from services.common.auth_tokens import KeyRing, StaticKeySource, TokenIssuer, TokenSettings, TokenVerifier
-from services.common.grpc_errors import ResourceExhausted, Unauthenticated
+from services.common.errors import ResourceExhausted, Unauthenticated
 from services.common.ratelimit import KeyedLimiter
 
 SETTINGS = TokenSettings("firedrill-auth", "firedrill-movie")

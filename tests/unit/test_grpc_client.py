@@ -7,8 +7,8 @@ import grpc
 import grpc.aio
 import pytest
 
+from services.common.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 from services.common.grpc_client import RetryPolicy, call_with_retry
-from services.common.grpc_errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 from services.common.ratelimit import KeyedLimiter, TokenBucket
 
 

@@ -21,7 +21,9 @@ from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common import tls
 from services.common.discovery.base import Instance
 from services.common.grpc_client import ClientOptions, DiscoveredChannels
-from services.common.grpc_server import GrpcPeerIdentityInterceptor, GrpcServer, ServerOptions
+from services.common.grpc_credentials import channel_credentials, channel_options, server_credentials
+from services.common.grpc_peer_identity import GrpcPeerIdentityInterceptor
+from services.common.grpc_server import GrpcServer, ServerOptions
 from services.genproto import movie_pb2, movie_pb2_grpc
 
 
@@ -52,7 +54,7 @@ async def rating(pki: ThrowawayPki, tmp_path: Path) -> AsyncIterator[tuple[GrpcS
             instrumentation=False, metrics_registry=CollectorRegistry(), allowed_peers=tls.allowed_callers("rating")
         ),
     )
-    await server.start("127.0.0.1", 0, material.grpc_server_credentials())
+    await server.start("127.0.0.1", 0, server_credentials(material))
     try:
         yield server, material
     finally:
@@ -94,8 +96,8 @@ async def test_reconfigure_rebuilds_channels_with_the_renewed_certificate(
     def options(material: tls.TlsMaterial) -> ClientOptions:
         return ClientOptions(
             instrumentation=False,
-            channel_credentials=material.grpc_channel_credentials(),
-            channel_options=tuple(material.grpc_channel_options(tls.service_dns_name("rating"))),
+            channel_credentials=channel_credentials(material),
+            channel_options=tuple(channel_options(tls.service_dns_name("rating"))),
         )
 
     registry = OneInstance(Instance("rating", "r1", "127.0.0.1", server.port, {}))

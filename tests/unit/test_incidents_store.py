@@ -11,6 +11,7 @@ import aiosqlite
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.common.http_errors import http_status
 from services.incidents.config import IncidentsConfig
 from services.incidents.errors import StoreUnavailable
 from services.incidents.metrics import IncidentMetrics
@@ -145,7 +146,7 @@ async def test_a_stopped_writer_refuses_with_503(tmp_path: Path) -> None:
     try:
         with pytest.raises(StoreUnavailable) as caught:
             await writer.submit(lambda conn: store.apply_notification(conn, note(), T0))
-        assert caught.value.status == 503
+        assert http_status(caught.value) == 503
     finally:
         await store.close()
 

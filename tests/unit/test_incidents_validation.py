@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from services.common.http_errors import http_status
 from services.incidents.errors import InvalidPayload
 from services.incidents.models import NS_PER_S, BadTimestamp, Status, format_time, parse_time
 from services.incidents.validation import MAX_VALUE_CHARS, TRUNCATION_MARK, parse_notification
@@ -84,7 +85,7 @@ def test_body_that_is_not_json() -> None:
     with pytest.raises(InvalidPayload) as caught:
         parse_notification(b"{not json")
     assert caught.value.field == "body"
-    assert caught.value.status == 400
+    assert http_status(caught.value) == 400
 
 
 def test_empty_body() -> None:

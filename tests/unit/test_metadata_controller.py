@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.grpc_errors import InvalidArgument, NotFound
+from services.common.errors import InvalidArgument, NotFound
 from services.metadata.cache import TtlCache
 from services.metadata.controller import MetadataController
 from services.metadata.model import Metadata

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.common.grpc_errors import InvalidArgument, NotFound, Unavailable
+from services.common.errors import InvalidArgument, NotFound, Unavailable
 from services.movie.controller import MovieController
 from services.movie.model import Caller, MovieMetadata, Rating
 from services.movie.uploads import Chunk, UploadStore, safe_filename

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.grpc_errors import InvalidArgument
+from services.common.errors import InvalidArgument
 from services.rating.controller import RatingController
 from services.rating.model import RECORD_TYPE_MOVIE, Aggregate, Rating
 from services.rating.repository import MemoryRatingRepository, RatingRepository, SqliteRatingRepository

@@ -1,4 +1,4 @@
-"""services/common/tls.py over real TLS handshakes on loopback, with a throwaway PKI (no Vault)."""
+"""services.common.tls over real TLS handshakes on loopback, with a throwaway PKI (no Vault)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry
 from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common import tls
 from services.common.config import TlsFiles
+from services.common.grpc_credentials import channel_credentials, channel_options, server_credentials
+from services.common.web_peer_identity import peer_identity_middleware
 from tests.unit.helpers import service_config
 
 
@@ -42,7 +44,7 @@ class Server:
 
 
 async def _serve(files: TlsFiles, *, allowed: tuple[str, ...] | None) -> AsyncIterator[Server]:
-    material = tls.TlsMaterial(files, "response", poll_interval_s=0.05)
+    material = tls.TlsMaterial(files, "response")
     entered = asyncio.Event()
     release = asyncio.Event()
 
@@ -56,7 +58,7 @@ async def _serve(files: TlsFiles, *, allowed: tuple[str, ...] | None) -> AsyncIt
 
     app = web.Application()
     if allowed is not None:
-        app.middlewares.append(tls.peer_identity_middleware(allowed))
+        app.middlewares.append(peer_identity_middleware(allowed))
     app.router.add_get("/", hello)
     app.router.add_get("/held", held)
     runner = web.AppRunner(app)
@@ -276,7 +278,7 @@ async def grpc_server(pki: ThrowawayPki, tmp_path: Path) -> AsyncIterator[tuple[
     material = tls.TlsMaterial(pki.write(tmp_path / "rating", "rating"), "rating")
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
-    port = server.add_secure_port("127.0.0.1:0", material.grpc_server_credentials())
+    port = server.add_secure_port("127.0.0.1:0", server_credentials(material))
     await server.start()
     try:
         yield f"127.0.0.1:{port}", material
@@ -288,9 +290,7 @@ async def _grpc_check(target: str, credentials: object, server_name: str = "rati
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    async with grpc.aio.secure_channel(
-        target, credentials, options=tls.TlsMaterial.grpc_channel_options(server_name)
-    ) as channel:
+    async with grpc.aio.secure_channel(target, credentials, options=channel_options(server_name)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         await stub.Check(health_pb2.HealthCheckRequest(), timeout=3)
 
@@ -302,19 +302,19 @@ async def test_grpc_requires_a_client_certificate_and_follows_rotation(
 
     target, material = grpc_server
     movie = tls.TlsMaterial(pki.write(tmp_path / "movie", "movie"), "movie")
-    await _grpc_check(target, movie.grpc_channel_credentials())
+    await _grpc_check(target, channel_credentials(movie))
     with pytest.raises(grpc.aio.AioRpcError):
         await _grpc_check(target, grpc.ssl_channel_credentials(root_certificates=pki.ca_pem))
     intruder = tls.TlsMaterial(other_pki.write(tmp_path / "intruder", "movie"), "movie")
     with pytest.raises(grpc.aio.AioRpcError):
-        await _grpc_check(target, intruder.grpc_channel_credentials())
+        await _grpc_check(target, channel_credentials(intruder))
     with pytest.raises(grpc.aio.AioRpcError):
-        await _grpc_check(target, movie.grpc_channel_credentials(), server_name="metadata")
+        await _grpc_check(target, channel_credentials(movie), server_name="metadata")
     # Rotate the server's certificate: the next handshake is served with the new one.
     first = await asyncio.to_thread(_served_serial, "https://" + target, pki.ca_pem, movie.files)
     pki.write(material.files.cert.parent, "rating")
     assert material.reload_if_changed()
-    await _grpc_check(target, movie.grpc_channel_credentials())
+    await _grpc_check(target, channel_credentials(movie))
     second = await asyncio.to_thread(_served_serial, "https://" + target, pki.ca_pem, movie.files)
     assert second == material.snapshot.serial != first
 
