@@ -59,9 +59,10 @@ class Client:
         stub = movie_pb2_grpc.MetadataServiceStub(self.channel("metadata"))
         await stub.PutMetadata(movie_pb2.PutMetadataRequest(metadata=record), metadata=self.metadata, timeout=5)
 
-    async def details(self, movie_id: str = "tt1", timeout: float = 2.0) -> movie_pb2.MovieDetails:
+    async def details(self, movie_id: str = "tt1", deadline_s: float = 2.0) -> movie_pb2.MovieDetails:
+        """GetMovieDetails with ``deadline_s`` as the gRPC deadline the caller sends (and movie propagates)."""
         response = await self.movie().GetMovieDetails(
-            movie_pb2.GetMovieDetailsRequest(movie_id=movie_id), metadata=self.metadata, timeout=timeout
+            movie_pb2.GetMovieDetailsRequest(movie_id=movie_id), metadata=self.metadata, timeout=deadline_s
         )
         return response.movie_details
 
@@ -185,7 +186,7 @@ async def test_caller_deadline_is_propagated(client: Client, stack: MovieStack) 
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await client.details(timeout=0.3)
+        await client.details(deadline_s=0.3)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert loop.time() - started < 0.9
 
@@ -196,7 +197,7 @@ async def test_stopped_rating_falls_back_then_recovers(client: Client, stack: Mo
     await stack.stop_service("rating")
     loop = asyncio.get_running_loop()
     started = loop.time()
-    details = await client.details(timeout=1.0)
+    details = await client.details(deadline_s=1.0)
     assert loop.time() - started < 1.0
     assert not details.HasField("rating")
     assert details.rating_available is False
@@ -205,7 +206,7 @@ async def test_stopped_rating_falls_back_then_recovers(client: Client, stack: Mo
     await stack.start_service("rating")  # same data dir: the rating is still there
 
     async def rating_back() -> bool:
-        again = await client.details(timeout=1.0)
+        again = await client.details(deadline_s=1.0)
         return again.HasField("rating") and again.rating == 5.0
 
     await wait_for(rating_back, timeout_s=10, what="ratings back after restart")
@@ -216,7 +217,7 @@ async def test_crashed_rating_still_registered_falls_back_within_deadline(client
     await stack.stop_service("rating", deregister=False)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    details = await client.details(timeout=1.0)
+    details = await client.details(deadline_s=1.0)
     assert loop.time() - started < 1.0
     assert details.rating_available is False
 
@@ -226,7 +227,7 @@ async def test_slow_rating_falls_back_within_budget(client: Client, stack: Movie
     stack.running["rating"].app.fault.set(3000)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    details = await client.details(timeout=2.0)
+    details = await client.details(deadline_s=2.0)
     assert loop.time() - started < 1.0  # rating budget is 300 ms by default
     assert details.rating_available is False
 
@@ -235,7 +236,7 @@ async def test_metadata_down_is_unavailable(client: Client, stack: MovieStack) -
     await client.put_movie()
     await stack.stop_service("metadata")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await client.details(timeout=2.0)
+        await client.details(deadline_s=2.0)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     async with aiohttp.ClientSession() as session:
         headers = {"Authorization": f"Bearer {client.token}"}
@@ -249,7 +250,7 @@ async def test_reads_are_retried_on_another_instance(client: Client, stack: Movi
     dead = Instance("metadata", "metadata-dead", "127.0.0.1", 9, {"protocol": "grpc"})  # discard port: refused
     await stack.registry.register(dead)
     for _ in range(10):
-        assert (await client.details(timeout=2.0)).metadata.id == "tt1"
+        assert (await client.details(deadline_s=2.0)).metadata.id == "tt1"
 
 
 async def test_upload_streams_chunks_to_disk(client: Client, stack: MovieStack, tmp_path: Path) -> None:

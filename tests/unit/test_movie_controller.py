@@ -149,7 +149,7 @@ async def test_upload_over_the_limit_is_refused_and_leaves_nothing(tmp_path: Pat
     store = UploadStore(tmp_path, 5)
     with pytest.raises(InvalidArgument):
         await store.store(chunks(("big.bin", b"abc"), ("", b"def")))
-    assert list(tmp_path.iterdir()) == []
+    assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []
 
 
 @pytest.mark.parametrize(
