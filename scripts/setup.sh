@@ -60,7 +60,8 @@ if [ -x "$checkov_venv/bin/checkov" ]; then
   say "checkov present"
 else
   say "installing checkov into $checkov_venv (its own virtualenv; a few minutes the first time)"
-  if ! CHECKOV_VENV="$checkov_venv" bash "$root/scripts/cluster/install-checkov.sh" >/dev/null; then
+  if ! CHECKOV_VENV="$checkov_venv" bash "$root/scripts/cluster/install-checkov.sh" >/dev/null \
+       2> >(grep -v '^WARNING: Location' >&2); then
     say "checkov could not be installed: the checkov test of make validate skips until it is"
   fi
 fi
