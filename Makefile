@@ -30,7 +30,6 @@ lint: setup ## ruff, mypy, shellcheck, secret scan
 
 validate: setup ## promtool, amtool, HCL, terraform, checkov checks (static)
 	@$(PY) -m scripts.monitoring check
-	@bash scripts/cluster/install-checkov.sh >/dev/null
 	@$(PY) -m pytest -q -m infra --no-header -p no:cacheprovider
 
 up: setup ## start the local platform (idempotent)

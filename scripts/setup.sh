@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Firedrill needs and is missing: Debian packages (Prometheus, Alertmanager,
 # promtool/amtool, wrk, shellcheck, and Go to build the consul-template renderer the template
-# tests use) and the Python virtualenv with the project and its tools.
+# tests use), the Python virtualenv with the project and its tools, and checkov in its own
+# virtualenv (.venv-checkov, or CHECKOV_VENV) for the Terraform scan of `make validate`.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
@@ -50,4 +51,17 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   touch "$stamp"
 else
   say "virtualenv up to date"
+fi
+
+# checkov has its own virtualenv (scripts/cluster/install-checkov.sh says why). Tests never install
+# anything: without it the checkov test skips and says so.
+checkov_venv="${CHECKOV_VENV:-$root/.venv-checkov}"
+if [ -x "$checkov_venv/bin/checkov" ]; then
+  say "checkov present"
+else
+  say "installing checkov into $checkov_venv (its own virtualenv; a few minutes the first time)"
+  if ! CHECKOV_VENV="$checkov_venv" bash "$root/scripts/cluster/install-checkov.sh" >/dev/null \
+       2> >(grep -v '^WARNING: Location' >&2); then
+    say "checkov could not be installed: the checkov test of make validate skips until it is"
+  fi
 fi

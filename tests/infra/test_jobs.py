@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -43,6 +43,16 @@ INFRA_SERVICES = {i.name for i in catalog.INFRA} - {"openbao", "vault-agent"}
 IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 # Addresses that are not hosts: loopback (inside a task), the bind-all address and SAN literals.
 ALLOWED_IPS = {"127.0.0.1", "0.0.0.0"}
+
+
+T = TypeVar("T")
+
+
+def nonempty(items: Iterable[T], what: str) -> list[T]:
+    """``items`` as a list, failing when there are none: a check looping over nothing passes vacuously."""
+    listed = list(items)
+    assert listed, f"no {what} found in the jobs: the check would pass without checking anything"
+    return listed
 
 
 def _tasks() -> Iterator[tuple[str, str, str, dict[str, Any]]]:
@@ -82,7 +92,7 @@ def test_movie_has_its_four_groups() -> None:
 
 @pytest.mark.parametrize("name", sorted(JOBS))
 def test_every_variable_is_typed_and_described(name: str) -> None:
-    for var, body in JOBS[name].variables.items():
+    for var, body in nonempty(JOBS[name].variables.items(), f"variables of {name}"):
         assert body.get("type"), f"{name}: variable {var} has no type"
         assert body.get("description"), f"{name}: variable {var} has no description"
 
@@ -104,17 +114,20 @@ def test_every_job_has_an_update_with_auto_revert(name: str) -> None:
 
 
 def test_every_group_has_restart_and_reschedule_and_dynamic_ports() -> None:
-    for name, job in JOBS.items():
-        for group_name, group in job.groups.items():
+    ports = 0
+    for name, job in nonempty(JOBS.items(), "jobs"):
+        for group_name, group in nonempty(job.groups.items(), f"groups of {name}"):
             assert group.get("restart"), f"{name}/{group_name} has no restart block"
             assert group.get("reschedule"), f"{name}/{group_name} has no reschedule block"
             for network in group.get("network", []):
                 for label, port in labelled(network.get("port")):
                     assert "static" not in port, f"{name}/{group_name}: port {label} is static"
+                    ports += 1
+    assert ports, "no network port found in any group"
 
 
 def test_every_task_has_resources() -> None:
-    for job, group, task_name, task in _tasks():
+    for job, group, task_name, task in nonempty(_tasks(), "tasks"):
         [resources] = task.get("resources") or [None]
         assert resources, f"{job}/{group}/{task_name} has no resources"
         assert resources["cpu"] > 0
@@ -122,7 +135,7 @@ def test_every_task_has_resources() -> None:
 
 
 def test_images_are_pinned_variables() -> None:
-    for job, group, task_name, task in _tasks():
+    for job, group, task_name, task in nonempty(_tasks(), "tasks"):
         [config] = task["config"]
         image = config["image"]
         assert image.startswith("${var."), f"{job}/{group}/{task_name}: image is not a variable"
@@ -133,13 +146,13 @@ def test_images_are_pinned_variables() -> None:
 
 
 def test_no_latest_image_reference_anywhere_in_jobs() -> None:
-    for path in job_files().values():
+    for path in nonempty(job_files().values(), "job files"):
         found = re.findall(r"[\w./-]+:latest\b", path.read_text())
         assert not found, f"{path.name} references {found}"
 
 
 def test_no_hard_coded_addresses() -> None:
-    for path in job_files().values():
+    for path in nonempty(job_files().values(), "job files"):
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if line.lstrip().startswith("#"):
                 continue
@@ -148,7 +161,7 @@ def test_no_hard_coded_addresses() -> None:
 
 
 def test_every_service_has_a_check_and_metrics_meta() -> None:
-    for job, group, service in _services():
+    for job, group, service in nonempty(_services(), "services"):
         checks = service.get("check") or []
         assert checks, f"{job}/{group}: service {service['name']} has no check"
         for check in checks:
@@ -162,7 +175,8 @@ def test_every_service_has_a_check_and_metrics_meta() -> None:
 
 
 def test_every_template_has_a_change_mode_and_vault_ones_reload() -> None:
-    for job, task_name, template in _templates():
+    reloading: set[str] = set()
+    for job, task_name, template in nonempty(_templates(), "templates"):
         mode = template.get("change_mode")
         assert mode in {"signal", "restart", "noop", "script"}, f"{job}/{task_name}: template without change_mode"
         data = str(template.get("data", ""))
@@ -171,31 +185,41 @@ def test_every_template_has_a_change_mode_and_vault_ones_reload() -> None:
             assert mode in {"signal", "restart"}, f"{job}/{task_name}: Vault template must reload ({mode})"
             if mode == "signal":
                 assert template.get("change_signal"), f"{job}/{task_name}: signal template without change_signal"
+            reloading.add(mode)
+    # Both kinds occur (certificates signal, secrets read at start restart): both branches were checked.
+    assert reloading == {"signal", "restart"}, f"Vault templates found reload by {sorted(reloading)} only"
 
 
 def test_tasks_that_read_vault_have_a_workload_identity_role() -> None:
+    readers = []
     for job, group, task_name, task in _tasks():
         templates = task.get("template", [])
         needs_vault = any(
             "secret" in str(t.get("data", "")) or "pki_issue" in str(t.get("data", "")) for t in templates
         )
-        if not needs_vault:
-            continue
+        if needs_vault:
+            readers.append((job, group, task_name, task))
+    for job, group, task_name, task in nonempty(readers, "tasks that render Vault secrets"):
         [vault] = task.get("vault") or [None]
         assert vault, f"{job}/{group}/{task_name} renders Vault secrets without a vault block"
         assert vault["role"] == f"firedrill-{task_name}", f"{job}/{task_name}: vault role {vault['role']}"
 
 
 def test_secrets_are_files_never_env_values() -> None:
-    for job, _group, task_name, task in _tasks():
+    secret_keys, secret_templates = 0, 0
+    for job, _group, task_name, task in nonempty(_tasks(), "tasks"):
         for env in task.get("env", []):
             for key, value in env.items():
                 if any(word in key for word in ("TOKEN", "KEY", "PASSWORD", "SECRET")):
                     assert key.endswith("_FILE"), f"{job}/{task_name}: {key} carries a secret value"
                     assert "${NOMAD_SECRETS_DIR}" in value or value.startswith("/secrets/"), (job, key)
+                    secret_keys += 1
         for template in task.get("template", []):
             if "secret " in str(template.get("data", "")) and not template.get("env"):
                 assert template["destination"].startswith("secrets/"), f"{job}/{task_name}: secret outside secrets/"
+                secret_templates += 1
+    assert secret_keys, "no env variable naming a secret file found: the rule checked nothing"
+    assert secret_templates, "no template rendering a Vault secret to a file found: the rule checked nothing"
 
 
 # Images whose user owns rendered secrets, by the prefix of the job variables naming that user
@@ -236,7 +260,7 @@ def test_some_templates_render_into_secrets() -> None:
 
 
 def test_secret_templates_are_owned_by_the_task_user_and_not_world_readable() -> None:
-    for job, task_name, template in _secret_templates():
+    for job, task_name, template in nonempty(_secret_templates(), "templates rendered into secrets/"):
         where = f"{job}/{task_name}: {template['destination']}"
         perms = str(template.get("perms", ""))
         assert re.fullmatch(r"0?[0-7]{3}", perms), f"{where}: perms {perms!r} (the default 0644 is too wide)"
@@ -250,28 +274,30 @@ def test_secret_templates_are_owned_by_the_task_user_and_not_world_readable() ->
 
 
 def test_private_keys_and_tokens_are_owner_only() -> None:
-    for job, task_name, template in _secret_templates():
+    for job, task_name, template in nonempty(_secret_templates(), "templates rendered into secrets/"):
         if template["destination"] != "secrets/tls/ca.pem":
             assert template["perms"] == "0600", f"{job}/{task_name}: {template['destination']} is {template['perms']}"
 
 
 def test_service_uid_defaults_to_the_dockerfile_user() -> None:
     [(uid, gid)] = DOCKERFILE_USER.findall((REPO / "Dockerfile").read_text())
+    checked = []
     for name, job in JOBS.items():
         if "service_uid" not in job.variables:
             assert name in {"monitoring", "tracing"}, f"{name} runs the services image without service_uid"
             continue
         assert job.variables["service_uid"]["default"] == int(uid), name
         assert job.variables["service_gid"]["default"] == int(gid), name
+        checked.append(name)
+    nonempty(checked, "jobs running the services image")
     monitoring = JOBS["monitoring"].variables
     assert monitoring["alertmanager_uid"]["default"] == 65534
     assert monitoring["grafana_uid"]["default"] == 472
 
 
 def test_services_do_not_self_register_on_nomad() -> None:
-    for job, _group, _task_name, task in _tasks():
-        if job in {"monitoring", "tracing"}:
-            continue
+    service_tasks = [(job, task) for job, _group, _task_name, task in _tasks() if job not in {"monitoring", "tracing"}]
+    for _job, task in nonempty(service_tasks, "tasks running the services"):
         [env] = task["env"]
         assert env["FIREDRILL_SELF_REGISTER"] == "false"
         assert env["FIREDRILL_DISCOVERY"] == "consul"
@@ -383,9 +409,9 @@ def test_trace_ratio_replaces_the_otel_sampler_variables(spec: catalog.ServiceSp
 
 
 def test_no_job_sets_the_otel_sampler() -> None:
-    for path in job_files().values():
+    for path in nonempty(job_files().values(), "job files"):
         assert "OTEL_TRACES_SAMPLER" not in path.read_text(), f"{path.name} sets OTEL_TRACES_SAMPLER(_ARG)"
-    for job, _group, task_name, task in _tasks():
+    for job, _group, task_name, task in nonempty(_tasks(), "tasks"):
         assert not {k for k in _env_keys(task) if k.startswith("OTEL_TRACES_SAMPLER")}, (job, task_name)
 
 
@@ -410,6 +436,7 @@ def test_alertmanager_renders_its_certificate_from_vault_pki() -> None:
         for template in task.get("template", [])
         if "pki_int/issue/alertmanager" in str(template.get("data", ""))
     }
+    nonempty(rendered, "Alertmanager certificate templates")
     tls = ALERTMANAGER_TLS
     # The job's secrets/ is /secrets inside the container: the files tls_config points at.
     wanted = {str(path).removeprefix("/") for path in (tls.cert, tls.key, tls.ca)}
@@ -449,7 +476,7 @@ def test_cluster_alertmanager_config_calls_incidents_with_its_client_certificate
 
 def test_nothing_deploy_sends_skips_tls_verification() -> None:
     """Every variable of every job, as make deploy passes them: no insecure_skip_verify anywhere."""
-    for name, job in JOBS.items():
+    for name, job in nonempty(JOBS.items(), "jobs"):
         variables = variables_for(job, profile="production", image=None, overrides={})
         assert "insecure_skip_verify" not in repr(variables), f"{name}: deploy would send insecure_skip_verify"
         if name == "monitoring":
@@ -468,7 +495,7 @@ def test_alertmanager_config_without_an_incidents_webhook_is_refused() -> None:
 
 def test_every_job_service_is_in_the_catalog_or_infra() -> None:
     names = set(catalog.service_names())
-    for job, group, service in _services():
+    for job, group, service in nonempty(_services(), "services"):
         assert service["name"] in names | INFRA_SERVICES, f"{job}/{group}: {service['name']} is not in the catalog"
 
 

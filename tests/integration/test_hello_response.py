@@ -61,7 +61,8 @@ async def test_one_trace_spans_both_services(local_platform: RunningPlatform) ->
         headers = {"traceparent": f"00-{trace_id}-{parent}-01"}
         async with session.get(local_platform.url("hello", "/hello"), headers=headers) as answer:
             assert answer.status == 200
-    spans = wait_until(
+    spans = await asyncio.to_thread(
+        wait_until,
         lambda: (
             (found := _spans(local_platform.state_dir / "traces", trace_id))
             and {span["service"] for span in found} >= {"hello", "response"}
@@ -121,13 +122,16 @@ async def test_sigterm_under_load_loses_no_in_flight_request(local_platform: Run
         await asyncio.to_thread(platform.supervisor.signal, "response", "TERM")
         statuses = await asyncio.gather(*requests)
     assert statuses == [200] * 20
-    wait_until(
-        lambda: platform.supervisor.process("response")["statename"] in {"EXITED", "STOPPED"},
+    stopped = await asyncio.to_thread(
+        wait_until,
+        lambda: (state := platform.supervisor.process("response"))["statename"] in {"EXITED", "STOPPED"} and state,
         timeout_s=15,
         what="response exited after draining",
     )
-    assert platform.supervisor.process("response")["exitstatus"] == 0, "a graceful stop exits 0"
+    assert stopped["exitstatus"] == 0, "a graceful stop exits 0"
     await asyncio.to_thread(platform.start, "response")
-    wait_until(lambda: platform.supervisor.process("response")["statename"] == "RUNNING", timeout_s=15)
+    await asyncio.to_thread(
+        wait_until, lambda: platform.supervisor.process("response")["statename"] == "RUNNING", timeout_s=15
+    )
     result = await send_traffic(local_platform.url("hello", "/hello"), requests=5, concurrency=1, max_duration_s=20)
     assert result.failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from prometheus_client import CollectorRegistry
 
 from scripts.movie.stack import MovieStack, auth_metadata, wait_for
 from services.common.discovery.base import Instance
+from services.common.waiting import wait_until_async
 from services.genproto import movie_pb2, movie_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,29 @@ async def stack(tmp_path: Path) -> AsyncIterator[MovieStack]:
     running = await start_stack(tmp_path)
     yield running
     await running.close()
+
+
+def server_calls(
+    metrics: CollectorRegistry, method: str, metric: str = "grpc_server_handled_total"
+) -> dict[str, float]:
+    """A service's own count of the calls to ``method`` it started or handled: by grpc_code, or "" for started."""
+    counts: dict[str, float] = {}
+    for family in metrics.collect():
+        for sample in family.samples:
+            if sample.name == metric and sample.labels.get("grpc_method") == method:
+                code = sample.labels.get("grpc_code", "")
+                counts[code] = counts.get(code, 0.0) + sample.value
+    return counts
+
+
+def rating_fallbacks(stack: MovieStack) -> dict[str, float]:
+    """movie_rating_fallbacks_total by reason: details the gateway served without a rating."""
+    return {
+        sample.labels["reason"]: sample.value
+        for family in stack.running["movie"].metrics.collect()
+        for sample in family.samples
+        if sample.name == "movie_rating_fallbacks_total"
+    }
 
 
 class Client:
@@ -59,9 +83,10 @@ class Client:
         stub = movie_pb2_grpc.MetadataServiceStub(self.channel("metadata"))
         await stub.PutMetadata(movie_pb2.PutMetadataRequest(metadata=record), metadata=self.metadata, timeout=5)
 
-    async def details(self, movie_id: str = "tt1", timeout: float = 2.0) -> movie_pb2.MovieDetails:
+    async def details(self, movie_id: str = "tt1", deadline_s: float = 2.0) -> movie_pb2.MovieDetails:
+        """GetMovieDetails with ``deadline_s`` as the gRPC deadline the caller sends (and movie propagates)."""
         response = await self.movie().GetMovieDetails(
-            movie_pb2.GetMovieDetailsRequest(movie_id=movie_id), metadata=self.metadata, timeout=timeout
+            movie_pb2.GetMovieDetailsRequest(movie_id=movie_id), metadata=self.metadata, timeout=deadline_s
         )
         return response.movie_details
 
@@ -181,31 +206,33 @@ async def test_rate_limit_answers_resource_exhausted(tmp_path: Path) -> None:
 
 async def test_caller_deadline_is_propagated(client: Client, stack: MovieStack) -> None:
     await client.put_movie()
-    stack.running["metadata"].app.fault.set(1000)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    metadata = stack.running["metadata"]
+    metadata.app.fault.set(1000)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await client.details(timeout=0.3)
+        await client.details(deadline_s=0.3)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert loop.time() - started < 0.9
+    # metadata did not run on to the end of its 1 s delay: its call was cancelled at the caller's deadline.
+    handled = await wait_until_async(
+        lambda: server_calls(metadata.metrics, "GetMetadata"), timeout_s=10, what="metadata to finish the call"
+    )
+    assert handled == {"CANCELLED": 1.0}
 
 
 async def test_stopped_rating_falls_back_then_recovers(client: Client, stack: MovieStack) -> None:
     await client.put_movie()
     await client.rate(5)
     await stack.stop_service("rating")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    details = await client.details(timeout=1.0)
-    assert loop.time() - started < 1.0
+    # The caller's own deadline bounds the wait: an answer at all came within it.
+    details = await client.details(deadline_s=1.0)
     assert not details.HasField("rating")
     assert details.rating_available is False
     assert details.metadata.title == "The Matrix"
+    assert rating_fallbacks(stack) == {"UNAVAILABLE": 1.0}
 
     await stack.start_service("rating")  # same data dir: the rating is still there
 
     async def rating_back() -> bool:
-        again = await client.details(timeout=1.0)
+        again = await client.details(deadline_s=1.0)
         return again.HasField("rating") and again.rating == 5.0
 
     await wait_for(rating_back, timeout_s=10, what="ratings back after restart")
@@ -214,28 +241,34 @@ async def test_stopped_rating_falls_back_then_recovers(client: Client, stack: Mo
 async def test_crashed_rating_still_registered_falls_back_within_deadline(client: Client, stack: MovieStack) -> None:
     await client.put_movie()
     await stack.stop_service("rating", deregister=False)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    details = await client.details(timeout=1.0)
-    assert loop.time() - started < 1.0
+    # The caller's own deadline bounds the wait: an answer at all came within it.
+    details = await client.details(deadline_s=1.0)
     assert details.rating_available is False
+    assert sum(rating_fallbacks(stack).values()) == 1
 
 
 async def test_slow_rating_falls_back_within_budget(client: Client, stack: MovieStack) -> None:
     await client.put_movie()
-    stack.running["rating"].app.fault.set(3000)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    details = await client.details(timeout=2.0)
-    assert loop.time() - started < 1.0  # rating budget is 300 ms by default
+    rating = stack.running["rating"]
+    rating.app.fault.set(3000)
+    # Without the 300 ms rating budget the gateway would spend the caller's whole 2 s on rating
+    # attempts (800 ms each) and the caller would get DEADLINE_EXCEEDED instead of details.
+    details = await client.details(deadline_s=2.0)
     assert details.rating_available is False
+    assert rating_fallbacks(stack) == {"DEADLINE_EXCEEDED": 1.0}
+    # One rating call, cut by the budget (no retry fitted in it) and cancelled on rating's side.
+    assert server_calls(rating.metrics, "GetAggregatedRating", "grpc_server_started_total") == {"": 1.0}
+    handled = await wait_until_async(
+        lambda: server_calls(rating.metrics, "GetAggregatedRating"), timeout_s=10, what="rating to finish the call"
+    )
+    assert handled == {"CANCELLED": 1.0}
 
 
 async def test_metadata_down_is_unavailable(client: Client, stack: MovieStack) -> None:
     await client.put_movie()
     await stack.stop_service("metadata")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await client.details(timeout=2.0)
+        await client.details(deadline_s=2.0)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     async with aiohttp.ClientSession() as session:
         headers = {"Authorization": f"Bearer {client.token}"}
@@ -249,7 +282,7 @@ async def test_reads_are_retried_on_another_instance(client: Client, stack: Movi
     dead = Instance("metadata", "metadata-dead", "127.0.0.1", 9, {"protocol": "grpc"})  # discard port: refused
     await stack.registry.register(dead)
     for _ in range(10):
-        assert (await client.details(timeout=2.0)).metadata.id == "tt1"
+        assert (await client.details(deadline_s=2.0)).metadata.id == "tt1"
 
 
 async def test_upload_streams_chunks_to_disk(client: Client, stack: MovieStack, tmp_path: Path) -> None:

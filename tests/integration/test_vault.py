@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import hvac
 import jwt
 import pytest
 from hvac import exceptions as hvac_errors
+from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.vault import bootstrap, rotate_jwt_key
 from scripts.vault.devserver import DevServer, bao_binary
@@ -247,8 +249,14 @@ async def test_a_certificate_from_another_ca_is_refused(
 
 
 async def test_an_expired_certificate_is_refused(platform: VaultPlatform, response_url: str, tmp_path: Path) -> None:
-    files = _vault_cert(
-        platform.bao.token, platform.bao.addr, tmp_path / "short", "hello", "2s", platform.operator().files.ca
+    files = await asyncio.to_thread(
+        _vault_cert,
+        platform.bao.token,
+        platform.bao.addr,
+        tmp_path / "short",
+        "hello",
+        "2s",
+        platform.operator().files.ca,
     )
     not_after = tls.first_certificate(files.cert.read_bytes()).not_valid_after_utc.timestamp()
     await asyncio.to_thread(
@@ -302,6 +310,33 @@ def _served_serial(platform: VaultPlatform, service: str) -> int:
     return x509.load_der_x509_certificate(der).serial_number
 
 
+def _calls_to_response_ok(platform: VaultPlatform) -> float:
+    """hello's successful calls to response (http_client_requests_total, outcome ok), from its /metrics."""
+    request = urllib.request.Request(platform.url("hello", "/metrics"))  # noqa: S310 (loopback)
+    with urllib.request.urlopen(request, timeout=5, context=platform.client_ssl("hello")) as answer:  # noqa: S310
+        text = answer.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "http_client_requests_total"
+        and sample.labels.get("upstream") == "response"
+        and sample.labels.get("outcome") == "ok"
+    )
+
+
+async def _load_succeeds(platform: VaultPlatform, calls: int, what: str) -> None:
+    """Wait until hello has made ``calls`` more successful calls to response than now (over mTLS)."""
+    before = await asyncio.to_thread(_calls_to_response_ok, platform)
+    await asyncio.to_thread(
+        wait_until,
+        lambda: _calls_to_response_ok(platform) >= before + calls,
+        timeout_s=30,
+        interval_s=0.1,
+        what=what,
+    )
+
+
 def assert_no_secrets_leaked(platform: VaultPlatform) -> None:
     logs = platform.all_logs()
     assert logs, "the run wrote no logs at all"
@@ -339,7 +374,7 @@ async def test_certificate_rotation_under_load_loses_no_request() -> None:
         result = await load
         assert result.ok > 50
         assert result.failed == 0, result.errors[:5]
-        assert_no_secrets_leaked(platform)
+        await asyncio.to_thread(assert_no_secrets_leaked, platform)
     finally:
         await asyncio.to_thread(remove, platform)
 
@@ -350,7 +385,7 @@ async def _outage(outage_s: float) -> None:
         await asyncio.to_thread(platform.start)
         stop = asyncio.Event()
         load = asyncio.create_task(load_loop(platform, stop))
-        await asyncio.sleep(1.0)
+        await _load_succeeds(platform, 20, "the load to get going before the outage")
         first_serial = await asyncio.to_thread(_served_serial, platform, "response")
         jwt_file = platform.root / "secrets" / "auth" / "jwt-keys.json"
         active_kid = json.loads(jwt_file.read_text())["active_kid"]
@@ -362,7 +397,7 @@ async def _outage(outage_s: float) -> None:
             interval_s=0.05,
             what="vault_reachable to drop to 0",
         )
-        await asyncio.sleep(outage_s)
+        await asyncio.sleep(outage_s)  # the outage itself: OpenBao stays down this long, under load
         assert await asyncio.to_thread(platform.healthy, "hello")
         left = await asyncio.to_thread(platform.service_metric, "response", "tls_cert_expiry_seconds")
         assert left is not None
@@ -384,14 +419,14 @@ async def _outage(outage_s: float) -> None:
             interval_s=0.2,
             what="a certificate from the new CA",
         )
-        await asyncio.sleep(1.5)
+        await _load_succeeds(platform, 20, "calls served with the re-issued certificate")
         # The restarted server was seeded with the rendered key set: issued tokens stay valid.
         assert json.loads(jwt_file.read_text())["active_kid"] == active_kid
         stop.set()
         result = await load
         assert result.ok > 50
         assert result.failed == 0, result.errors[:5]
-        assert_no_secrets_leaked(platform)
+        await asyncio.to_thread(assert_no_secrets_leaked, platform)
     finally:
         await asyncio.to_thread(remove, platform)
 

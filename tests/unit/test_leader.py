@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -31,37 +30,34 @@ async def test_only_one_file_lock_holder(tmp_path: Path) -> None:
 
 async def test_lock_held_by_another_process_blocks_until_it_dies(tmp_path: Path) -> None:
     path = tmp_path / "job.lock"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import fcntl, os, sys
-                fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                print("locked", flush=True)
-                sys.stdin.read()
-                """
-            ),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        textwrap.dedent(
+            f"""
+            import fcntl, os, sys
+            fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("locked", flush=True)
+            sys.stdin.read()
+            """
+        ),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "locked"
+        assert (await holder.stdout.readline()).decode().strip() == "locked"
         me = FileLeaderElection(path, holder_id="me")
         assert not await me.acquire()
         holder.kill()  # the kernel drops a dead process's lock
-        holder.wait(5)
+        await asyncio.wait_for(holder.wait(), 5)
         assert await wait_for_leadership(me, retry_s=0.05)
         await me.release()
     finally:
-        if holder.poll() is None:
+        if holder.returncode is None:
             holder.kill()
-            holder.wait(5)
+            await asyncio.wait_for(holder.wait(), 5)
 
 
 async def test_renew_fails_when_the_lock_file_is_replaced(tmp_path: Path) -> None:

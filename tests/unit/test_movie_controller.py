@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.common.errors import InvalidArgument, NotFound, Unavailable
+from services.common.waiting import wait_until_async
 from services.movie.controller import MovieController
 from services.movie.model import Caller, MovieMetadata, Rating
 from services.movie.uploads import Chunk, UploadStore, safe_filename
@@ -20,10 +21,8 @@ class FakeMetadata:
     def __init__(self, delay_s: float = 0.0, error: Exception | None = None) -> None:
         self.delay_s = delay_s
         self.error = error
-        self.started: float | None = None
 
     async def get(self, movie_id: str, token: str, deadline: float) -> MovieMetadata:
-        self.started = asyncio.get_running_loop().time()
         await asyncio.sleep(self.delay_s)
         if self.error is not None:
             raise self.error
@@ -36,12 +35,10 @@ class FakeRating:
     def __init__(self, delay_s: float = 0.0, error: Exception | None = None) -> None:
         self.delay_s = delay_s
         self.error = error
-        self.started: float | None = None
         self.cancelled = False
         self.puts: list[tuple[str, str, int]] = []
 
     async def get(self, movie_id: str, token: str, deadline: float) -> Rating:
-        self.started = asyncio.get_running_loop().time()
         try:
             await asyncio.sleep(self.delay_s)
         except asyncio.CancelledError:
@@ -76,15 +73,25 @@ async def test_details_combine_metadata_and_rating(tmp_path: Path) -> None:
 
 
 async def test_metadata_and_rating_are_called_concurrently(tmp_path: Path) -> None:
-    metadata, rating = FakeMetadata(delay_s=0.1), FakeRating(delay_s=0.1)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await make(metadata, rating, tmp_path).get_details("tt1", CALLER, deadline())
-    elapsed = loop.time() - started
-    assert metadata.started is not None
-    assert rating.started is not None
-    assert abs(metadata.started - rating.started) < 0.05
-    assert elapsed < 0.18  # not 0.2: the two waits overlapped
+    metadata_called, rating_called = asyncio.Event(), asyncio.Event()
+
+    # Each answers only once the other has been called: called one after the other, neither can.
+    class MeetingMetadata(FakeMetadata):
+        async def get(self, movie_id: str, token: str, deadline: float) -> MovieMetadata:
+            metadata_called.set()
+            await wait_until_async(rating_called.is_set, timeout_s=5, what="rating called while metadata runs")
+            return await super().get(movie_id, token, deadline)
+
+    class MeetingRating(FakeRating):
+        async def get(self, movie_id: str, token: str, deadline: float) -> Rating:
+            rating_called.set()
+            await wait_until_async(metadata_called.is_set, timeout_s=5, what="metadata called while rating runs")
+            return await super().get(movie_id, token, deadline)
+
+    ctl = make(MeetingMetadata(), MeetingRating(), tmp_path, budget_s=10)
+    details = await ctl.get_details("tt1", CALLER, deadline(30))
+    assert details.metadata == MATRIX
+    assert details.rating_available is True
 
 
 async def test_rating_down_falls_back_to_details_without_rating(tmp_path: Path) -> None:
@@ -96,12 +103,12 @@ async def test_rating_down_falls_back_to_details_without_rating(tmp_path: Path) 
 
 
 async def test_slow_rating_is_dropped_after_its_budget(tmp_path: Path) -> None:
-    ctl = make(FakeMetadata(), FakeRating(delay_s=5), tmp_path, budget_s=0.05)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    details = await ctl.get_details("tt1", CALLER, deadline())
-    assert loop.time() - started < 0.5
+    rating = FakeRating(delay_s=5)
+    ctl = make(FakeMetadata(), rating, tmp_path, budget_s=0.05)
+    # The caller's deadline outlasts the slow rating: only the budget can drop it.
+    details = await ctl.get_details("tt1", CALLER, deadline(30))
     assert details.rating_available is False
+    assert rating.cancelled
 
 
 async def test_metadata_not_found_propagates_and_cancels_rating(tmp_path: Path) -> None:
@@ -149,7 +156,7 @@ async def test_upload_over_the_limit_is_refused_and_leaves_nothing(tmp_path: Pat
     store = UploadStore(tmp_path, 5)
     with pytest.raises(InvalidArgument):
         await store.store(chunks(("big.bin", b"abc"), ("", b"def")))
-    assert list(tmp_path.iterdir()) == []
+    assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []
 
 
 @pytest.mark.parametrize(
