@@ -58,7 +58,7 @@ from services.common.grpc_handlers import (
 from services.common.grpc_metrics import GrpcServerMetrics, ServerMetricsInterceptor
 from services.common.lifecycle import instance_for, run_until_signalled, start_http_site
 from services.common.ratelimit import TokenBucket
-from services.common.web import HEALTH_CHECKS_KEY, create_base_app
+from services.common.web import HEALTH_CHECKS_KEY, create_ops_app
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,7 @@ def metrics_app(
     checks: dict[str, Any] | None = None,
 ) -> web.Application:
     """The small plain-HTTP app on the metrics port: /metrics and /health."""
-    app = create_base_app(service, instrumentation=False, tracer_provider=None, registry=registry)
+    app = create_ops_app(service, registry)
 
     async def grpc_check() -> dict[str, Any]:
         if not server.serving:

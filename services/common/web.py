@@ -20,9 +20,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from services.common.config import ServiceConfig
 from services.common.errors import ApiError
 from services.common.metrics import HttpServerMetrics
-from services.common.telemetry import DEFAULT_SAMPLE_RATIO, ROOT_SAMPLED_KEY, current_trace_id
+from services.common.telemetry import ROOT_SAMPLED_KEY, current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -171,21 +172,29 @@ def traceparent_sampled(header: str) -> bool:
 
 
 def create_base_app(
-    service: str,
+    config: ServiceConfig,
     *,
-    instrumentation: bool,
     tracer_provider: TracerProvider | None,
-    starts_traces: bool = False,
-    trace_ratio: float = DEFAULT_SAMPLE_RATIO,
     registry: CollectorRegistry = REGISTRY,
     client_max_size: int = MAX_BODY_BYTES,
 ) -> web.Application:
-    """An application with the shared middlewares and the /health and /metrics routes."""
+    """A service's application: the shared middlewares and the /health and /metrics routes."""
     middlewares: list[Any] = []
-    if instrumentation:
-        middlewares.append(traced_requests(tracer_provider, starts_traces, trace_ratio))
-        middlewares.append(metrics_middleware(HttpServerMetrics(service, registry)))
+    if config.instrumentation:
+        middlewares.append(traced_requests(tracer_provider, config.starts_traces, config.trace_ratio))
+        middlewares.append(metrics_middleware(HttpServerMetrics(config.name, registry)))
     middlewares.append(error_middleware)
+    return _application(config.name, middlewares, registry, client_max_size)
+
+
+def create_ops_app(service: str, registry: CollectorRegistry = REGISTRY) -> web.Application:
+    """The plain /health and /metrics application of a metrics port: no tracing, no request metrics."""
+    return _application(service, [error_middleware], registry, MAX_BODY_BYTES)
+
+
+def _application(
+    service: str, middlewares: list[Any], registry: CollectorRegistry, client_max_size: int
+) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[REGISTRY_KEY] = registry
     app[SERVICE_KEY] = service
