@@ -9,6 +9,7 @@ in-process stack without TLS) they dial in plaintext.
 from __future__ import annotations
 
 import getpass
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ async def connect(service: str, identity: TlsFiles | None) -> grpc.aio.Channel:
 
 async def address_of(service: str) -> str:
     """A healthy instance of ``service`` from the registry the platform uses (FIREDRILL_* env)."""
-    registry = make_registry(ServiceConfig.from_env(service))
+    registry = make_registry(ServiceConfig.from_env(service, os.environ))
     try:
         return (await pick_instance(registry, service)).address
     finally:

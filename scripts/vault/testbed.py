@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import signal
 import ssl
@@ -16,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,17 +25,17 @@ from scripts.ports import free_port
 from scripts.vault.devserver import DevServer
 from scripts.vault.local import service_env, tls_files
 from services.common import catalog, tls
+from services.common.metrics import scraped_value
 from services.common.waiting import wait_until
 
 
-def metric(url: str, name: str, labels: str, ssl_context: ssl.SSLContext | None = None) -> float | None:
+def metric(url: str, name: str, labels: Mapping[str, str], ssl_context: ssl.SSLContext | None = None) -> float | None:
     try:
         with urllib.request.urlopen(url, timeout=2, context=ssl_context) as answer:  # noqa: S310 (loopback)
             text = answer.read().decode()
     except OSError:
         return None
-    match = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else None
+    return scraped_value(text, name, labels)
 
 
 @dataclass
@@ -136,11 +136,11 @@ class VaultPlatform:
             return False
 
     def vault_reachable(self, service: str) -> float | None:
-        return metric(f"http://127.0.0.1:{self.agent_port}/metrics", "vault_reachable", f'service="{service}"')
+        return metric(f"http://127.0.0.1:{self.agent_port}/metrics", "vault_reachable", {"service": service})
 
     def service_metric(self, service: str, name: str) -> float | None:
         context = self.client_ssl(service)
-        return metric(self.url(service, "/metrics"), name, f'service="{service}"', context)
+        return metric(self.url(service, "/metrics"), name, {"service": service}, context)
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)

@@ -4,18 +4,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.auth_tokens import TOKEN_ENV_VARS, TokenSettings, jwt_dir, token_settings_from_env
-from services.common.config import COMMON_ENV_VARS, ConfigError, Env, ServiceConfig, state_dir
-
-ENV_VARS = (
-    *COMMON_ENV_VARS,
-    *TOKEN_ENV_VARS,
-    "FIREDRILL_DATA_DIR",
-    "FIREDRILL_JWT_KEY_FILE",
-    "FIREDRILL_DEMO_USER",
-    "FIREDRILL_DEMO_PASSWORD_FILE",
-    "FIREDRILL_LOGIN_FAILURES_PER_MIN",
-)
+from services.common.auth_tokens import TokenSettings, jwt_dir, token_settings_from_env
+from services.common.config import ConfigError, Env, ServiceConfig, state_dir, variables_read
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +29,7 @@ class AuthConfig:
         return self.data_dir / "auth.sqlite3"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthConfig:
+    def from_env(cls, environ: Mapping[str, str]) -> AuthConfig:
         env = Env(environ)
         service = ServiceConfig.from_env("auth", environ)
         drill = service.timing.name == "drill"
@@ -62,3 +52,7 @@ class AuthConfig:
             ),
             login_failures_per_min=env.integer("FIREDRILL_LOGIN_FAILURES_PER_MIN", 5, minimum=1, maximum=1000),
         )
+
+
+# Every variable the service reads (the local platform and the Nomad job tests check against it).
+ENV_VARS = variables_read(AuthConfig.from_env)

@@ -341,13 +341,6 @@ class TokenVerifier:
 
 # ---- configuration shared by the issuer (auth) and every verifier ------------------------------
 
-TOKEN_ENV_VARS: tuple[str, ...] = (
-    "FIREDRILL_JWT_ISSUER",
-    "FIREDRILL_JWT_AUDIENCE",
-    "FIREDRILL_JWT_TTL_S",
-    "FIREDRILL_JWT_LEEWAY_S",
-    "FIREDRILL_JWT_PUBLIC_KEYS_FILE",
-)
 DEFAULT_ISSUER = "firedrill-auth"
 DEFAULT_AUDIENCE = "firedrill-movie"
 
@@ -361,12 +354,12 @@ def token_settings_from_env(env: Env) -> TokenSettings:
     )
 
 
-def jwt_dir(environ: Mapping[str, str] | None = None) -> Path:
+def jwt_dir(environ: Mapping[str, str]) -> Path:
     """Where the drill keeps generated JWT keys: ``<state>/secrets/jwt``."""
     return state_dir(environ) / "secrets" / "jwt"
 
 
-def public_keys_path(env: Env, profile_name: str, environ: Mapping[str, str] | None = None) -> Path:
+def public_keys_path(env: Env, profile_name: str, environ: Mapping[str, str]) -> Path:
     """The verification key set: FIREDRILL_JWT_PUBLIC_KEYS_FILE, or auth's drill default."""
     path = env.optional_path("FIREDRILL_JWT_PUBLIC_KEYS_FILE")
     if path is not None:

@@ -5,12 +5,14 @@ configuration defaults, the local platform (supervisor programs, Prometheus file
 the Nomad job parity tests, the Prometheus rule generator and the README's ports table.
 
 The local platform can shift every port by ``FIREDRILL_PORT_OFFSET`` so that a test platform
-can run beside a developer's own; ``port()`` applies it in one place.
+can run beside a developer's own; ``port()`` applies it in one place. Services pass the
+environment their configuration was loaded from; scripts may leave it to the process environment.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -177,8 +179,8 @@ def base_ports() -> frozenset[int]:
     return frozenset(service_ports | {i.port for i in INFRA})
 
 
-def port_offset() -> int:
-    raw = os.environ.get("FIREDRILL_PORT_OFFSET", "0")
+def port_offset(environ: Mapping[str, str] = os.environ) -> int:
+    raw = environ.get("FIREDRILL_PORT_OFFSET", "0")
     try:
         offset = int(raw)
     except ValueError:
@@ -188,6 +190,6 @@ def port_offset() -> int:
     return offset
 
 
-def port(base: int) -> int:
-    """A catalog port shifted by the platform's port offset."""
-    return base + port_offset()
+def port(base: int, environ: Mapping[str, str] = os.environ) -> int:
+    """A catalog port shifted by the port offset that ``environ`` sets."""
+    return base + port_offset(environ)

@@ -2,17 +2,21 @@
 
 A bad value fails fast with a ``ConfigError`` that names the variable, what was wrong and
 what is accepted, so an operator can fix a job file without reading code.
+
+Loaders take the environment as a mapping: a service's entry point passes the process
+environment, tests pass a dict. Which variables a loader reads is found by running it
+(``variables_read``), so no list of names is kept by hand beside the code that reads them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.common import catalog
-from services.common.profiles import TimingProfile, profile
+from services.common.profiles import DRILL, TimingProfile, profile
 
 
 class ConfigError(ValueError):
@@ -24,8 +28,8 @@ class ConfigError(ValueError):
 class Env:
     """Typed, validated access to one environment mapping."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._environ = os.environ if environ is None else environ
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
 
     def raw(self, name: str) -> str | None:
         value = self._environ.get(name)
@@ -103,8 +107,11 @@ class Env:
         return value
 
 
-def state_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """The local platform's state directory (``.firedrill`` beside the repo by default)."""
+def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The local platform's state directory (``.firedrill`` beside the repo by default).
+
+    Scripts may rely on the process environment; services pass the one they were configured from.
+    """
     return Env(environ).path("FIREDRILL_STATE_DIR", Path.cwd() / ".firedrill").resolve()
 
 
@@ -128,6 +135,8 @@ class ServiceConfig:
     self_register: bool
     registry_dir: Path
     consul_addr: str | None
+    # The CA that signs an https Consul agent's certificate (None: the system trust store).
+    consul_ca_file: Path | None
     timing: TimingProfile
     log_level: str
     instrumentation: bool
@@ -140,14 +149,12 @@ class ServiceConfig:
     tls: TlsFiles | None
 
     @classmethod
-    def from_env(cls, name: str, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    def from_env(cls, name: str, environ: Mapping[str, str]) -> ServiceConfig:
         env = Env(environ)
         spec = catalog.service(name)
         bind_host = env.text("FIREDRILL_BIND_HOST", "127.0.0.1")
-        try:
-            timing = profile(env.raw("FIREDRILL_PROFILE"))
-        except ValueError as exc:
-            raise ConfigError("FIREDRILL_PROFILE", str(exc)) from None
+        offset = _port_offset(environ)
+        timing = _timing_profile(env)
         tls_paths = [env.optional_path(f"FIREDRILL_TLS_{part}_FILE") for part in ("CERT", "KEY", "CA")]
         if any(tls_paths) and not all(tls_paths):
             raise ConfigError(
@@ -158,9 +165,9 @@ class ServiceConfig:
         return cls(
             name=name,
             bind_host=bind_host,
-            port=env.port("FIREDRILL_PORT", catalog.port(spec.port)),
+            port=env.port("FIREDRILL_PORT", spec.port + offset),
             metrics_port=(
-                env.port("FIREDRILL_METRICS_PORT", catalog.port(spec.metrics_port))
+                env.port("FIREDRILL_METRICS_PORT", spec.metrics_port + offset)
                 if spec.metrics_port is not None
                 else None
             ),
@@ -169,6 +176,7 @@ class ServiceConfig:
             self_register=env.flag("FIREDRILL_SELF_REGISTER", True),
             registry_dir=env.path("FIREDRILL_REGISTRY_DIR", state_dir(environ) / "registry"),
             consul_addr=env.optional_str("CONSUL_HTTP_ADDR"),
+            consul_ca_file=env.optional_path("CONSUL_CACERT"),
             timing=timing,
             log_level=env.choice("FIREDRILL_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             instrumentation=env.flag("FIREDRILL_INSTRUMENTATION", True),
@@ -181,24 +189,45 @@ class ServiceConfig:
         )
 
 
-# Every variable ServiceConfig reads; services add their own in their config module.
-COMMON_ENV_VARS: tuple[str, ...] = (
-    "FIREDRILL_BIND_HOST",
-    "FIREDRILL_PORT",
-    "FIREDRILL_METRICS_PORT",
-    "FIREDRILL_ADVERTISE_HOST",
-    "FIREDRILL_DISCOVERY",
-    "FIREDRILL_SELF_REGISTER",
-    "FIREDRILL_REGISTRY_DIR",
-    "CONSUL_HTTP_ADDR",
-    "FIREDRILL_PROFILE",
-    "FIREDRILL_LOG_LEVEL",
-    "FIREDRILL_INSTRUMENTATION",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "FIREDRILL_TRACE_RATIO",
-    "FIREDRILL_TRACE_FILE",
-    "FIREDRILL_SHUTDOWN_GRACE_S",
-    "FIREDRILL_TLS_CERT_FILE",
-    "FIREDRILL_TLS_KEY_FILE",
-    "FIREDRILL_TLS_CA_FILE",
-)
+def _port_offset(environ: Mapping[str, str]) -> int:
+    try:
+        return catalog.port_offset(environ)
+    except ValueError as exc:
+        raise ConfigError("FIREDRILL_PORT_OFFSET", str(exc)) from None
+
+
+def _timing_profile(env: Env) -> TimingProfile:
+    try:
+        return profile(env.text("FIREDRILL_PROFILE", DRILL.name))
+    except ValueError as exc:
+        raise ConfigError("FIREDRILL_PROFILE", str(exc)) from None
+
+
+class _RecordingEnviron(Mapping[str, str]):
+    """An environment mapping that remembers every name looked up in it, in order."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.names: dict[str, None] = {}
+
+    def __getitem__(self, name: str) -> str:
+        self.names[name] = None
+        return self._environ[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._environ)
+
+    def __len__(self) -> int:
+        return len(self._environ)
+
+
+def variables_read(
+    load: Callable[[Mapping[str, str]], object], sample: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """The variables ``load`` looks up when it loads ``sample`` (by default an empty environment).
+
+    A name read only on some branch is found only if ``sample`` takes that branch.
+    """
+    recording = _RecordingEnviron(sample or {})
+    load(recording)
+    return tuple(recording.names)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,9 +21,10 @@ C = TypeVar("C")
 Serve = Callable[[C, Registry, TracerProvider | None], Coroutine[Any, Any, None]]
 
 
-def run_service(load: Callable[[], C], common: Callable[[C], ServiceConfig], serve: Serve[C]) -> None:
+def run_service(load: Callable[[Mapping[str, str]], C], common: Callable[[C], ServiceConfig], serve: Serve[C]) -> None:
     try:
-        config = load()
+        # The one place a service reads the process environment.
+        config = load(os.environ)
         service = common(config)
         registry = make_registry(service)
     except ConfigError as exc:

@@ -10,7 +10,7 @@ with more listeners (the movie gateway) calls itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
@@ -27,7 +27,7 @@ from services.common.grpc_server import GrpcServer
 from services.common.lifecycle import instance_for, run_until_signalled, start_http_site
 from services.common.metrics import build_info
 from services.common.tls import TlsMaterial, service_tls
-from services.common.web import HEALTH_CHECKS_KEY, create_base_app
+from services.common.web import HEALTH_CHECKS_KEY, create_ops_app
 
 
 def metrics_app(
@@ -38,7 +38,7 @@ def metrics_app(
     checks: dict[str, Any] | None = None,
 ) -> web.Application:
     """The small plain-HTTP app on the metrics port: /metrics and /health."""
-    app = create_base_app(service, instrumentation=False, tracer_provider=None, registry=registry)
+    app = create_ops_app(service, registry)
 
     async def grpc_check() -> dict[str, Any]:
         if not server.serving:
@@ -116,13 +116,13 @@ class BuildApp(Protocol[ConfigT_contra]):
     ) -> Awaitable[StoredGrpcApp]: ...
 
 
-def run_grpc_service(name: str, load_config: Callable[[], ConfigT], build: BuildApp[ConfigT]) -> None:
+def run_grpc_service(name: str, load_config: Callable[[Mapping[str, str]], ConfigT], build: BuildApp[ConfigT]) -> None:
     """``python -m services.<name>``: configuration from FIREDRILL_* variables, serve until SIGTERM."""
 
     async def serve(config: ConfigT, registry: Registry, provider: TracerProvider | None) -> None:
         async with service_tls(config.service) as material:
             app = await build(config, tracer_provider=provider, tls_material=material)
-            build_info(name, "0.1.0")
+            build_info(name)
             await serve_grpc(
                 app.server,
                 config.service,

@@ -158,13 +158,14 @@ class ConsulLeaderElection:
         ttl_s: int = DEFAULT_TTL_S,
         lock_delay_s: int = 1,
         token: str | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         if not 10 <= ttl_s <= 86400:
             raise ValueError(f"Consul session TTL must be between 10 and 86400 s, got {ttl_s}")
         if client is None:
             if address is None:
                 raise ValueError("pass a Consul address or a client")
-            client = make_client(address, token)
+            client = make_client(address, token, ca_file)
         self._client = client
         self._key = key.lstrip("/")
         self._holder = holder_id or default_holder_id()

@@ -18,7 +18,7 @@ from aiohttp import web
 from services.common.config import ServiceConfig
 from services.common.discovery.base import Instance, Registry
 from services.common.telemetry import shutdown_tracing
-from services.common.web import HEALTH_CHECKS_KEY, REGISTRY_KEY, SERVICE_KEY, create_base_app
+from services.common.web import HEALTH_CHECKS_KEY, REGISTRY_KEY, SERVICE_KEY, create_ops_app
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,6 @@ async def serve_http(
 
 def ops_app(app: web.Application) -> web.Application:
     """The plain /metrics + /health site of an application, sharing its registry and checks."""
-    ops = create_base_app(app[SERVICE_KEY], instrumentation=False, tracer_provider=None, registry=app[REGISTRY_KEY])
+    ops = create_ops_app(app[SERVICE_KEY], app[REGISTRY_KEY])
     ops[HEALTH_CHECKS_KEY] = app[HEALTH_CHECKS_KEY]
     return ops

@@ -2,12 +2,16 @@
 
 Label children are created once per label combination and cached, so the hot path is a dict
 lookup plus two increments. The registry is injectable: tests pass a fresh CollectorRegistry
-and read ``get_sample_value``.
+and read ``get_sample_value``; a scraped /metrics text is read with ``scraped_value``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Mapping
+from importlib import metadata
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.parser import text_string_to_metric_families
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -71,7 +75,26 @@ class HttpClientMetrics:
         child.inc()
 
 
-def build_info(service: str, version: str, registry: CollectorRegistry = REGISTRY) -> None:
-    Gauge("firedrill_build_info", "Always 1; labels say what runs.", ["service", "version"], registry=registry).labels(
-        service, version
-    ).set(1)
+def package_version() -> str:
+    """The version of the installed firedrill distribution (``make setup`` and the image install it)."""
+    try:
+        return metadata.version("firedrill")
+    except metadata.PackageNotFoundError:
+        return "unknown"  # a source tree that was never pip-installed
+
+
+def build_info(service: str, version: str | None = None, registry: CollectorRegistry = REGISTRY) -> None:
+    """``firedrill_build_info{service, version} 1``; the version is the package's unless one is given."""
+    Info("firedrill_build", "Always 1; labels say what runs.", ["service"], registry=registry).labels(service).info(
+        {"version": version or package_version()}
+    )
+
+
+def scraped_value(exposition: str, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+    """The value of the first sample called ``name`` whose labels include ``labels``, in a /metrics text."""
+    wanted = (labels or {}).items()
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and wanted <= sample.labels.items():
+                return float(sample.value)
+    return None

@@ -8,6 +8,7 @@ production.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -80,9 +81,9 @@ PRODUCTION = TimingProfile(
 PROFILES: dict[str, TimingProfile] = {p.name: p for p in (DRILL, PRODUCTION)}
 
 
-def profile(name: str | None = None) -> TimingProfile:
-    """The named profile, or the one in FIREDRILL_PROFILE (default: drill)."""
-    chosen = name or os.environ.get("FIREDRILL_PROFILE", "drill")
+def profile(name: str | None = None, environ: Mapping[str, str] = os.environ) -> TimingProfile:
+    """The named profile, or the one FIREDRILL_PROFILE in ``environ`` names (default: drill)."""
+    chosen = name or environ.get("FIREDRILL_PROFILE", DRILL.name)
     try:
         return PROFILES[chosen]
     except KeyError:

@@ -18,12 +18,13 @@ from aiohttp import web
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.aiohttp import make_aiohttp_handler
 
+from services.common.config import ServiceConfig
 from services.common.errors import DomainError
 from services.common.http_errors import error_response
 from services.common.metrics import HttpServerMetrics
-from services.common.telemetry import DEFAULT_SAMPLE_RATIO, ROOT_SAMPLED_KEY, current_trace_id
+from services.common.telemetry import ROOT_SAMPLED_KEY, current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +90,6 @@ def metrics_middleware(metrics: HttpServerMetrics) -> Any:
             metrics.observe(request.method, path, status, time.perf_counter() - started, current_trace_id())
 
     return middleware
-
-
-async def metrics_view(request: web.Request) -> web.Response:
-    registry = request.app[REGISTRY_KEY]
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    response = web.Response(body=encoder(registry))
-    response.headers["Content-Type"] = content_type
-    return response
 
 
 async def health_view(request: web.Request) -> web.Response:
@@ -172,27 +165,36 @@ def traceparent_sampled(header: str) -> bool:
 
 
 def create_base_app(
-    service: str,
+    config: ServiceConfig,
     *,
-    instrumentation: bool,
     tracer_provider: TracerProvider | None,
-    starts_traces: bool = False,
-    trace_ratio: float = DEFAULT_SAMPLE_RATIO,
     registry: CollectorRegistry = REGISTRY,
     client_max_size: int = MAX_BODY_BYTES,
 ) -> web.Application:
-    """An application with the shared middlewares and the /health and /metrics routes."""
+    """A service's application: the shared middlewares and the /health and /metrics routes."""
     middlewares: list[Any] = []
-    if instrumentation:
-        middlewares.append(traced_requests(tracer_provider, starts_traces, trace_ratio))
-        middlewares.append(metrics_middleware(HttpServerMetrics(service, registry)))
+    if config.instrumentation:
+        middlewares.append(traced_requests(tracer_provider, config.starts_traces, config.trace_ratio))
+        middlewares.append(metrics_middleware(HttpServerMetrics(config.name, registry)))
     middlewares.append(error_middleware)
+    return _application(config.name, middlewares, registry, client_max_size)
+
+
+def create_ops_app(service: str, registry: CollectorRegistry = REGISTRY) -> web.Application:
+    """The plain /health and /metrics application of a metrics port: no tracing, no request metrics."""
+    return _application(service, [error_middleware], registry, MAX_BODY_BYTES)
+
+
+def _application(
+    service: str, middlewares: list[Any], registry: CollectorRegistry, client_max_size: int
+) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[REGISTRY_KEY] = registry
     app[SERVICE_KEY] = service
     app[HEALTH_CHECKS_KEY] = {}
     app.router.add_get("/health", health_view)
-    app.router.add_get("/metrics", metrics_view)
+    # Uncompressed, as /metrics always was: a drill scrapes every second.
+    app.router.add_get("/metrics", make_aiohttp_handler(registry, disable_compression=True))
     return app
 
 

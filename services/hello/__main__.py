@@ -8,6 +8,7 @@ from services.common import tls
 from services.common.discovery.base import Registry
 from services.common.entrypoint import run_service
 from services.common.lifecycle import serve_http
+from services.common.metrics import build_info
 from services.hello.app import create_app
 from services.hello.config import HelloConfig
 
@@ -19,6 +20,7 @@ async def serve(config: HelloConfig, registry: Registry, provider: TracerProvide
     async with tls.service_tls(config.service) as material:
         client_ssl = material.client_context(server_name=tls.service_dns_name("response")) if material else None
         app = create_app(config, registry, tracer_provider=provider, client_ssl=client_ssl)
+        build_info("hello")
         await serve_http(app, config.service, registry)
 
 

@@ -27,14 +27,7 @@ def create_app(
     client_ssl: ssl.SSLContext | None = None,
 ) -> web.Application:
     service = config.service
-    app = create_base_app(
-        "hello",
-        instrumentation=service.instrumentation,
-        tracer_provider=tracer_provider,
-        starts_traces=service.starts_traces,
-        trace_ratio=service.trace_ratio,
-        registry=metrics_registry,
-    )
+    app = create_base_app(service, tracer_provider=tracer_provider, registry=metrics_registry)
     app.router.add_get("/hello", hello)
     client_metrics = HttpClientMetrics("hello", metrics_registry) if service.instrumentation else None
 

@@ -6,7 +6,7 @@ from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from services.common.web import HEALTH_CHECKS_KEY, MAX_BODY_BYTES, create_base_app
+from services.common.web import HEALTH_CHECKS_KEY, create_base_app
 from services.incidents import views
 from services.incidents.config import IncidentsConfig
 from services.incidents.metrics import IncidentMetrics
@@ -19,16 +19,7 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
     metrics_registry: CollectorRegistry = REGISTRY,
 ) -> web.Application:
-    service = config.service
-    app = create_base_app(
-        "incidents",
-        instrumentation=service.instrumentation,
-        tracer_provider=tracer_provider,
-        starts_traces=service.starts_traces,
-        trace_ratio=service.trace_ratio,
-        registry=metrics_registry,
-        client_max_size=MAX_BODY_BYTES,
-    )
+    app = create_base_app(config.service, tracer_provider=tracer_provider, registry=metrics_registry)
     receiver = Receiver(config, IncidentMetrics(metrics_registry))
     app[views.RECEIVER_KEY] = receiver
     app[HEALTH_CHECKS_KEY]["database"] = receiver.health

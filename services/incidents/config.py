@@ -4,16 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.config import COMMON_ENV_VARS, ConfigError, Env, ServiceConfig, state_dir
-
-ENV_VARS = (
-    *COMMON_ENV_VARS,
-    "FIREDRILL_DATA_DIR",
-    "FIREDRILL_PROMETHEUS_URL",
-    "FIREDRILL_ENRICH_TIMEOUT_MS",
-    "FIREDRILL_ENRICH_QUEUE",
-    "FIREDRILL_WRITE_BATCH",
-)
+from services.common.config import ConfigError, Env, ServiceConfig, state_dir, variables_read
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +28,7 @@ class IncidentsConfig:
         return self.data_dir / "incidents"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> IncidentsConfig:
+    def from_env(cls, environ: Mapping[str, str]) -> IncidentsConfig:
         env = Env(environ)
         prometheus = env.optional_str("FIREDRILL_PROMETHEUS_URL")
         if prometheus is not None and not prometheus.startswith(("http://", "https://")):
@@ -50,3 +41,7 @@ class IncidentsConfig:
             enrich_queue_size=env.integer("FIREDRILL_ENRICH_QUEUE", 1000, minimum=1, maximum=100_000),
             write_batch=env.integer("FIREDRILL_WRITE_BATCH", 256, minimum=1, maximum=10_000),
         )
+
+
+# Every variable the service reads (the local platform and the Nomad job tests check against it).
+ENV_VARS = variables_read(IncidentsConfig.from_env)

@@ -4,18 +4,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.auth_tokens import TOKEN_ENV_VARS, TokenSettings, public_keys_path, token_settings_from_env
-from services.common.config import COMMON_ENV_VARS, Env, ServiceConfig, state_dir
+from services.common.auth_tokens import TokenSettings, public_keys_path, token_settings_from_env
+from services.common.config import Env, ServiceConfig, state_dir, variables_read
 from services.common.grpc_latency_fault import MAX_FAULT_LATENCY_MS
-
-ENV_VARS = (
-    *COMMON_ENV_VARS,
-    *TOKEN_ENV_VARS,
-    "FIREDRILL_DATA_DIR",
-    "FIREDRILL_CACHE_TTL_S",
-    "FIREDRILL_CACHE_MAX_ENTRIES",
-    "FIREDRILL_FAULT_LATENCY_MS",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +24,7 @@ class MetadataConfig:
         return self.data_dir / "metadata.sqlite3"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> MetadataConfig:
+    def from_env(cls, environ: Mapping[str, str]) -> MetadataConfig:
         env = Env(environ)
         service = ServiceConfig.from_env("metadata", environ)
         return cls(
@@ -45,3 +36,7 @@ class MetadataConfig:
             tokens=token_settings_from_env(env),
             public_keys_file=public_keys_path(env, service.timing.name, environ),
         )
+
+
+# Every variable the service reads (the local platform and the Nomad job tests check against it).
+ENV_VARS = variables_read(MetadataConfig.from_env)

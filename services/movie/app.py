@@ -126,8 +126,8 @@ def build(
         controller,
         authenticator,
         bucket,
+        service=config.service,
         default_deadline_s=config.default_deadline_s,
-        instrumentation=instrumentation,
         tracer_provider=tracer_provider,
         registry=metrics_registry,
     )

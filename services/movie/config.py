@@ -5,23 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common import catalog
-from services.common.auth_tokens import TOKEN_ENV_VARS, TokenSettings, public_keys_path, token_settings_from_env
-from services.common.config import COMMON_ENV_VARS, Env, ServiceConfig, state_dir
-
-ENV_VARS = (
-    *COMMON_ENV_VARS,
-    *TOKEN_ENV_VARS,
-    "FIREDRILL_HTTP_PORT",
-    "FIREDRILL_DATA_DIR",
-    "FIREDRILL_UPSTREAM_DEADLINE_MS",
-    "FIREDRILL_UPSTREAM_ATTEMPTS",
-    "FIREDRILL_UPSTREAM_ATTEMPT_TIMEOUT_MS",
-    "FIREDRILL_RATING_BUDGET_MS",
-    "FIREDRILL_RATE_LIMIT_RPS",
-    "FIREDRILL_RATE_LIMIT_BURST",
-    "FIREDRILL_UPLOAD_MAX_BYTES",
-    "FIREDRILL_TOKEN_CACHE_TTL_S",
-)
+from services.common.auth_tokens import TokenSettings, public_keys_path, token_settings_from_env
+from services.common.config import Env, ServiceConfig, state_dir, variables_read
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +32,14 @@ class MovieConfig:
         return self.data_dir / "uploads"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> MovieConfig:
+    def from_env(cls, environ: Mapping[str, str]) -> MovieConfig:
         env = Env(environ)
         service = ServiceConfig.from_env("movie", environ)
         spec_http = catalog.service("movie").http_port
         assert spec_http is not None
         return cls(
             service=service,
-            http_port=env.port("FIREDRILL_HTTP_PORT", catalog.port(spec_http)),
+            http_port=env.port("FIREDRILL_HTTP_PORT", catalog.port(spec_http, environ)),
             data_dir=env.path("FIREDRILL_DATA_DIR", state_dir(environ) / "data" / "movie"),
             default_deadline_s=env.integer("FIREDRILL_UPSTREAM_DEADLINE_MS", 2000, minimum=50, maximum=30000) / 1000,
             attempts=env.integer("FIREDRILL_UPSTREAM_ATTEMPTS", 3, minimum=1, maximum=3),
@@ -70,3 +55,7 @@ class MovieConfig:
             tokens=token_settings_from_env(env),
             public_keys_file=public_keys_path(env, service.timing.name, environ),
         )
+
+
+# Every variable the service reads (the local platform and the Nomad job tests check against it).
+ENV_VARS = variables_read(MovieConfig.from_env)

@@ -6,10 +6,14 @@ Domain errors become HTTP statuses in the shared error middleware (``services.co
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
+from services.common.config import ServiceConfig
 from services.common.errors import InvalidArgument, ResourceExhausted
 from services.common.grpc_auth import Authenticator, parse_bearer
 from services.common.ratelimit import TokenBucket
@@ -58,11 +62,15 @@ def create_http_app(
     authenticator: Authenticator,
     bucket: TokenBucket,
     *,
+    service: ServiceConfig,
     default_deadline_s: float,
-    **base: Any,
+    tracer_provider: TracerProvider | None,
+    registry: CollectorRegistry,
 ) -> web.Application:
-    """``base``: the keyword arguments of ``create_base_app`` (instrumentation, tracer, registry)."""
-    app = create_base_app("movie", **base)
+    # The front has always been built without starts_traces: it continues traces that arrive
+    # sampled and starts none of its own. Kept so; whether it should start them is a separate change.
+    front = replace(service, starts_traces=False)
+    app = create_base_app(front, tracer_provider=tracer_provider, registry=registry)
     app[CONTROLLER_KEY] = controller
     app[AUTH_KEY] = authenticator
     app[BUCKET_KEY] = bucket

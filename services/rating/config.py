@@ -4,16 +4,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.auth_tokens import TOKEN_ENV_VARS, TokenSettings, public_keys_path, token_settings_from_env
-from services.common.config import COMMON_ENV_VARS, Env, ServiceConfig, state_dir
+from services.common.auth_tokens import TokenSettings, public_keys_path, token_settings_from_env
+from services.common.config import Env, ServiceConfig, state_dir, variables_read
 from services.common.grpc_latency_fault import MAX_FAULT_LATENCY_MS
-
-ENV_VARS = (
-    *COMMON_ENV_VARS,
-    *TOKEN_ENV_VARS,
-    "FIREDRILL_DATA_DIR",
-    "FIREDRILL_FAULT_LATENCY_MS",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +22,7 @@ class RatingConfig:
         return self.data_dir / "rating.sqlite3"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RatingConfig:
+    def from_env(cls, environ: Mapping[str, str]) -> RatingConfig:
         env = Env(environ)
         service = ServiceConfig.from_env("rating", environ)
         return cls(
@@ -39,3 +32,7 @@ class RatingConfig:
             tokens=token_settings_from_env(env),
             public_keys_file=public_keys_path(env, service.timing.name, environ),
         )
+
+
+# Every variable the service reads (the local platform and the Nomad job tests check against it).
+ENV_VARS = variables_read(RatingConfig.from_env)

@@ -8,6 +8,7 @@ from services.common import tls
 from services.common.discovery.base import Registry
 from services.common.entrypoint import run_service
 from services.common.lifecycle import serve_http
+from services.common.metrics import build_info
 from services.common.web_peer_identity import peer_identity_middleware
 from services.response.app import create_app
 from services.response.config import ResponseConfig
@@ -18,6 +19,7 @@ async def serve(config: ResponseConfig, registry: Registry, provider: TracerProv
     # (hello) plus the observers (prometheus, operator); other certificates get 403.
     async with tls.service_tls(config.service) as material:
         app = create_app(config, tracer_provider=provider)
+        build_info("response")
         if material is not None:
             app.middlewares.append(peer_identity_middleware(tls.allowed_callers("response")))
         await serve_http(app, config.service, registry, ssl_context=material.server_context() if material else None)

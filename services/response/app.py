@@ -16,14 +16,7 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
     metrics_registry: CollectorRegistry = REGISTRY,
 ) -> web.Application:
-    app = create_base_app(
-        "response",
-        instrumentation=config.service.instrumentation,
-        tracer_provider=tracer_provider,
-        starts_traces=config.service.starts_traces,
-        trace_ratio=config.service.trace_ratio,
-        registry=metrics_registry,
-    )
+    app = create_base_app(config.service, tracer_provider=tracer_provider, registry=metrics_registry)
     app[views.FAULTS_KEY] = FaultSwitch(config.leak_cap_bytes, metrics_registry)
     if config.admin_token is not None:
         app[views.ADMIN_TOKEN_KEY] = config.admin_token

@@ -3,9 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.common.config import COMMON_ENV_VARS, Env, ServiceConfig
-
-ENV_VARS = (*COMMON_ENV_VARS, "FIREDRILL_ADMIN_TOKEN_FILE", "FIREDRILL_LEAK_CAP_MB")
+from services.common.config import Env, ServiceConfig, variables_read
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,10 +14,14 @@ class ResponseConfig:
     leak_cap_bytes: int
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ResponseConfig:
+    def from_env(cls, environ: Mapping[str, str]) -> ResponseConfig:
         env = Env(environ)
         return cls(
             service=ServiceConfig.from_env("response", environ),
             admin_token=env.secret_file("FIREDRILL_ADMIN_TOKEN_FILE"),
             leak_cap_bytes=env.integer("FIREDRILL_LEAK_CAP_MB", 1024, minimum=1, maximum=8192) * 1024 * 1024,
         )
+
+
+# Every variable the service reads (the local platform and the Nomad job tests check against it).
+ENV_VARS = variables_read(ResponseConfig.from_env)

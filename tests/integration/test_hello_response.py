@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from scripts.traffic import send_traffic
+from services.common.metrics import scraped_value
 from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
 
@@ -101,10 +102,7 @@ async def test_sigterm_under_load_loses_no_in_flight_request(local_platform: Run
 
     async def in_flight(session: aiohttp.ClientSession) -> float:
         async with session.get(metrics_url) as answer:
-            for line in (await answer.text()).splitlines():
-                if line.startswith("http_requests_in_flight{"):
-                    return float(line.rsplit(" ", 1)[1])
-        return 0.0
+            return scraped_value(await answer.text(), "http_requests_in_flight") or 0.0
 
     async with aiohttp.ClientSession() as session:
 

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +26,10 @@ import requests
 from aiohttp import web
 
 from scripts.ports import free_port
+from services.common.config import ServiceConfig
 from services.common.discovery.base import DiscoveryError, Instance, NoHealthyInstance, pick_instance
-from services.common.discovery.consul import ConsulAddress, ConsulRegistry
+from services.common.discovery.consul import ConsulAddress, ConsulRegistry, make_client
+from services.common.discovery.factory import make_registry
 from services.common.leader import ConsulLeaderElection, run_while_leader
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -234,6 +237,23 @@ def test_address_forms(raw: str, expected: ConsulAddress) -> None:
 def test_bad_addresses_are_rejected(raw: str) -> None:
     with pytest.raises(DiscoveryError):
         ConsulAddress.parse(raw)
+
+
+def test_an_https_agent_is_verified_against_the_configured_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSUL_CACERT", str(tmp_path / "from-the-shell.pem"))  # not read any more
+    ca = tmp_path / "consul-ca.pem"
+    assert make_client("https://127.0.0.1:8501", ca_file=ca).http.verify == str(ca)
+    assert make_client("https://127.0.0.1:8501").http.verify is True
+    assert make_client("http://127.0.0.1:8500", ca_file=ca).http.verify is True
+
+
+async def test_the_registry_gets_the_ca_from_service_config(tmp_path: Path) -> None:
+    ca = tmp_path / "consul-ca.pem"
+    environ = {"FIREDRILL_DISCOVERY": "consul", "CONSUL_HTTP_ADDR": "https://127.0.0.1:8501", "CONSUL_CACERT": str(ca)}
+    registry = make_registry(ServiceConfig.from_env("hello", environ))
+    assert isinstance(registry, ConsulRegistry)
+    assert registry.client.http.verify == str(ca)
+    await registry.close()
 
 
 # --- registry -----------------------------------------------------------------------------------

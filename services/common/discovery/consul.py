@@ -11,10 +11,10 @@ with a TTL check and heartbeats it, and Consul drops it from healthy answers whe
 from __future__ import annotations
 
 import asyncio
-import os
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import consul
@@ -57,12 +57,12 @@ def check_id(instance: Instance) -> str:
     return f"service:{instance.instance_id}"
 
 
-def make_client(address: str, token: str | None = None) -> consul.Consul:
-    """A py-consul client for ``address``; TLS CA from CONSUL_CACERT when the scheme is https."""
+def make_client(address: str, token: str | None = None, ca_file: Path | None = None) -> consul.Consul:
+    """A py-consul client for ``address``; an https agent is verified against ``ca_file`` when given."""
     parsed = ConsulAddress.parse(address)
     verify: bool | str = True
-    if parsed.scheme == "https":
-        verify = os.environ.get("CONSUL_CACERT") or True
+    if parsed.scheme == "https" and ca_file is not None:
+        verify = str(ca_file)
     return consul.Consul(host=parsed.host, port=parsed.port, scheme=parsed.scheme, token=token, verify=verify)
 
 
@@ -93,10 +93,11 @@ class ConsulRegistry:
         token: str | None = None,
         deregister_after_s: float = 60.0,
         client: consul.Consul | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive, got {ttl_s}")
-        self._client = client or make_client(address, token)
+        self._client = client or make_client(address, token, ca_file)
         self._ttl_s = ttl_s
         self._deregister_after_s = max(deregister_after_s, ttl_s)
 

@@ -13,6 +13,8 @@ def make_registry(config: ServiceConfig) -> Registry:
             raise ConfigError("CONSUL_HTTP_ADDR", "required when FIREDRILL_DISCOVERY=consul")
         from services.common.discovery.consul import ConsulRegistry
 
-        return ConsulRegistry(config.consul_addr, ttl_s=config.timing.heartbeat_ttl_s)  # type: ignore[no-any-return,unused-ignore]
+        return ConsulRegistry(  # type: ignore[no-any-return,unused-ignore]
+            config.consul_addr, ttl_s=config.timing.heartbeat_ttl_s, ca_file=config.consul_ca_file
+        )
     targets_dir = config.registry_dir.parent / "prometheus" / "targets"
     return LocalRegistry(config.registry_dir, config.timing.heartbeat_ttl_s, targets_dir)
