@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.drills.__main__ import run_drill
-from scripts.local.platform import LocalPlatform
+from scripts.local.stack import LocalPlatform
 from scripts.promql import Prometheus, PrometheusError
 from scripts.traffic import send_traffic
 from services.common.profiles import DRILL

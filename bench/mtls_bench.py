@@ -42,7 +42,7 @@ import aiohttp
 import grpc
 import grpc.aio
 
-from scripts.local.platform import http_ok
+from scripts.local.stack import http_ok
 from scripts.movie.client import open_channel
 from scripts.movie.stack import tls_env
 from scripts.ports import free_port

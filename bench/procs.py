@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.local.platform import http_ok
+from scripts.local.stack import http_ok
 from services.common.waiting import wait_until
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -15,8 +15,8 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from scripts.deploy_target.interface import PlatformError
 from scripts.local.programs import ProgramSpec, StateLayout
-from scripts.platform.base import PlatformError
 
 
 def _quote_env(value: str) -> str:

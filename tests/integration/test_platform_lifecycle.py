@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local.platform import LocalPlatform
-from scripts.platform.base import PlatformError
+from scripts.deploy_target.interface import PlatformError
+from scripts.local.stack import LocalPlatform
 from scripts.ports import port_is_free, reserved_port_offset
 from services.common import catalog
 from services.common.profiles import DRILL

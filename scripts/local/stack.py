@@ -19,10 +19,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from scripts.local.platform_binaries import find_binary
+from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
+from scripts.local.binaries import find_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
 from scripts.local.supervisor import Supervisor, render_config
-from scripts.platform.base import Endpoints, PlatformError, UnitStatus
 from scripts.ports import port_is_free
 from services.common import catalog
 from services.common.catalog import Protocol, ServiceSpec, Tier
