@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from scripts.local.binaries import find_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
 from scripts.local.supervisor import Supervisor, render_config
 from scripts.ports import port_is_free
+from scripts.processes import http_ok
 from services.common import catalog
 from services.common.catalog import Protocol, ServiceSpec, Tier
 from services.common.profiles import TimingProfile, profile
@@ -33,15 +33,6 @@ Progress = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-def http_ok(url: str, timeout_s: float = 1.0, context: ssl.SSLContext | None = None) -> bool:
-    """True when ``url`` answers 2xx (with a client certificate when ``context`` carries one)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s, context=context) as answer:  # noqa: S310 (loopback URLs)
-            return bool(200 <= answer.status < 300)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def service_scheme(spec: ServiceSpec) -> str:
