@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
+from services.common.waiting import wait_until_async
 from services.incidents.app import create_app
 from services.incidents.config import IncidentsConfig
 from services.incidents.enrichment import expression_of, matching_value, promql_string, slowest_trace_id
@@ -90,14 +91,12 @@ def notification(expr: str | None = "up{job='response'} == 0") -> dict[str, Any]
 async def enriched(
     client: TestClient[web.Request, web.Application], incident_id: int = 1, timeout_s: float = 5.0
 ) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
+
+    async def finished() -> dict[str, Any] | None:
         body: dict[str, Any] = await (await client.get(f"/incidents/{incident_id}")).json()
-        if body["enrichment"]["status"] != "pending":
-            return body
-        assert loop.time() < deadline, "enrichment did not finish"
-        await asyncio.sleep(0.02)
+        return body if body["enrichment"]["status"] != "pending" else None
+
+    return await wait_until_async(finished, timeout_s=timeout_s, interval_s=0.02, what="enrichment finished")
 
 
 async def test_value_and_slowest_exemplar_are_stored(setup) -> None:
