@@ -89,6 +89,8 @@ def test_up_twice_status_and_down_leave_nothing_behind(offset_env: dict[str, str
 def test_a_port_in_use_is_named(offset_env: dict[str, str], tmp_path: Path) -> None:
     port = catalog.port(catalog.service("response").port)
     with socket.socket() as squatter:
+        # A connection of an earlier run on this offset may linger in TIME_WAIT; a listener still squats.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         platform = LocalPlatform(tmp_path / "other", DRILL)
