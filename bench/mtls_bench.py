@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -103,6 +104,18 @@ class HelloServices:
         stop_all(self.processes.values())
 
 
+Worker = Callable[[int, float, bool], Awaitable[None]]
+
+
+async def _warm_then_measure(worker: Worker, concurrency: int, duration_s: float) -> float:
+    """One second of unrecorded warm-up, then ``duration_s`` recorded; returns the measured seconds."""
+    warm_until = time.perf_counter() + 1.0
+    await asyncio.gather(*(worker(i, warm_until, False) for i in range(concurrency)))
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i, started + duration_s, True) for i in range(concurrency)))
+    return time.perf_counter() - started
+
+
 async def _load(
     services: HelloServices, mode: str, duration_s: float, concurrency: int, fresh_share: float
 ) -> ModeResult:
@@ -132,12 +145,7 @@ async def _load(
                     else:
                         failed += 1
 
-    warm_until = time.perf_counter() + 1.0
-    await asyncio.gather(*(worker(i, warm_until, False) for i in range(concurrency)))
-    started = time.perf_counter()
-    until = started + duration_s
-    await asyncio.gather(*(worker(i, until, True) for i in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed = await _warm_then_measure(worker, concurrency, duration_s)
     return _result(mode, latencies, failed, elapsed)
 
 
@@ -168,12 +176,7 @@ async def _load_movie(services: MovieServices, mode: str, duration_s: float, con
                     degraded += 1  # rating missed its budget: still an answer, but say so
 
     try:
-        warm_until = time.perf_counter() + 1.0
-        await asyncio.gather(*(worker(i, warm_until, False) for i in range(concurrency)))
-        started = time.perf_counter()
-        until = started + duration_s
-        await asyncio.gather(*(worker(i, until, True) for i in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        elapsed = await _warm_then_measure(worker, concurrency, duration_s)
     finally:
         for channel in channels:
             await channel.close()
