@@ -42,6 +42,16 @@ def http_ok(url: str, timeout_s: float = 1.0, context: ssl.SSLContext | None = N
         return False
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -16,15 +15,8 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from scripts.deploy_target.interface import PlatformError
 from scripts.local.programs import ProgramSpec, StateLayout
+from scripts.processes import process_alive
 from services.common.waiting import TimedOut, wait_until
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _quote_env(value: str) -> str:
@@ -157,7 +149,9 @@ class Supervisor:
         if pid is None:
             return
         try:
-            wait_until(lambda: not _alive(pid), timeout_s=timeout_s, interval_s=0.1, what=f"supervisord {pid} gone")
+            wait_until(
+                lambda: not process_alive(pid), timeout_s=timeout_s, interval_s=0.1, what=f"supervisord {pid} gone"
+            )
         except TimedOut:
             raise PlatformError(f"supervisord (pid {pid}) did not stop within {timeout_s:.0f}s") from None
 
