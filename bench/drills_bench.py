@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from scripts.drills.__main__ import run_drill
-from scripts.local.platform import LocalPlatform
+from scripts.local.stack import LocalPlatform
+from scripts.ports import reserved_port_offset
 from scripts.promql import Prometheus, PrometheusError
 from scripts.traffic import send_traffic
+from services.common import catalog
 from services.common.profiles import DRILL
 
-BENCH_OFFSET = "7000"
 RESULTS = Path(__file__).resolve().parent / "results" / "drills.json"
 
 
@@ -129,10 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--soak-minutes", type=float, default=10, help="soak length in minutes (default 10)")
     parser.add_argument("--restarts", type=int, default=3, help="quick restarts during the soak (default 3)")
     args = parser.parse_args(argv)
-    os.environ["FIREDRILL_PORT_OFFSET"] = BENCH_OFFSET
     # A SIGTERM (e.g. a timeout) must still stop the platform this benchmark started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with tempfile.TemporaryDirectory(prefix="fd-bench-drills-") as tmp:
+    # Ports shifted by an offset nobody else holds, so the bench can run beside a test run.
+    with (
+        reserved_port_offset(catalog.base_ports()) as offset,
+        tempfile.TemporaryDirectory(prefix="fd-bench-drills-") as tmp,
+    ):
+        os.environ["FIREDRILL_PORT_OFFSET"] = str(offset)
         platform = LocalPlatform(Path(tmp), DRILL)
         try:
             platform.up(progress=lambda line: print(line, flush=True))

@@ -17,48 +17,40 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.procs import cpu_seconds, rss_bytes, service_processes
+from bench.proc_stats import cpu_seconds, rss_bytes
 from bench.wrk import run_wrk
+from scripts.ports import reserved_port_offset
+from scripts.processes import ServiceProcess, stop_all
+from services.common import catalog
 
-BENCH_OFFSET = 40000
-HELLO_PORT = 5050 + BENCH_OFFSET
-RESPONSE_PORT = 6060 + BENCH_OFFSET
 RESULTS = Path(__file__).resolve().parent / "results" / "http_overhead.json"
 
 
-def _env(instrumented: bool, state: Path, port: int) -> dict[str, str]:
-    env = {
-        "FIREDRILL_PORT_OFFSET": str(BENCH_OFFSET),
-        "FIREDRILL_PORT": str(port),
-        "FIREDRILL_INSTRUMENTATION": "on" if instrumented else "off",
-        "FIREDRILL_REGISTRY_DIR": str(state / "registry"),
-        "FIREDRILL_LOG_LEVEL": "WARNING",
-    }
+def _service(name: str, instrumented: bool, state: Path, offset: int) -> ServiceProcess:
+    spec = catalog.service(name)
+    assert spec.metrics_port is not None
+    env = {"FIREDRILL_PORT_OFFSET": str(offset), "FIREDRILL_INSTRUMENTATION": "on" if instrumented else "off"}
     if instrumented:  # what the local platform does: spans to a file, default sampler
         env["FIREDRILL_TRACE_FILE"] = str(state / "traces.jsonl")
-    return env
+    return ServiceProcess(name, state, port=spec.port + offset, metrics_port=spec.metrics_port + offset, env=env)
 
 
-def measure(instrumented: bool, duration_s: int, connections: int) -> dict[str, float]:
+def measure(instrumented: bool, duration_s: int, connections: int, offset: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
         state = Path(tmp)
-        specs = [
-            (
-                "response",
-                "services.response",
-                _env(instrumented, state, RESPONSE_PORT),
-                f"http://127.0.0.1:{RESPONSE_PORT}/health",
-            ),
-            ("hello", "services.hello", _env(instrumented, state, HELLO_PORT), f"http://127.0.0.1:{HELLO_PORT}/health"),
-        ]
-        with service_processes(specs, state) as running:
-            url = f"http://127.0.0.1:{HELLO_PORT}/hello"
+        services = [_service(name, instrumented, state, offset) for name in ("response", "hello")]
+        try:
+            for service in services:
+                service.start()
+            url = f"http://{services[1].address}/hello"
             run_wrk(url, duration_s=2, connections=connections)  # warm-up: imports, caches, JIT-free paths
-            pids = [item.pid for item in running.values()]
+            pids = [service.pid for service in services]
             cpu_before = sum(cpu_seconds(pid) for pid in pids)
             result = run_wrk(url, duration_s=duration_s, connections=connections)
             cpu_after = sum(cpu_seconds(pid) for pid in pids)
             rss = sum(rss_bytes(pid) for pid in pids)
+        finally:
+            stop_all(services)
     return {
         "requests": result.requests,
         "errors": result.errors,
@@ -83,10 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     args = parser.parse_args(argv)
     runs: dict[str, list[dict[str, float]]] = {"instrumented": [], "bare": []}
-    for round_number in range(1, args.rounds + 1):
-        for variant in ("bare", "instrumented"):
-            print(f"[bench] round {round_number}/{args.rounds}: {variant} ({args.duration}s of wrk)", flush=True)
-            runs[variant].append(measure(variant == "instrumented", args.duration, args.connections))
+    # Ports shifted by an offset nobody else holds, so the bench can run beside a test run.
+    with reserved_port_offset(catalog.base_ports()) as offset:
+        for round_number in range(1, args.rounds + 1):
+            for variant in ("bare", "instrumented"):
+                print(f"[bench] round {round_number}/{args.rounds}: {variant} ({args.duration}s of wrk)", flush=True)
+                runs[variant].append(measure(variant == "instrumented", args.duration, args.connections, offset))
     medians = {variant: _median(found) for variant, found in runs.items()}
     ratios = {
         key: medians["instrumented"][key] / medians["bare"][key]

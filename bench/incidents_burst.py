@@ -20,11 +20,9 @@ import asyncio
 import json
 import os
 import random
-import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -35,7 +33,8 @@ from typing import Any
 
 import aiohttp
 
-from scripts.ports import free_port
+from scripts.processes import ServiceProcess
+from services.common.waiting import wait_until
 from services.incidents.models import NS_PER_S
 from services.incidents.payloads import AlertSpec, group_notification
 
@@ -48,36 +47,18 @@ class ReceiverProcess:
     """The incident receiver as a real process on loopback, with its own data directory."""
 
     def __init__(self, state_dir: Path, *, port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+        # No enrichment unless asked for in extra_env: the standard environment sets no Prometheus URL.
+        self.service = ServiceProcess("incidents", state_dir, port=port, env=extra_env)
         self.state_dir = state_dir
-        self.data_dir = state_dir / "data"
-        self.port = port or free_port()
-        self.metrics_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._extra_env = extra_env or {}
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        self.data_dir = self.service.state.data("incidents")
+        self.url = f"http://{self.service.address}"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.service.spawned.process if self.service.spawned is not None else None
 
     def start(self, timeout_s: float = 30.0) -> None:
-        env = {
-            **os.environ,
-            "FIREDRILL_STATE_DIR": str(self.state_dir),
-            "FIREDRILL_DATA_DIR": str(self.data_dir),
-            "FIREDRILL_REGISTRY_DIR": str(self.state_dir / "registry"),
-            "FIREDRILL_BIND_HOST": "127.0.0.1",
-            "FIREDRILL_PORT": str(self.port),
-            "FIREDRILL_METRICS_PORT": str(self.metrics_port),
-            "FIREDRILL_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("FIREDRILL_PROMETHEUS_URL", None)  # no enrichment unless asked for in extra_env
-        env.update(self._extra_env)
-        self.starts += 1
-        log = (self.state_dir / f"incidents-{self.starts}.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.incidents"], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        self.wait_healthy(timeout_s)
+        self.service.start(healthy=self._healthy, timeout_s=timeout_s)
 
     def health(self) -> dict[str, Any] | None:
         try:
@@ -86,42 +67,24 @@ class ReceiverProcess:
         except (OSError, ValueError):
             return None
 
-    def wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"receiver exited with {self.process.returncode}; see {self.state_dir}/*.log")
-            body = self.health()
-            if body is not None and body.get("status") == "healthy":
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"receiver not healthy within {timeout_s}s")
+    def _healthy(self) -> bool:
+        body = self.health()
+        return body is not None and body.get("status") == "healthy"
+
+    def _files_current(self) -> bool:
+        body = self.health()
+        return body is not None and body["checks"]["database"]["export_pending"] == 0
 
     def wait_files_current(self, timeout_s: float = 60.0) -> None:
         """Until the receiver reports no incident file behind the store."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            body = self.health()
-            if body is not None and body["checks"]["database"]["export_pending"] == 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"incident files still behind after {timeout_s}s")
+        wait_until(self._files_current, timeout_s=timeout_s, interval_s=0.05, what="incident files caught up")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, exactly like a crash."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
+        self.service.kill()
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        self.service.stop(timeout_s)
 
 
 # -- workload ------------------------------------------------------------------------------------

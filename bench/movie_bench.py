@@ -19,9 +19,7 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -31,100 +29,23 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from scripts.ports import free_port
+from bench.movie_services import MOVIE_SERVICES, MovieServices, make_stub
 from services.common.grpc_auth import bearer_metadata
-from services.genproto import auth_pb2, auth_pb2_grpc, movie_pb2, movie_pb2_grpc
+from services.genproto import movie_pb2, movie_pb2_grpc
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "movie.json"
-HOST = "127.0.0.1"
-SERVICES = ("auth", "metadata", "rating", "movie")
 FANOUT_LATENCY_MS = 50
 FANOUT_LIMIT = 1.3
 
 
-def make_stub(stub_class: Any, channel: grpc.aio.Channel) -> Any:
-    """A generated stub (the generated classes carry no annotations)."""
-    return stub_class(channel)
-
-
-class Platform:
-    """The four services as child processes sharing one state directory and local registry."""
-
-    def __init__(self, state: Path, latency_ms: int, instrumentation: bool) -> None:
-        self.state = state
-        self.latency_ms = latency_ms
-        self.instrumentation = instrumentation
-        self.ports: dict[str, int] = {}
-        self.procs: dict[str, asyncio.subprocess.Process] = {}
-
-    def env(self, name: str) -> dict[str, str]:
-        port, metrics = free_port(), free_port()
-        self.ports[name] = port
-        env = {
-            **os.environ,
-            "FIREDRILL_STATE_DIR": str(self.state),
-            "FIREDRILL_PROFILE": "drill",
-            "FIREDRILL_BIND_HOST": HOST,
-            "FIREDRILL_PORT": str(port),
-            "FIREDRILL_METRICS_PORT": str(metrics),
-            "FIREDRILL_REGISTRY_DIR": str(self.state / "registry"),
-            "FIREDRILL_DATA_DIR": str(self.state / "data" / name),
-            "FIREDRILL_INSTRUMENTATION": "true" if self.instrumentation else "false",
-            "FIREDRILL_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-        env.pop("FIREDRILL_TRACE_FILE", None)
-        env.pop("FIREDRILL_PORT_OFFSET", None)
-        if name in {"metadata", "rating"}:
-            env["FIREDRILL_FAULT_LATENCY_MS"] = str(self.latency_ms)
-        if name == "movie":
-            env["FIREDRILL_HTTP_PORT"] = str(free_port())
-            env["FIREDRILL_RATE_LIMIT_RPS"] = "1000000"
-            env["FIREDRILL_RATE_LIMIT_BURST"] = "1000000"
-        return env
-
-    async def start(self) -> None:
-        for name in SERVICES:
-            log = self.state / f"{name}.log"
-            with log.open("wb") as out:
-                self.procs[name] = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", f"services.{name}", env=self.env(name), cwd=REPO, stdout=out, stderr=out
-                )
-            await self.wait_serving(name)
-
-    async def wait_serving(self, name: str, timeout_s: float = 30.0) -> None:
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        deadline = time.monotonic() + timeout_s
-        async with grpc.aio.insecure_channel(f"{HOST}:{self.ports[name]}") as channel:
-            stub: Any = make_stub(health_pb2_grpc.HealthStub, channel)
-            while time.monotonic() < deadline:
-                if self.procs[name].returncode is not None:
-                    raise SystemExit(f"{name} exited; see {self.state / (name + '.log')}")
-                try:
-                    answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
-                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise SystemExit(f"{name} did not become healthy within {timeout_s:.0f}s")
-
-    async def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-    def address(self, name: str) -> str:
-        return f"{HOST}:{self.ports[name]}"
+def movie_services(state: Path, latency_ms: int, instrumentation: bool) -> MovieServices:
+    """The four services, ``latency_ms`` injected into metadata and rating."""
+    common = {"FIREDRILL_INSTRUMENTATION": "true" if instrumentation else "false"}
+    latency = {"FIREDRILL_FAULT_LATENCY_MS": str(latency_ms)}
+    return MovieServices(
+        state, env={name: {**common, **(latency if name in {"metadata", "rating"} else {})} for name in MOVIE_SERVICES}
+    )
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -165,35 +86,19 @@ async def load(
 
 
 async def session(
-    state: Path, latency_ms: int, instrumentation: bool, body: Callable[[Platform, Any, Any], Awaitable[Any]]
+    state: Path, latency_ms: int, instrumentation: bool, body: Callable[[MovieServices, Any, Any], Awaitable[Any]]
 ) -> Any:
-    platform_ = Platform(state, latency_ms, instrumentation)
+    services = movie_services(state, latency_ms, instrumentation)
     try:
-        await platform_.start()
-        password = (state / "secrets" / "auth" / "demo-password").read_text().strip()
-        async with grpc.aio.insecure_channel(platform_.address("auth")) as channel:
-            auth: Any = make_stub(auth_pb2_grpc.AuthServiceStub, channel)
-            token = (
-                await auth.GetToken(auth_pb2.GetTokenRequest(username="demo", password=password), timeout=10)
-            ).token
-        metadata = bearer_metadata(token)
-        async with grpc.aio.insecure_channel(platform_.address("metadata")) as channel:
-            stub: Any = make_stub(movie_pb2_grpc.MetadataServiceStub, channel)
-            record = movie_pb2.Metadata(id="bench-1", title="Bench", description="a movie to read", director="B")
-            await stub.PutMetadata(movie_pb2.PutMetadataRequest(metadata=record), metadata=metadata, timeout=10)
-        async with grpc.aio.insecure_channel(platform_.address("rating")) as channel:
-            rating: Any = make_stub(movie_pb2_grpc.RatingServiceStub, channel)
-            request = movie_pb2.PutRatingRequest(
-                user_id="bench", record_id="bench-1", record_type=movie_pb2.RECORD_TYPE_MOVIE, rating_value=4
-            )
-            await rating.PutRating(request, metadata=metadata, timeout=10)
-        return await body(platform_, metadata, token)
+        await asyncio.to_thread(services.start)
+        token = await services.seed("bench-1")
+        return await body(services, bearer_metadata(token), token)
     finally:
-        await platform_.stop()
+        await asyncio.to_thread(services.stop)
 
 
 async def throughput(args: argparse.Namespace, state: Path) -> dict[str, Any]:
-    async def body(p: Platform, metadata: Any, _token: str) -> dict[str, Any]:
+    async def body(p: MovieServices, metadata: Any, _token: str) -> dict[str, Any]:
         async with (
             grpc.aio.insecure_channel(p.address("movie")) as gw,
             grpc.aio.insecure_channel(p.address("metadata")) as md,
@@ -228,7 +133,7 @@ async def throughput(args: argparse.Namespace, state: Path) -> dict[str, Any]:
 
 
 async def fanout(args: argparse.Namespace, state: Path) -> dict[str, Any]:
-    async def body(p: Platform, metadata: Any, _token: str) -> dict[str, Any]:
+    async def body(p: MovieServices, metadata: Any, _token: str) -> dict[str, Any]:
         async with grpc.aio.insecure_channel(p.address("movie")) as gw:
             movie: Any = make_stub(movie_pb2_grpc.MovieServiceStub, gw)
             request = movie_pb2.GetMovieDetailsRequest(movie_id="bench-1")

@@ -26,39 +26,32 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import grpc
 import grpc.aio
 
-from scripts.local.platform import http_ok
-from scripts.movie.client import open_channel
-from scripts.movie.stack import tls_env
-from scripts.ports import free_port
+from bench.movie_services import MOVIE_SERVICES, MovieServices, make_stub
+from scripts.processes import ServiceProcess, http_ok, stop_all
 from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common import tls
 from services.common.config import TlsFiles
 from services.common.grpc_auth import bearer_metadata
-from services.common.waiting import wait_until
-from services.genproto import auth_pb2, auth_pb2_grpc, movie_pb2, movie_pb2_grpc
+from services.genproto import movie_pb2, movie_pb2_grpc
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mtls.json"
 TARGET_P99_RATIO = 1.3
 CASES = ("hello", "movie")
-MOVIE_SERVICES = ("auth", "metadata", "rating", "movie")  # start order: auth publishes the JWT keys
 MOVIE_ID = "bench-mtls-1"
-HEALTH_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -80,72 +73,52 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-class Services:
+class HelloServices:
     """response and hello as processes, with or without TLS files."""
 
     def __init__(self, root: Path, files: dict[str, TlsFiles] | None) -> None:
-        self.root = root
         self.files = files
-        self.ports = {"response": free_port(), "hello": free_port()}
-        self.ops_ports = {"response": free_port(), "hello": free_port()}
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def _env(self, name: str) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "FIREDRILL_STATE_DIR": str(self.root),
-            "FIREDRILL_PORT": str(self.ports[name]),
-            "FIREDRILL_METRICS_PORT": str(self.ops_ports[name]),
-            "FIREDRILL_REGISTRY_DIR": str(self.root / "registry"),
-            "FIREDRILL_DISCOVERY": "local",
-            "FIREDRILL_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
+        self.processes = {
+            name: ServiceProcess(name, root, tls=files[name] if files is not None else None)
+            for name in ("response", "hello")
         }
-        if self.files is not None:
-            f = self.files[name]
-            env |= {"FIREDRILL_TLS_CERT_FILE": str(f.cert), "FIREDRILL_TLS_KEY_FILE": str(f.key)}
-            env["FIREDRILL_TLS_CA_FILE"] = str(f.ca)
-        return env
 
     def url(self, name: str, path: str) -> str:
         # hello is the edge: plain HTTP in both modes; the measured difference is hello -> response.
         scheme = "https" if self.files is not None and name != "hello" else "http"
-        return f"{scheme}://127.0.0.1:{self.ports[name]}{path}"
+        return f"{scheme}://{self.processes[name].address}{path}"
 
     def client_ssl(self, server: str) -> ssl.SSLContext | None:
         if self.files is None or server == "hello":
             return None
         return tls.TlsMaterial(self.files["operator"], "operator").client_context(tls.service_dns_name(server))
 
-    def start(self) -> None:
-        (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        for name in ("response", "hello"):
-            log = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", f"services.{name}"],
-                    env=self._env(name),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-            log.close()
-            self._wait_healthy(name)
+    def _healthy(self, name: str) -> bool:
+        return http_ok(self.url(name, "/health"), context=self.client_ssl(name))
 
-    def _wait_healthy(self, name: str, timeout_s: float = 30) -> None:
-        wait_until(
-            lambda: http_ok(self.url(name, "/health"), context=self.client_ssl(name)),
-            timeout_s=timeout_s,
-            interval_s=0.05,
-            what=f"{name} healthy (logs in {self.root / 'logs'})",
-        )
+    def start(self) -> None:
+        for name, service in self.processes.items():
+            service.start(healthy=partial(self._healthy, name))
 
     def stop(self) -> None:
-        _stop_all(self.processes)
+        stop_all(self.processes.values())
 
 
-async def _load(services: Services, mode: str, duration_s: float, concurrency: int, fresh_share: float) -> ModeResult:
+Worker = Callable[[int, float, bool], Awaitable[None]]
+
+
+async def _warm_then_measure(worker: Worker, concurrency: int, duration_s: float) -> float:
+    """One second of unrecorded warm-up, then ``duration_s`` recorded; returns the measured seconds."""
+    warm_until = time.perf_counter() + 1.0
+    await asyncio.gather(*(worker(i, warm_until, False) for i in range(concurrency)))
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i, started + duration_s, True) for i in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def _load(
+    services: HelloServices, mode: str, duration_s: float, concurrency: int, fresh_share: float
+) -> ModeResult:
     latencies: list[float] = []
     failed = 0
     url = services.url("hello", "/hello")
@@ -172,144 +145,18 @@ async def _load(services: Services, mode: str, duration_s: float, concurrency: i
                     else:
                         failed += 1
 
-    warm_until = time.perf_counter() + 1.0
-    await asyncio.gather(*(worker(i, warm_until, False) for i in range(concurrency)))
-    started = time.perf_counter()
-    until = started + duration_s
-    await asyncio.gather(*(worker(i, until, True) for i in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed = await _warm_then_measure(worker, concurrency, duration_s)
     return _result(mode, latencies, failed, elapsed)
 
 
-def _wait_http_ok(url: str, what: str, logs: Path, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (loopback URL we built)
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} not healthy after {timeout_s:.0f}s (logs in {logs})")
-
-
-class MovieServices:
-    """auth, metadata, rating and movie as processes, with or without TLS files (same layout)."""
-
-    def __init__(self, root: Path, files: dict[str, TlsFiles] | None) -> None:
-        self.root = root
-        self.files = files
-        self.ports = {name: free_port() for name in MOVIE_SERVICES}
-        self.ops_ports = {name: free_port() for name in MOVIE_SERVICES}
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def _env(self, name: str) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("FIREDRILL_") and key not in {"OTEL_EXPORTER_OTLP_ENDPOINT"}
-        }
-        env |= {
-            "FIREDRILL_STATE_DIR": str(self.root),
-            "FIREDRILL_PROFILE": "drill",
-            "FIREDRILL_BIND_HOST": "127.0.0.1",
-            "FIREDRILL_PORT": str(self.ports[name]),
-            "FIREDRILL_METRICS_PORT": str(self.ops_ports[name]),
-            "FIREDRILL_REGISTRY_DIR": str(self.root / "registry"),
-            "FIREDRILL_DATA_DIR": str(self.root / "data" / name),
-            "FIREDRILL_DISCOVERY": "local",
-            "FIREDRILL_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-        if name == "movie":
-            env["FIREDRILL_HTTP_PORT"] = str(free_port())
-            # The bench measures TLS, not the gateway's rate limit.
-            env["FIREDRILL_RATE_LIMIT_RPS"] = "1000000"
-            env["FIREDRILL_RATE_LIMIT_BURST"] = "1000000"
-        if self.files is not None:
-            env |= tls_env(self.files[name])
-        return env
-
-    @property
-    def identity(self) -> TlsFiles | None:
-        """What the load client presents: the operator certificate in the mTLS mode."""
-        return self.files["operator"] if self.files is not None else None
-
-    def address(self, name: str) -> str:
-        return f"127.0.0.1:{self.ports[name]}"
-
-    def start(self) -> None:
-        logs = self.root / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        for name in MOVIE_SERVICES:
-            log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", f"services.{name}"],
-                    env=self._env(name),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-            log.close()
-            # The ops port is plain HTTP in both modes; its /health includes "gRPC is serving".
-            _wait_http_ok(f"http://127.0.0.1:{self.ops_ports[name]}/health", name, logs)
-
-    def stop(self) -> None:
-        _stop_all(self.processes)
-
-
-def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in reversed(processes):
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-    processes.clear()
-
-
-def _stub(stub_class: Any, channel: grpc.aio.Channel) -> Any:
-    return stub_class(channel)  # generated stubs carry no annotations
-
-
-async def _movie_seed(services: MovieServices) -> tuple[tuple[str, str], ...]:
-    """A token for the demo user, one movie and one rating; returns the call metadata."""
-    identity = services.identity
-    password = (services.root / "secrets" / "auth" / "demo-password").read_text().strip()
-    async with open_channel(services.address("auth"), "auth", identity) as channel:
-        answer = await _stub(auth_pb2_grpc.AuthServiceStub, channel).GetToken(
-            auth_pb2.GetTokenRequest(username="demo", password=password), timeout=10
-        )
-    metadata = bearer_metadata(answer.token)
-    record = movie_pb2.Metadata(id=MOVIE_ID, title="Bench", description="a movie to read", director="B")
-    async with open_channel(services.address("metadata"), "metadata", identity) as channel:
-        await _stub(movie_pb2_grpc.MetadataServiceStub, channel).PutMetadata(
-            movie_pb2.PutMetadataRequest(metadata=record), metadata=metadata, timeout=10
-        )
-    rating = movie_pb2.PutRatingRequest(
-        user_id="bench", record_id=MOVIE_ID, record_type=movie_pb2.RECORD_TYPE_MOVIE, rating_value=4
-    )
-    async with open_channel(services.address("rating"), "rating", identity) as channel:
-        await _stub(movie_pb2_grpc.RatingServiceStub, channel).PutRating(rating, metadata=metadata, timeout=10)
-    return metadata
-
-
 async def _load_movie(services: MovieServices, mode: str, duration_s: float, concurrency: int) -> ModeResult:
-    metadata = await _movie_seed(services)
+    metadata = bearer_metadata(await services.seed(MOVIE_ID))
     latencies: list[float] = []
     failed = 0
     degraded = 0
     # A few long-lived channels (HTTP/2 connections), shared by the workers, as a real client would.
-    channels = [
-        open_channel(services.address("movie"), "movie", services.identity) for _ in range(max(1, concurrency // 4))
-    ]
-    stubs = [_stub(movie_pb2_grpc.MovieServiceStub, channel) for channel in channels]
+    channels = [services.channel("movie") for _ in range(max(1, concurrency // 4))]
+    stubs = [make_stub(movie_pb2_grpc.MovieServiceStub, channel) for channel in channels]
     request = movie_pb2.GetMovieDetailsRequest(movie_id=MOVIE_ID)
 
     async def worker(index: int, until: float, record: bool) -> None:
@@ -329,12 +176,7 @@ async def _load_movie(services: MovieServices, mode: str, duration_s: float, con
                     degraded += 1  # rating missed its budget: still an answer, but say so
 
     try:
-        warm_until = time.perf_counter() + 1.0
-        await asyncio.gather(*(worker(i, warm_until, False) for i in range(concurrency)))
-        started = time.perf_counter()
-        until = started + duration_s
-        await asyncio.gather(*(worker(i, until, True) for i in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        elapsed = await _warm_then_measure(worker, concurrency, duration_s)
     finally:
         for channel in channels:
             await channel.close()
@@ -383,7 +225,7 @@ def run_movie(root: Path, pki: ThrowawayPki, duration_s: float, concurrency: int
     per_mode: dict[str, list[ModeResult]] = {"plain": [], "mtls": []}
     for _ in range(rounds):
         for mode in ("plain", "mtls"):
-            services = MovieServices(root / f"movie-{mode}", files if mode == "mtls" else None)
+            services = MovieServices(root / f"movie-{mode}", tls=files if mode == "mtls" else None)
             try:
                 services.start()
                 per_mode[mode].append(asyncio.run(_load_movie(services, mode, duration_s, concurrency)))
@@ -408,7 +250,7 @@ def run_hello(
     # Alternate the modes so drift of the machine's load hits both alike.
     for _ in range(rounds):
         for mode in ("plain", "mtls"):
-            services = Services(root / mode, files if mode == "mtls" else None)
+            services = HelloServices(root / mode, files if mode == "mtls" else None)
             try:
                 services.start()
                 per_mode[mode].append(asyncio.run(_load(services, mode, duration_s, concurrency, fresh_share)))

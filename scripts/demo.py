@@ -11,9 +11,9 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from scripts.deploy_target.interface import Endpoints, PlatformError
 from scripts.local.__main__ import print_endpoints
-from scripts.local.platform import LocalPlatform
-from scripts.platform.base import Endpoints, PlatformError
+from scripts.local.stack import LocalPlatform
 from scripts.promql import Prometheus, PrometheusError
 from scripts.traffic import send_traffic, summary
 from services.common.config import state_dir

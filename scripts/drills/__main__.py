@@ -21,11 +21,11 @@ from pathlib import Path
 from chaoslib.experiment import run_experiment
 from chaoslib.loader import load_experiment
 
+from scripts.deploy_target.interface import Platform, PlatformError
+from scripts.deploy_target.select import current_platform
 from scripts.drills import report
 from scripts.drills.probes import incidents
 from scripts.drills.recorder import RECORDER
-from scripts.platform.base import Platform, PlatformError
-from scripts.platform.select import current_platform
 from scripts.promql import Prometheus
 from services.common import catalog
 from services.common.config import state_dir
@@ -54,7 +54,7 @@ def run_drill(
         raise SystemExit(f"unknown drill {name!r}; known drills: {known}")
     platform = platform or current_platform()
     if bring_up and platform.name == "local":
-        from scripts.local.platform import LocalPlatform
+        from scripts.local.stack import LocalPlatform
 
         assert isinstance(platform, LocalPlatform)
         print("[drill] making sure the local platform is up", flush=True)

@@ -1,4 +1,11 @@
-"""Chaos Toolkit probes of the Firedrill extension: Prometheus, Alertmanager and the incidents API."""
+"""Chaos Toolkit probes of the Firedrill extension: Prometheus, Alertmanager and the incidents API.
+
+Not chaostoolkit-prometheus (0.6.0, installable beside chaostoolkit-lib 1.44): its ``query``
+returns Prometheus' raw JSON from a fixed ``prometheus_base_url``, while these probes need the URL
+of the platform the drill runs on (a reserved port offset, or Nomad), a ratio that is 0 when there
+was no traffic (an empty vector a JSON-path tolerance cannot express), live alert and target
+state, and bounded waits; for one GET it would add maya, pendulum and dateparser.
+"""
 
 from __future__ import annotations
 

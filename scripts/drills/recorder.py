@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from scripts.platform.base import Endpoints, Platform
+from scripts.deploy_target.interface import Endpoints, Platform
 from scripts.traffic import TrafficResult, send_traffic
 
 

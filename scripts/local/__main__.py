@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from scripts.local.platform import LocalPlatform
-from scripts.platform.base import Endpoints, PlatformError
+from scripts.deploy_target.interface import Endpoints, PlatformError
+from scripts.local.stack import LocalPlatform
 from scripts.promql import Prometheus, PrometheusError
 from services.common.config import state_dir
 

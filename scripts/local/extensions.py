@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from scripts.local.platform_binaries import require_binary
+from scripts.local.binaries import require_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url
 from services.common import catalog
 from services.common.config import TlsFiles

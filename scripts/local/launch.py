@@ -9,11 +9,13 @@ the Vault agent), so they start once the files are there instead of failing and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from services.common.waiting import TimedOut, wait_until
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,11 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given (put it after --)")
-    deadline = time.monotonic() + args.timeout
-    missing = [path for path in args.wait_for if not path.exists()]
-    while missing and time.monotonic() < deadline:
-        time.sleep(0.2)
-        missing = [path for path in missing if not path.exists()]
+    missing = list(args.wait_for)
+
+    def all_there() -> bool:
+        missing[:] = [path for path in missing if not path.exists()]
+        return not missing
+
+    with contextlib.suppress(TimedOut):
+        wait_until(all_there, timeout_s=args.timeout, interval_s=0.2, what="the files to wait for")
     if missing:
         print(f"launch: still missing after {args.timeout:.0f}s: {', '.join(map(str, missing))}", file=sys.stderr)
         return 1

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
-import time
 import xmlrpc.client
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,8 +13,10 @@ from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
 
+from scripts.deploy_target.interface import PlatformError
 from scripts.local.programs import ProgramSpec, StateLayout
-from scripts.platform.base import PlatformError
+from scripts.processes import process_alive
+from services.common.waiting import TimedOut, wait_until
 
 
 def _quote_env(value: str) -> str:
@@ -95,12 +95,10 @@ class Supervisor:
         )
         if result.returncode != 0:
             raise PlatformError(f"supervisord did not start: {result.stderr.strip() or result.stdout.strip()}")
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.running():
-                return
-            time.sleep(0.1)
-        raise PlatformError(f"supervisord did not answer on {self._state.supervisor_socket} within 15s")
+        try:
+            wait_until(self.running, timeout_s=15, interval_s=0.1, what="supervisord answering")
+        except TimedOut:
+            raise PlatformError(f"supervisord did not answer on {self._state.supervisor_socket} within 15s") from None
 
     def apply_config(self) -> list[str]:
         """Reload the rendered config into a running supervisord; returns the changed program names."""
@@ -148,16 +146,14 @@ class Supervisor:
         pid = self._daemon_pid()
         with contextlib.suppress(OSError, xmlrpc.client.Error):
             self._proxy().supervisor.shutdown()
-        deadline = time.monotonic() + timeout_s
-        while pid is not None and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            if pid is not None:
-                raise PlatformError(f"supervisord (pid {pid}) did not stop within {timeout_s:.0f}s")
+        if pid is None:
+            return
+        try:
+            wait_until(
+                lambda: not process_alive(pid), timeout_s=timeout_s, interval_s=0.1, what=f"supervisord {pid} gone"
+            )
+        except TimedOut:
+            raise PlatformError(f"supervisord (pid {pid}) did not stop within {timeout_s:.0f}s") from None
 
     def _daemon_pid(self) -> int | None:
         try:

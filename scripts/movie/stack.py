@@ -4,16 +4,15 @@ Each service is built exactly as its ``__main__`` builds it, from an environment
 its own metrics registry; discovery is an in-memory registry the stack fills as services start
 and stop, so callers find each other the way they do on the platform.
 
-TLS: give a service ``FIREDRILL_TLS_{CERT,KEY,CA}_FILE`` in its environment (``tls_env``) and it
-serves mTLS with the identity check, and movie dials its upstreams over mTLS, as on the
-platform. The files are loaded once per start (no watcher task: a test rotates by rewriting them
-and calling ``running.material.reload_if_changed()``). ``client_tls`` is the identity the stack's
-own calls (``token``, ``channel``) present.
+TLS: give a service ``FIREDRILL_TLS_{CERT,KEY,CA}_FILE`` in its environment
+(``scripts.processes.tls_env``) and it serves mTLS with the identity check, and movie dials its
+upstreams over mTLS, as on the platform. The files are loaded once per start (no watcher task: a
+test rotates by rewriting them and calling ``running.material.reload_if_changed()``).
+``client_tls`` is the identity the stack's own calls (``token``, ``channel``) present.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from scripts.movie.client import open_channel
+from scripts.processes import service_environment
 from services.auth.app import build as build_auth
 from services.auth.config import AuthConfig
 from services.common import tls
@@ -58,15 +58,6 @@ class Running:
     material: tls.TlsMaterial | None = None
 
 
-def tls_env(files: TlsFiles) -> dict[str, str]:
-    """The environment that gives a service these TLS files."""
-    return {
-        "FIREDRILL_TLS_CERT_FILE": str(files.cert),
-        "FIREDRILL_TLS_KEY_FILE": str(files.key),
-        "FIREDRILL_TLS_CA_FILE": str(files.ca),
-    }
-
-
 @dataclass
 class MovieStack:
     state_dir: Path
@@ -83,10 +74,8 @@ class MovieStack:
 
     def environ(self, name: str) -> dict[str, str]:
         base = {
-            "FIREDRILL_STATE_DIR": str(self.state_dir),
+            **service_environment(name, self.state_dir, log_level=None),
             "FIREDRILL_PROFILE": "drill",
-            "FIREDRILL_BIND_HOST": HOST,
-            "FIREDRILL_DATA_DIR": str(self.state_dir / "data" / name),
             "FIREDRILL_INSTRUMENTATION": "true" if self.instrumentation else "false",
         }
         return {**base, **self.env.get(name, {})}
@@ -178,16 +167,3 @@ class MovieStack:
 
 def auth_metadata(token: str) -> tuple[tuple[str, str], ...]:
     return bearer_metadata(token)
-
-
-async def wait_for(probe: Any, *, timeout_s: float, interval_s: float = 0.05, what: str = "condition") -> Any:
-    """Await ``probe()`` until it returns something truthy; raise TimeoutError otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    last: Any = None
-    while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval_s)
-    raise TimeoutError(f"{what} not reached within {timeout_s:.1f}s (last: {last!r})")

@@ -65,6 +65,7 @@ from scripts.vault.vaultapi import (
 from services.common import catalog
 from services.common.profiles import TimingProfile, profile
 from services.common.secrets_metrics import vault_reachable_gauge
+from services.common.waiting import TimedOut, wait_until
 
 log = logging.getLogger("scripts.vault.agent")
 
@@ -483,9 +484,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     agent = Agent(settings)
     if args.once:
-        deadline = time.monotonic() + 30
-        while not agent.healthy and time.monotonic() < deadline:
-            agent.stop_event.wait(min(agent.step(), 1.0))
+
+        def rendered() -> bool:
+            if not agent.healthy:
+                agent.stop_event.wait(min(agent.step(), 1.0))
+            return agent.healthy
+
+        with contextlib.suppress(TimedOut):
+            wait_until(rendered, timeout_s=30, interval_s=0, what="every identity rendered")
         return 0 if agent.healthy else 1
     server = serve_metrics(agent, args.metrics_port) if args.metrics_port else None
     for sig in (signal.SIGTERM, signal.SIGINT):

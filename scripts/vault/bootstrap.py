@@ -36,7 +36,6 @@ import json
 import os
 import secrets
 import sys
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +67,7 @@ from scripts.vault.vaultapi import (
 from services.common import catalog
 from services.common.profiles import TimingProfile, profile
 from services.common.tls import OBSERVERS, service_dns_name
+from services.common.waiting import TimedOut, wait_until
 
 ROOT_TTL_S = 10 * 365 * 24 * 3600
 INT_TTL_S = 5 * 365 * 24 * 3600
@@ -511,21 +511,31 @@ def run_bootstrap(
     ).run(approle_dir=approle_dir, nomad_jwks_url=nomad_jwks_url, nomad_ca_pem=nomad_ca_pem)
 
 
+def _vault_problem(vault: hvac.Client) -> str | None:
+    """What keeps the server from being usable (None: it answers, initialised and unsealed)."""
+    try:
+        status = vault.sys.read_health_status(method="GET")
+        body = status.json() if hasattr(status, "json") else status
+        if isinstance(body, dict) and body.get("initialized") and not body.get("sealed"):
+            return None
+        return f"health says {json.dumps(body)[:120]}"
+    except Exception as exc:  # connection refused while it starts
+        return exc.__class__.__name__
+
+
 def wait_for_vault(vault: hvac.Client, timeout_s: float) -> None:
     """Bounded wait until the server answers, is initialised and unsealed."""
-    deadline = time.monotonic() + timeout_s
-    problem = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            status = vault.sys.read_health_status(method="GET")
-            body = status.json() if hasattr(status, "json") else status
-            if isinstance(body, dict) and body.get("initialized") and not body.get("sealed"):
-                return
-            problem = f"health says {json.dumps(body)[:120]}"
-        except Exception as exc:  # connection refused while it starts
-            problem = exc.__class__.__name__
-        time.sleep(0.1)
-    raise VaultToolError(f"Vault at {vault.url} not ready after {timeout_s:.0f}s ({problem})")
+    problem = ""
+
+    def ready() -> bool:
+        nonlocal problem
+        problem = _vault_problem(vault) or ""
+        return not problem
+
+    try:
+        wait_until(ready, timeout_s=timeout_s, interval_s=0.1, what=f"Vault at {vault.url} ready")
+    except TimedOut:
+        raise VaultToolError(f"Vault at {vault.url} not ready after {timeout_s:.0f}s ({problem})") from None
 
 
 def _nomad_ca_pem(path: str | None) -> str | None:

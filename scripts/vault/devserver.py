@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -33,7 +32,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from scripts.ports import free_port
+from scripts.processes import Spawned, python_module, spawn
 from scripts.vault.throwaway_pki import write_private
+from services.common.waiting import wait_until
 
 _BANNER_SECRET = re.compile(r"^(\s*(?:Root Token|Unseal Key)\s*:\s*).+$")
 REDACTED = "<redacted>"
@@ -96,25 +97,24 @@ def run(token_file: Path, listen: str, tls_dir: Path | None = None) -> int:
     return child.wait()
 
 
+def _answers_healthy(addr: str, ca_file: Path | None) -> bool:
+    try:
+        context = None
+        if ca_file is not None:
+            if not ca_file.is_file():
+                return False  # -dev-tls writes it as it starts
+            context = ssl.create_default_context(cafile=str(ca_file))
+        with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=1, context=context) as answer:  # noqa: S310 (loopback)
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError, ssl.SSLError):
+        return False
+
+
 def wait_ready(addr: str, timeout_s: float = 15.0, ca_file: Path | None = None) -> None:
     """Until /v1/sys/health answers 200 (over HTTPS verified against ``ca_file`` when given)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            context = None
-            if ca_file is not None:
-                if not ca_file.is_file():
-                    raise FileNotFoundError(ca_file)  # -dev-tls writes it as it starts
-                context = ssl.create_default_context(cafile=str(ca_file))
-            with urllib.request.urlopen(  # noqa: S310 (loopback)
-                f"{addr}/v1/sys/health", timeout=1, context=context
-            ) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError, ssl.SSLError):
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"OpenBao at {addr} not ready after {timeout_s:.0f}s")
+    wait_until(
+        lambda: _answers_healthy(addr, ca_file), timeout_s=timeout_s, interval_s=0.05, what=f"OpenBao at {addr} ready"
+    )
 
 
 class DevServer:
@@ -129,7 +129,7 @@ class DevServer:
         self.tls_dir = self.folder / "tls"
         self.token_file = self.folder / "root-token"
         self.log_file = self.folder / "openbao.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Spawned | None = None
         self._lock = threading.Lock()
 
     @property
@@ -143,41 +143,27 @@ class DevServer:
 
     def start(self, timeout_s: float = 15.0) -> DevServer:
         ensure_token_file(self.token_file)
-        args = [
-            sys.executable,
-            "-m",
-            "scripts.vault.devserver",
-            "--token-file",
-            str(self.token_file),
-            "--listen",
-            f"127.0.0.1:{self.port}",
-        ]
+        args = python_module(
+            "scripts.vault.devserver", "--token-file", str(self.token_file), "--listen", f"127.0.0.1:{self.port}"
+        )
         if self.tls:
             shutil.rmtree(self.tls_dir, ignore_errors=True)  # a restarted dev server makes a new CA
             self.tls_dir.mkdir(parents=True, mode=0o700)
             args += ["--tls-dir", str(self.tls_dir)]
         with self._lock:
-            log = open(self.log_file, "ab")  # noqa: SIM115 (the child owns it; closed in stop())
-            self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            log.close()
+            self._process = spawn("openbao", args, self.log_file)
         wait_ready(self.addr, timeout_s, self.ca_file)
         return self
 
     def stop(self) -> None:
         with self._lock:
             process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        if process is not None:
+            process.stop(timeout_s=10)
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.running
 
     def close(self) -> None:
         self.stop()

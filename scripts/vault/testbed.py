@@ -9,19 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import ssl
-import subprocess
-import sys
 import tempfile
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import aiohttp
 
 from scripts.ports import free_port
+from scripts.processes import ServiceProcess, Spawned, python_module, spawn
 from scripts.vault.devserver import DevServer
 from scripts.vault.local import service_env, tls_files
 from services.common import catalog, tls
@@ -44,68 +43,49 @@ class VaultPlatform:
     cert_ttl_s: int
     bao: DevServer = field(init=False)
     agent_port: int = field(default_factory=free_port)
-    ports: dict[str, int] = field(default_factory=lambda: {"hello": free_port(), "response": free_port()})
-    # The plain /metrics + /health ports (loopback), free ones so several runs can coexist.
-    ops_ports: dict[str, int] = field(default_factory=lambda: {"hello": free_port(), "response": free_port()})
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(init=False)
+    processes: dict[str, Spawned] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         self.bao = DevServer(self.root / "vault")
         (self.root / "vault").mkdir(parents=True, exist_ok=True)
         self.bao.log_file = self.root / "logs" / "openbao.log"
+        # Free ports (the plain /metrics + /health ones too) so several runs can coexist.
+        self.services = {
+            name: ServiceProcess(
+                name,
+                self.root,
+                log_level=None,  # the services' own default: the leak checks read what they log
+                env={"FIREDRILL_INSTRUMENTATION": "true", **service_env(self.root, name)},
+            )
+            for name in ("response", "hello")
+        }
 
     @property
     def logs(self) -> Path:
         return self.root / "logs"
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-        log.close()
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: service.port for name, service in self.services.items()}
 
     def start(self) -> VaultPlatform:
         self.bao.start()
-        self._spawn(
-            "vault-agent",
-            [
-                "-m",
-                "scripts.vault.agent",
-                "--state-dir",
-                str(self.root),
-                "--addr",
-                self.bao.addr,
-                "--bootstrap-token-file",
-                str(self.bao.token_file),
-                "--metrics-port",
-                str(self.agent_port),
-                "--cert-ttl-s",
-                str(self.cert_ttl_s),
-                "--kv-poll-s",
-                "0.5",
-            ],
-            {},
+        agent = python_module(
+            "scripts.vault.agent",
+            *("--state-dir", str(self.root), "--addr", self.bao.addr),
+            *("--bootstrap-token-file", str(self.bao.token_file), "--metrics-port", str(self.agent_port)),
+            *("--cert-ttl-s", str(self.cert_ttl_s), "--kv-poll-s", "0.5"),
+        )
+        self.processes["vault-agent"] = spawn(
+            "vault-agent", agent, self.logs / "vault-agent.log", env={**os.environ, "PYTHONUNBUFFERED": "1"}
         )
         wait_until(self.agent_healthy, timeout_s=30, interval_s=0.05, what="the agent's first render")
-        for name in ("response", "hello"):
-            env = {
-                "FIREDRILL_STATE_DIR": str(self.root),
-                "FIREDRILL_PORT": str(self.ports[name]),
-                "FIREDRILL_METRICS_PORT": str(self.ops_ports[name]),
-                "FIREDRILL_REGISTRY_DIR": str(self.root / "registry"),
-                "FIREDRILL_DISCOVERY": "local",
-                "FIREDRILL_INSTRUMENTATION": "true",
-                **service_env(self.root, name),
-            }
-            self._spawn(name, ["-m", f"services.{name}"], env)
-        for name in ("response", "hello"):
-            wait_until(lambda n=name: self.healthy(n), timeout_s=30, interval_s=0.05, what=f"{name} healthy over mTLS")  # type: ignore[misc]
+        for name, service in self.services.items():
+            service.start(healthy=partial(self.healthy, name))
+            assert service.spawned is not None
+            self.processes[name] = service.spawned
         return self
 
     def agent_healthy(self) -> bool:
@@ -144,14 +124,8 @@ class VaultPlatform:
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        if process is not None:
+            process.stop()
 
     def close(self) -> None:
         for name in ("hello", "response", "vault-agent"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast, overload
 
 T = TypeVar("T")
 
@@ -32,8 +32,20 @@ def wait_until(
         time.sleep(interval_s)
 
 
+@overload
 async def wait_until_async(
-    probe: Callable[[], T | Awaitable[T | None] | None],
+    probe: Callable[[], Awaitable[T | None]], *, timeout_s: float, interval_s: float = ..., what: str = ...
+) -> T: ...
+
+
+@overload
+async def wait_until_async(
+    probe: Callable[[], T | None], *, timeout_s: float, interval_s: float = ..., what: str = ...
+) -> T: ...
+
+
+async def wait_until_async(
+    probe: Callable[[], Any],
     *,
     timeout_s: float,
     interval_s: float = 0.1,
@@ -46,7 +58,7 @@ async def wait_until_async(
         outcome = probe()
         last = await outcome if isinstance(outcome, Awaitable) else outcome
         if last:
-            return last
+            return cast(T, last)
         if loop.time() >= deadline:
             raise _timed_out(what, timeout_s, last)
         await asyncio.sleep(interval_s)

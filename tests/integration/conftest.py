@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local.platform import LocalPlatform
-from scripts.platform.base import Endpoints
+from scripts.deploy_target.interface import Endpoints
+from scripts.local.stack import LocalPlatform
 from scripts.ports import reserved_port_offset
 from scripts.promql import Prometheus
 from services.common import catalog

@@ -22,7 +22,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from scripts.movie.client import open_channel
-from scripts.movie.stack import ORDER, MovieStack, auth_metadata, tls_env
+from scripts.movie.stack import ORDER, MovieStack, auth_metadata
+from scripts.processes import tls_env
 from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common import tls
 from services.common.config import TlsFiles

@@ -12,7 +12,7 @@ import pytest
 
 from scripts.traffic import send_traffic
 from services.common.metrics import scraped_value
-from services.common.waiting import wait_until
+from services.common.waiting import wait_until, wait_until_async
 from tests.integration.conftest import RunningPlatform
 
 pytestmark = pytest.mark.integration
@@ -112,11 +112,11 @@ async def test_sigterm_under_load_loses_no_in_flight_request(local_platform: Run
                 return answer.status
 
         requests = [asyncio.create_task(one()) for _ in range(20)]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5
-        while await in_flight(session) < 20:
-            assert loop.time() < deadline, "requests never got in flight"
-            await asyncio.sleep(0.02)
+
+        async def all_in_flight() -> bool:
+            return await in_flight(session) >= 20
+
+        await wait_until_async(all_in_flight, timeout_s=5, interval_s=0.02, what="requests in flight")
         await asyncio.to_thread(platform.supervisor.signal, "response", "TERM")
         statuses = await asyncio.gather(*requests)
     assert statuses == [200] * 20

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from prometheus_client import CollectorRegistry
 
-from scripts.movie.stack import MovieStack, auth_metadata, wait_for
+from scripts.movie.stack import MovieStack, auth_metadata
 from services.common.discovery.base import Instance
 from services.common.waiting import wait_until_async
 from services.genproto import movie_pb2, movie_pb2_grpc
@@ -235,7 +235,7 @@ async def test_stopped_rating_falls_back_then_recovers(client: Client, stack: Mo
         again = await client.details(deadline_s=1.0)
         return again.HasField("rating") and again.rating == 5.0
 
-    await wait_for(rating_back, timeout_s=10, what="ratings back after restart")
+    await wait_until_async(rating_back, timeout_s=10, interval_s=0.05, what="ratings back after restart")
 
 
 async def test_crashed_rating_still_registered_falls_back_within_deadline(client: Client, stack: MovieStack) -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local.platform import LocalPlatform
-from scripts.platform.base import PlatformError
+from scripts.deploy_target.interface import PlatformError
+from scripts.local.stack import LocalPlatform
 from scripts.ports import port_is_free, reserved_port_offset
+from scripts.processes import process_alive
 from services.common import catalog
 from services.common.profiles import DRILL
 
@@ -51,14 +52,6 @@ def _service_ports() -> list[int]:
     return [catalog.port(p) for p in ports]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_up_twice_status_and_down_leave_nothing_behind(offset_env: dict[str, str], tmp_path: Path) -> None:
     platform = LocalPlatform(tmp_path / "state", DRILL)
     first = _cli(offset_env, "up")
@@ -80,8 +73,8 @@ def test_up_twice_status_and_down_leave_nothing_behind(offset_env: dict[str, str
     finally:
         down = _cli(offset_env, "down")
     assert down.returncode == 0, down.stderr
-    assert not _alive(supervisord_pid)
-    leftovers = [name for name, pid in before.items() if _alive(pid)]
+    assert not process_alive(supervisord_pid)
+    leftovers = [name for name, pid in before.items() if process_alive(pid)]
     assert leftovers == [], f"orphans after down: {leftovers}"
     assert all(port_is_free(port) for port in _service_ports())
 
@@ -89,6 +82,8 @@ def test_up_twice_status_and_down_leave_nothing_behind(offset_env: dict[str, str
 def test_a_port_in_use_is_named(offset_env: dict[str, str], tmp_path: Path) -> None:
     port = catalog.port(catalog.service("response").port)
     with socket.socket() as squatter:
+        # A connection of an earlier run on this offset may linger in TIME_WAIT; a listener still squats.
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         platform = LocalPlatform(tmp_path / "other", DRILL)

@@ -31,6 +31,7 @@ from services.common.discovery.base import DiscoveryError, Instance, NoHealthyIn
 from services.common.discovery.consul import ConsulAddress, ConsulRegistry, make_client
 from services.common.discovery.factory import make_registry
 from services.common.leader import ConsulLeaderElection, run_while_leader
+from services.common.waiting import TimedOut, wait_until, wait_until_async
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -210,11 +211,7 @@ def _instance(port: int, service: str = "response", **meta: str) -> Instance:
 
 
 async def _wait_until(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+    await wait_until_async(predicate, timeout_s=timeout_s, interval_s=0.05)
 
 
 # --- address parsing ---------------------------------------------------------------------------
@@ -435,17 +432,20 @@ def real_consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [binary, "agent", "-dev", f"-config-file={config}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     addr = f"http://127.0.0.1:{http}"
-    deadline = time.monotonic() + 30
-    while True:
+
+    def leader_elected() -> bool:
+        if proc.poll() is not None:
+            raise TimedOut("consul agent -dev exited")
         try:
-            if requests.get(f"{addr}/v1/status/leader", timeout=1).json():
-                break
+            return bool(requests.get(f"{addr}/v1/status/leader", timeout=1).json())
         except (requests.RequestException, ValueError):
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail("consul agent -dev did not elect a leader within 30 s")
-        time.sleep(0.2)
+            return False
+
+    try:
+        wait_until(leader_elected, timeout_s=30, interval_s=0.2, what="a Consul leader")
+    except TimedOut:
+        proc.kill()
+        pytest.fail("consul agent -dev did not elect a leader within 30 s")
     try:
         yield addr
     finally:

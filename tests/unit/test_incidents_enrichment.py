@@ -105,14 +105,12 @@ def notification(expr: str | None = "up{job='response'} == 0") -> dict[str, Any]
 async def enriched(
     client: TestClient[web.Request, web.Application], incident_id: int = 1, timeout_s: float = 5.0
 ) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
+
+    async def finished() -> dict[str, Any] | None:
         body: dict[str, Any] = await (await client.get(f"/incidents/{incident_id}")).json()
-        if body["enrichment"]["status"] != "pending":
-            return body
-        assert loop.time() < deadline, "enrichment did not finish"
-        await asyncio.sleep(0.02)
+        return body if body["enrichment"]["status"] != "pending" else None
+
+    return await wait_until_async(finished, timeout_s=timeout_s, interval_s=0.02, what="enrichment finished")
 
 
 async def test_value_and_slowest_exemplar_are_stored(setup) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local.platform import service_scheme
 from scripts.local.programs import ProgramSpec, StateLayout, service_environment, service_program
+from scripts.local.stack import service_scheme
 from scripts.local.supervisor import render_config
 from scripts.monitoring.files import local_paths, write_local_config
 from services.common import catalog

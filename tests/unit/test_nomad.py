@@ -26,8 +26,8 @@ from scripts.cluster import deploy as deploy_mod
 from scripts.cluster import status as status_mod
 from scripts.cluster.client import ClusterError, make_client
 from scripts.cluster.jobspec import JOBS_DIR, JobSpecError, encode_var_file, job_files, read_job
-from scripts.platform.base import PlatformError
-from scripts.platform.nomad import NomadPlatform
+from scripts.deploy_target.interface import PlatformError
+from scripts.deploy_target.nomad import NomadPlatform
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The verbs that drills and operator scripts use, whatever runs the services.
 
-Two implementations: ``local`` (supervisor on this machine, the default) and ``nomad``
-(a real cluster, chosen when NOMAD_ADDR is set). See ``scripts.platform.select``.
+Two implementations: ``local`` (supervisor on this machine, the default; ``scripts.local.stack``)
+and ``nomad`` (a real cluster, chosen when NOMAD_ADDR is set; ``scripts.deploy_target.nomad``).
+See ``scripts.deploy_target.select``.
 """
 
 from __future__ import annotations

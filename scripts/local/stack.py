@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import ssl
 import subprocess
 import sys
 import time
@@ -19,29 +18,22 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from scripts.local.platform_binaries import find_binary
+from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
+from scripts.local.binaries import find_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
 from scripts.local.supervisor import Supervisor, render_config
-from scripts.platform.base import Endpoints, PlatformError, UnitStatus
 from scripts.ports import port_is_free
+from scripts.processes import http_ok
 from services.common import catalog
 from services.common.catalog import Protocol, ServiceSpec
 from services.common.profiles import TimingProfile, profile
+from services.common.waiting import TimedOut, wait_until
 
 Progress = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     return None
-
-
-def http_ok(url: str, timeout_s: float = 1.0, context: ssl.SSLContext | None = None) -> bool:
-    """True when ``url`` answers 2xx (with a client certificate when ``context`` carries one)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s, context=context) as answer:  # noqa: S310 (loopback URLs)
-            return bool(200 <= answer.status < 300)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def service_scheme(spec: ServiceSpec) -> str:
@@ -131,7 +123,9 @@ class LocalPlatform:
         wanted = set(catalog.service_names())
         started = time.monotonic()
         up: set[str] = set()
-        while True:
+
+        def all_scraped() -> bool:
+            nonlocal up
             try:
                 up = {
                     t["labels"].get("service", "")
@@ -140,15 +134,14 @@ class LocalPlatform:
                 }
             except PrometheusError:
                 up = set()
-            if wanted <= up:
-                progress(
-                    f"  prometheus     scraping all {len(wanted)} services after {time.monotonic() - started:4.1f}s"
-                )
-                return
-            if time.monotonic() - started > timeout_s:
-                missing = ", ".join(sorted(wanted - up))
-                raise PlatformError(f"Prometheus does not scrape {missing} successfully after {timeout_s:.0f}s")
-            time.sleep(0.5)
+            return wanted <= up
+
+        try:
+            wait_until(all_scraped, timeout_s=timeout_s, interval_s=0.5, what="every service scraped")
+        except TimedOut:
+            missing = ", ".join(sorted(wanted - up))
+            raise PlatformError(f"Prometheus does not scrape {missing} successfully after {timeout_s:.0f}s") from None
+        progress(f"  prometheus     scraping all {len(wanted)} services after {time.monotonic() - started:4.1f}s")
 
     def seed_demo_data(self, progress: Progress) -> None:
         """Movies and ratings for the demo, through the real APIs (idempotent)."""
@@ -168,8 +161,8 @@ class LocalPlatform:
     def wait_healthy(self, programs: list[ProgramSpec], progress: Progress, timeout_s: float) -> None:
         started = time.monotonic()
         pending = {p.name: p for p in programs}
-        reported: set[str] = set()
-        while pending:
+
+        def none_pending() -> bool:
             for name, program in list(pending.items()):
                 info = self.supervisor.process(name)
                 if info["statename"] in {"FATAL", "EXITED", "BACKOFF"}:
@@ -178,13 +171,14 @@ class LocalPlatform:
                 if info["statename"] == "RUNNING" and (program.health_url is None or http_ok(program.health_url)):
                     progress(f"  {name:<14} healthy after {time.monotonic() - started:4.1f}s")
                     del pending[name]
-                    reported.add(name)
-            if pending and time.monotonic() - started > timeout_s:
-                raise PlatformError(
-                    f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))} (logs in {self.state.logs})"
-                )
-            if pending:
-                time.sleep(0.2)
+            return not pending
+
+        try:
+            wait_until(none_pending, timeout_s=timeout_s, interval_s=0.2, what="every program healthy")
+        except TimedOut:
+            raise PlatformError(
+                f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))} (logs in {self.state.logs})"
+            ) from None
 
     def down(self, progress: Progress = _quiet) -> None:
         if not self.supervisor.running():

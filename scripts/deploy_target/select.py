@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scripts.platform.base import Platform
+from scripts.deploy_target.interface import Platform
 from services.common.config import state_dir
 
 
 def current_platform(state: Path | None = None) -> Platform:
     if os.environ.get("NOMAD_ADDR"):
-        from scripts.platform.nomad import NomadPlatform
+        from scripts.deploy_target.nomad import NomadPlatform
 
         return NomadPlatform.from_env()  # type: ignore[no-any-return,unused-ignore]
-    from scripts.local.platform import LocalPlatform
+    from scripts.local.stack import LocalPlatform
 
     return LocalPlatform(state or state_dir())

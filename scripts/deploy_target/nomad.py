@@ -21,7 +21,7 @@ import requests
 
 from scripts.cluster.client import ClusterError, make_client, nomad_call
 from scripts.cluster.jobspec import PLACEMENT, job_files
-from scripts.platform.base import Endpoints, PlatformError, UnitStatus
+from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
 from services.common import catalog
 
 ADMIN_TOKEN_PATH = "firedrill/response/admin"  # noqa: S105 (a Vault path, not a secret); KV v2 at secret/: secret/data/firedrill/response/admin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from scripts.platform.base import PlatformError
+from scripts.deploy_target.interface import PlatformError
 
 
 def find_binary(*names: str) -> str | None:
