@@ -1,4 +1,4 @@
-"""The gRPC half of the metric contract (DESIGN.md), server and client, in one module.
+"""The gRPC half of the metric contract (docs/architecture.md, "Metric contract"), server and client, in one module.
 
 Server: ``grpc_server_started_total``, ``grpc_server_handled_total`` and the
 ``grpc_server_handling_seconds`` histogram; client: ``grpc_client_handled_total`` and

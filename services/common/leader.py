@@ -1,4 +1,4 @@
-"""Leader election: only one instance of a background job runs at a time (seed 003, chapter 15).
+"""Leader election: only one instance of a background job runs at a time.
 
 Two implementations of one small interface:
 

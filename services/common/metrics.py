@@ -1,4 +1,4 @@
-"""The Prometheus metric contract (DESIGN.md), in one place.
+"""The Prometheus metric contract (docs/architecture.md, "Metric contract"), in one place.
 
 Label children are created once per label combination and cached, so the hot path is a dict
 lookup plus two increments. The registry is injectable: tests pass a fresh CollectorRegistry

@@ -1,5 +1,6 @@
-"""Token buckets: a global one for the gateway (seed 003: 100 req/s, burst 100) and a keyed one
-for throttling repeated failures per key (auth's wrong passwords), bounded in memory."""
+"""Token buckets: a global one for the gateway (100 req/s, burst 100 by default:
+FIREDRILL_RATE_LIMIT_RPS / _BURST) and a keyed one for throttling repeated failures per key
+(auth's wrong passwords), bounded in memory."""
 
 from __future__ import annotations
 

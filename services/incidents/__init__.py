@@ -1,1 +1,1 @@
-"""incidents: the Alertmanager webhook receiver and incident store (seed 000, issue 4)."""
+"""incidents: the Alertmanager webhook receiver and incident store (docs/incidents.md)."""

@@ -1,4 +1,5 @@
-"""``incident-<id>.json`` files (seed 000 compatibility), kept in step with the store.
+"""``incident-<id>.json`` files, kept in step with the store: one per incident, the layout the
+first alert receiver wrote (docs/incidents.md).
 
 The store is the source of truth. After every commit the changed incident ids are marked dirty;
 a background task rewrites their files (write to a temporary file, fsync, rename: a reader sees

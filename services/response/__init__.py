@@ -1,1 +1,1 @@
-"""response: answers hello and hosts the SRE fault-injection endpoints (seed 001)."""
+"""response: answers hello and hosts the SRE fault-injection endpoints (docs/architecture.md)."""

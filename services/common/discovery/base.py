@@ -49,7 +49,7 @@ class Registry(Protocol):
 
 
 async def pick_instance(registry: Registry, service: str) -> Instance:
-    """A random healthy instance, spreading load the way seed 003's callers do."""
+    """A random healthy instance: callers spread their load over all healthy instances."""
     instances = await registry.healthy_instances(service)
     if not instances:
         raise NoHealthyInstance(service)

@@ -1,4 +1,4 @@
-"""The Consul registry: TTL health checks that each instance refreshes (seed 003, chapter 3).
+"""The Consul registry: TTL health checks that each instance refreshes.
 
 py-consul's client is blocking (requests); every call runs in a worker thread through
 ``asyncio.to_thread`` so an event loop that serves traffic never waits on Consul.

@@ -1,7 +1,7 @@
 """A registry kept in a directory, shared by every process on this machine.
 
 Each instance is one JSON file; a heartbeat touches it, and an instance whose file has not been
-touched within the TTL is stale and no longer returned (seed 003, chapter 3). Registering also
+touched within the TTL is stale and no longer returned. Registering also
 writes a Prometheus file-discovery target. Deregistering removes the instance but keeps the
 target: on the local platform a supervised service that is down should show as ``up == 0``.
 """
