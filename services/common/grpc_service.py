@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from aiohttp import web
@@ -23,6 +23,7 @@ from services.common import grpc_credentials
 from services.common.config import ServiceConfig
 from services.common.discovery.base import Instance, Registry
 from services.common.entrypoint import run_service
+from services.common.grpc_latency_fault import LatencyFault
 from services.common.grpc_server import GrpcServer
 from services.common.lifecycle import instance_for, run_until_signalled, start_http_site
 from services.common.metrics import build_info
@@ -87,6 +88,23 @@ async def serve_grpc(
 
 class Store(Protocol):
     async def health(self) -> dict[str, object]: ...
+
+    async def close(self) -> None: ...
+
+
+StoreT = TypeVar("StoreT", bound=Store)
+
+
+@dataclass
+class StoreBackedService(Generic[StoreT]):
+    """A gRPC server in front of one store, with the drill latency fault (metadata, rating)."""
+
+    server: GrpcServer
+    repository: StoreT
+    fault: LatencyFault
+
+    async def close(self) -> None:
+        await self.repository.close()
 
 
 class StoredGrpcApp(Protocol):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -11,7 +9,8 @@ from services.common import tls
 from services.common.auth_tokens import FileKeySource, TokenVerifier
 from services.common.grpc_auth import LocalAuthenticator
 from services.common.grpc_latency_fault import LatencyFault
-from services.common.grpc_server import GrpcServer, catalog_server
+from services.common.grpc_server import catalog_server
+from services.common.grpc_service import StoreBackedService
 from services.genproto import movie_pb2, movie_pb2_grpc
 from services.metadata.cache import TtlCache
 from services.metadata.config import MetadataConfig
@@ -23,14 +22,7 @@ from services.metadata.repository import MetadataRepository, SqliteMetadataRepos
 SERVICE_NAME = movie_pb2.DESCRIPTOR.services_by_name["MetadataService"].full_name
 
 
-@dataclass
-class MetadataApp:
-    server: GrpcServer
-    repository: MetadataRepository
-    fault: LatencyFault
-
-    async def close(self) -> None:
-        await self.repository.close()
+MetadataApp = StoreBackedService[MetadataRepository]
 
 
 async def build(

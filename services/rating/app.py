@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -11,7 +9,8 @@ from services.common import tls
 from services.common.auth_tokens import FileKeySource, TokenVerifier
 from services.common.grpc_auth import LocalAuthenticator
 from services.common.grpc_latency_fault import LatencyFault
-from services.common.grpc_server import GrpcServer, catalog_server
+from services.common.grpc_server import catalog_server
+from services.common.grpc_service import StoreBackedService
 from services.genproto import movie_pb2, movie_pb2_grpc
 from services.rating.config import RatingConfig
 from services.rating.controller import RatingController
@@ -21,14 +20,7 @@ from services.rating.repository import RatingRepository, SqliteRatingRepository
 SERVICE_NAME = movie_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name
 
 
-@dataclass
-class RatingApp:
-    server: GrpcServer
-    repository: RatingRepository
-    fault: LatencyFault
-
-    async def close(self) -> None:
-        await self.repository.close()
+RatingApp = StoreBackedService[RatingRepository]
 
 
 async def build(
