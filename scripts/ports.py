@@ -33,12 +33,12 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # alive, someone else's
         return True
     return True
 
@@ -51,7 +51,7 @@ def _live_reservations(directory: Path) -> list[int]:
             pid = int(entry.read_text())
         except (OSError, ValueError):
             pid = 0
-        if pid and _process_alive(pid):
+        if pid and process_alive(pid):
             live.append(int(entry.stem))
         else:
             entry.unlink(missing_ok=True)

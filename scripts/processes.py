@@ -42,16 +42,6 @@ def http_ok(url: str, timeout_s: float = 1.0, context: ssl.SSLContext | None = N
         return False
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
 def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
@@ -132,15 +122,6 @@ def stop_all(processes: Iterable[Stoppable], timeout_s: float = STOP_WAIT_S) -> 
         item.wait_or_kill(timeout_s)
 
 
-def tls_env(files: TlsFiles) -> dict[str, str]:
-    """The environment that gives a service these TLS files."""
-    return {
-        "FIREDRILL_TLS_CERT_FILE": str(files.cert),
-        "FIREDRILL_TLS_KEY_FILE": str(files.key),
-        "FIREDRILL_TLS_CA_FILE": str(files.ca),
-    }
-
-
 def service_environment(
     name: str, state_dir: Path, *, log_level: str | None = "WARNING", tls: TlsFiles | None = None
 ) -> dict[str, str]:
@@ -156,7 +137,7 @@ def service_environment(
     if log_level is not None:
         env["FIREDRILL_LOG_LEVEL"] = log_level
     if tls is not None:
-        env |= tls_env(tls)
+        env |= tls.as_environment()
     return env
 
 

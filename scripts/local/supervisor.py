@@ -15,7 +15,7 @@ from supervisor.xmlrpc import SupervisorTransport
 
 from scripts.deploy_target.interface import PlatformError
 from scripts.local.programs import ProgramSpec, StateLayout
-from scripts.processes import process_alive
+from scripts.ports import process_alive
 from services.common.waiting import TimedOut, wait_until
 
 

@@ -5,7 +5,7 @@ its own metrics registry; discovery is an in-memory registry the stack fills as 
 and stop, so callers find each other the way they do on the platform.
 
 TLS: give a service ``FIREDRILL_TLS_{CERT,KEY,CA}_FILE`` in its environment
-(``scripts.processes.tls_env``) and it serves mTLS with the identity check, and movie dials its
+(``TlsFiles.as_environment``) and it serves mTLS with the identity check, and movie dials its
 upstreams over mTLS, as on the platform. The files are loaded once per start (no watcher task: a
 test rotates by rewriting them and calling ``running.material.reload_if_changed()``).
 ``client_tls`` is the identity the stack's own calls (``token``, ``channel``) present.

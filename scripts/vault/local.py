@@ -49,11 +49,7 @@ def service_env(state_dir: Path, service: str) -> dict[str, str]:
     """The files the agent renders for ``service``, by the variables that name them (as on a cluster)."""
     files = tls_files(state_dir, service)
     folder = secrets_folder(state_dir, service)
-    env = {
-        "FIREDRILL_TLS_CERT_FILE": str(files.cert),
-        "FIREDRILL_TLS_KEY_FILE": str(files.key),
-        "FIREDRILL_TLS_CA_FILE": str(files.ca),
-    }
+    env = files.as_environment()
     for kv in requests_for(service).kv:
         env[kv.env] = str(folder / kv.file)
     return env

@@ -115,11 +115,18 @@ def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Env(environ).path("FIREDRILL_STATE_DIR", Path.cwd() / ".firedrill").resolve()
 
 
+TLS_FILE_VARIABLES = ("FIREDRILL_TLS_CERT_FILE", "FIREDRILL_TLS_KEY_FILE", "FIREDRILL_TLS_CA_FILE")
+
+
 @dataclass(frozen=True, slots=True)
 class TlsFiles:
     cert: Path
     key: Path
     ca: Path
+
+    def as_environment(self) -> dict[str, str]:
+        """The variables that hand these files to a service: what ``ServiceConfig.from_env`` reads."""
+        return dict(zip(TLS_FILE_VARIABLES, (str(self.cert), str(self.key), str(self.ca)), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +162,7 @@ class ServiceConfig:
         bind_host = env.text("FIREDRILL_BIND_HOST", "127.0.0.1")
         offset = _port_offset(environ)
         timing = _timing_profile(env)
-        tls_paths = [env.optional_path(f"FIREDRILL_TLS_{part}_FILE") for part in ("CERT", "KEY", "CA")]
+        tls_paths = [env.optional_path(variable) for variable in TLS_FILE_VARIABLES]
         if any(tls_paths) and not all(tls_paths):
             raise ConfigError(
                 "FIREDRILL_TLS_CERT_FILE",

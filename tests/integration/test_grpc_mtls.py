@@ -23,7 +23,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from scripts.movie.client import open_channel
 from scripts.movie.stack import ORDER, MovieStack, auth_metadata
-from scripts.processes import tls_env
 from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common import tls
 from services.common.config import TlsFiles
@@ -50,7 +49,7 @@ def other_pki() -> ThrowawayPki:
 @pytest.fixture
 async def stack(pki: ThrowawayPki, tmp_path: Path) -> AsyncIterator[MovieStack]:
     secrets = tmp_path / "tls"
-    env = {name: tls_env(pki.write(secrets / name, name)) for name in ORDER}
+    env = {name: pki.write(secrets / name, name).as_environment() for name in ORDER}
     operator = pki.write(secrets / "operator", "operator")
     running = await MovieStack(tmp_path / "state", env=env, hasher=CHEAP, client_tls=operator).start()
     try:

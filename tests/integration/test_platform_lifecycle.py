@@ -14,8 +14,7 @@ import pytest
 
 from scripts.deploy_target.interface import PlatformError
 from scripts.local.stack import LocalPlatform
-from scripts.ports import port_is_free, reserved_port_offset
-from scripts.processes import process_alive
+from scripts.ports import port_is_free, process_alive, reserved_port_offset
 from services.common import catalog
 from services.common.profiles import DRILL
 
