@@ -24,7 +24,7 @@ test: setup ## install what is missing and run the whole suite (lint, validation
 
 lint: setup ## ruff, mypy, shellcheck, secret scan
 	@echo "[lint] ruff" && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check -q .
-	@echo "[lint] mypy" && $(VENV)/bin/mypy services scripts bench
+	@echo "[lint] mypy" && $(VENV)/bin/mypy services scripts bench tests
 	@echo "[lint] shellcheck" && shellcheck $$(git ls-files '*.sh' .ci/run)
 	@if [ -x scripts/vault/scan_secrets.sh ]; then echo "[lint] secrets" && bash scripts/vault/scan_secrets.sh; fi
 

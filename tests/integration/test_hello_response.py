@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
+from scripts.promql import Prometheus
 from scripts.traffic import send_traffic
 from services.common.metrics import scraped_value
 from services.common.waiting import wait_until, wait_until_async
@@ -24,14 +27,15 @@ async def test_traffic_flows_from_hello_to_response(local_platform: RunningPlatf
     assert result.failed == 0, result.statuses
 
 
+def _is_one(prometheus: Prometheus, query: str) -> bool:
+    return prometheus.value(query) == 1
+
+
 def test_prometheus_scrapes_both_with_the_contract_labels(local_platform: RunningPlatform) -> None:
     prometheus = local_platform.prometheus
     for service in ("hello", "response"):
-        wait_until(
-            lambda s=service: prometheus.value(f'up{{job="services",service="{s}"}}') == 1,
-            timeout_s=20,
-            what=f"{service} scraped and up",
-        )
+        up = f'up{{job="services",service="{service}"}}'
+        wait_until(partial(_is_one, prometheus, up), timeout_s=20, what=f"{service} scraped and up")
     samples = wait_until(
         lambda: prometheus.query('http_requests_total{service="hello",path="/hello"}'),
         timeout_s=20,
@@ -40,7 +44,12 @@ def test_prometheus_scrapes_both_with_the_contract_labels(local_platform: Runnin
     labels = samples[0].labels
     assert {"service", "method", "path", "status"} <= set(labels)
     assert labels["method"] == "GET"
-    buckets = prometheus.query('http_request_duration_seconds_bucket{service="response",path="/response"}')
+    # response's histogram is its own scrape: it may land a scrape interval after hello's counter.
+    buckets = wait_until(
+        lambda: prometheus.query('http_request_duration_seconds_bucket{service="response",path="/response"}'),
+        timeout_s=20,
+        what="response latency histogram scraped",
+    )
     assert {sample.labels["le"] for sample in buckets} >= {"0.005", "0.1", "10.0", "+Inf"}
     raw_paths = prometheus.query('http_requests_total{path=~".*\\\\?.*"}')
     assert raw_paths == [], "paths must be route templates, never raw URLs"
@@ -62,15 +71,13 @@ async def test_one_trace_spans_both_services(local_platform: RunningPlatform) ->
         headers = {"traceparent": f"00-{trace_id}-{parent}-01"}
         async with session.get(local_platform.url("hello", "/hello"), headers=headers) as answer:
             assert answer.status == 200
+
+    def spans_of_both() -> list[dict[str, object]] | None:
+        found = _spans(local_platform.state_dir / "traces", trace_id)
+        return found if {span["service"] for span in found} >= {"hello", "response"} else None
+
     spans = await asyncio.to_thread(
-        wait_until,
-        lambda: (
-            (found := _spans(local_platform.state_dir / "traces", trace_id))
-            and {span["service"] for span in found} >= {"hello", "response"}
-            and found
-        ),
-        timeout_s=15,
-        what="spans of both services in the trace files",
+        wait_until, spans_of_both, timeout_s=15, what="spans of both services in the trace files"
     )
     by_id = {span["span_id"]: span for span in spans}
     response_server = next(s for s in spans if s["service"] == "response" and s["kind"] == "SERVER")
@@ -120,12 +127,12 @@ async def test_sigterm_under_load_loses_no_in_flight_request(local_platform: Run
         await asyncio.to_thread(platform.supervisor.signal, "response", "TERM")
         statuses = await asyncio.gather(*requests)
     assert statuses == [200] * 20
-    stopped = await asyncio.to_thread(
-        wait_until,
-        lambda: (state := platform.supervisor.process("response"))["statename"] in {"EXITED", "STOPPED"} and state,
-        timeout_s=15,
-        what="response exited after draining",
-    )
+
+    def exited() -> dict[str, Any] | None:
+        state = platform.supervisor.process("response")
+        return state if state["statename"] in {"EXITED", "STOPPED"} else None
+
+    stopped = await asyncio.to_thread(wait_until, exited, timeout_s=15, what="response exited after draining")
     assert stopped["exitstatus"] == 0, "a graceful stop exits 0"
     await asyncio.to_thread(platform.start, "response")
     await asyncio.to_thread(

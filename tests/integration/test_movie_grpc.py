@@ -88,7 +88,8 @@ class Client:
         response = await self.movie().GetMovieDetails(
             movie_pb2.GetMovieDetailsRequest(movie_id=movie_id), metadata=self.metadata, timeout=deadline_s
         )
-        return response.movie_details
+        details: movie_pb2.MovieDetails = response.movie_details
+        return details
 
     async def rate(self, value: int, movie_id: str = "tt1") -> None:
         await self.movie().RateMovie(
@@ -155,7 +156,7 @@ async def test_calls_without_a_valid_token_are_unauthenticated(client: Client, s
         "metadata": ("/firedrill.movie.v1.MetadataService/GetMetadata", movie_pb2.GetMetadataRequest(movie_id="x")),
         "rating": (
             "/firedrill.movie.v1.RatingService/GetAggregatedRating",
-            movie_pb2.GetAggregatedRatingRequest(record_id="x", record_type=1),
+            movie_pb2.GetAggregatedRatingRequest(record_id="x", record_type=movie_pb2.RECORD_TYPE_MOVIE),
         ),
         "movie": ("/firedrill.movie.v1.MovieService/GetMovieDetails", movie_pb2.GetMovieDetailsRequest(movie_id="x")),
     }[service]

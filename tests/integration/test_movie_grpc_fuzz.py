@@ -100,7 +100,7 @@ class Harness:
         return grpc.StatusCode.OK
 
     def call(self, method: str, payload: bytes, authenticated: bool = True) -> grpc.StatusCode:
-        return self.run(self._call(method, payload, authenticated))  # type: ignore[no-any-return]
+        return self.run(self._call(method, payload, authenticated))
 
     def close(self) -> None:
         async def shutdown() -> None:

@@ -34,10 +34,13 @@ class WatchedRegistry(MemoryRegistry):
         return found
 
 
-async def _start_upstream(handler, **server_options: object) -> TestServer:
+HelloClient = TestClient[web.Request, web.Application]
+
+
+async def _start_upstream(handler, *, handler_cancellation: bool = False) -> TestServer:
     app = web.Application()
     app.router.add_get("/response", handler)
-    server = TestServer(app, host="127.0.0.1", **server_options)
+    server = TestServer(app, host="127.0.0.1", handler_cancellation=handler_cancellation)
     await server.start_server()
     return server
 
@@ -49,7 +52,9 @@ def _calls(metrics: CollectorRegistry, outcome: str) -> float:
 
 
 @pytest.fixture
-async def hello(tmp_path: Path) -> AsyncIterator[tuple[TestClient, WatchedRegistry, CollectorRegistry]]:
+async def hello(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[HelloClient, WatchedRegistry, CollectorRegistry]]:
     config = HelloConfig.from_env({"FIREDRILL_STATE_DIR": str(tmp_path)})
     config = replace(config, upstream_deadline_s=DEADLINE_S, upstream_attempts=ATTEMPTS)
     registry = WatchedRegistry()

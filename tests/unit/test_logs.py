@@ -9,7 +9,8 @@ from services.common.logs import JsonFormatter
 
 
 def _format(record: logging.LogRecord) -> dict[str, object]:
-    return json.loads(JsonFormatter("hello").format(record))
+    parsed: dict[str, object] = json.loads(JsonFormatter("hello").format(record))
+    return parsed
 
 
 def test_log_lines_are_json_with_extras() -> None:

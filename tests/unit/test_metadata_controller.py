@@ -102,7 +102,9 @@ async def test_sqlite_repository_uses_wal_and_upserts(tmp_path: Path) -> None:
         assert await repo.get("tt1") == Metadata("tt1", "Matrix", "", "W")
         assert await repo.get("missing") is None
         async with repo._db.execute("PRAGMA journal_mode") as cursor:
-            assert (await cursor.fetchone())[0] == "wal"
+            row = await cursor.fetchone()
+        assert row is not None
+        assert row[0] == "wal"
         assert (await repo.health())["ok"] is True
     finally:
         await repo.close()

@@ -88,7 +88,7 @@ def test_burn_thresholds_are_factor_times_budget():
 
 
 def test_inhibition_follows_depends_on():
-    expected = {}
+    expected: dict[str, set[str]] = {}
     for spec in catalog.SERVICES:
         for dependency in spec.depends_on:
             expected.setdefault(dependency, set()).add(spec.name)

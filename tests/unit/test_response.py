@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
@@ -16,7 +17,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient, CollectorRegistry]]:
+async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], CollectorRegistry]]:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     config = ResponseConfig.from_env(
