@@ -16,6 +16,7 @@ from scripts.monitoring.alertmanager_config import CHAT, INCIDENTS, PAGER, rende
 from scripts.monitoring.files import REPO, TEMPLATES_DIR
 from scripts.monitoring.yamlio import dump
 from scripts.ports import free_port
+from scripts.processes import http_ok, spawn
 from services.common.profiles import DRILL, PROFILES
 from services.common.waiting import wait_until
 from tests.conftest import require_binary
@@ -83,8 +84,8 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     )
     (tmp_path / "alertmanager.yml").write_text(dump(config))
     port = free_port()
-    log = (tmp_path / "alertmanager.log").open("w")
-    process = subprocess.Popen(
+    process = spawn(
+        "alertmanager",
         [
             binary,
             f"--config.file={tmp_path / 'alertmanager.yml'}",
@@ -92,31 +93,20 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
             f"--storage.path={tmp_path / 'data'}",
             "--cluster.listen-address=",
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        tmp_path / "alertmanager.log",
     )
     base = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError((tmp_path / "alertmanager.log").read_text())
-        try:
-            with urllib.request.urlopen(base + "/-/ready", timeout=1) as answer:  # noqa: S310 (loopback)
-                return bool(answer.status == 200)
-        except OSError:
-            return False
+        if not process.running:
+            raise AssertionError(process.log_file.read_text())
+        return http_ok(base + "/-/ready")
 
     try:
         wait_until(ready, timeout_s=20, what="alertmanager ready")
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        process.stop(timeout_s=10)
 
 
 def _alert(name: str, service: str, severity: str, **extra: str) -> dict[str, Any]:

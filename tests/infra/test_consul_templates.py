@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import subprocess
-import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -53,7 +52,9 @@ from cryptography.x509.oid import NameOID
 from scripts.cluster.consul_template import CONSUL_FUNCTIONS
 from scripts.cluster.hcl_strings import HclEvalError, HclScope
 from scripts.cluster.jobspec import JobFile, job_files, labelled, read_job
+from scripts.processes import spawn
 from services.common import catalog
+from services.common.waiting import TimedOut, wait_until
 from tests.conftest import require_binary
 
 pytestmark = pytest.mark.infra
@@ -772,6 +773,7 @@ def task_tree(renderer: Renderer, job: str, task: str, state: str, root: Path, o
 
 
 ALERTMANAGER_YML = "local/alertmanager/alertmanager.yml"
+LISTENING = 'msg="Listening on"'
 
 
 def amtool_check(config: Path) -> subprocess.CompletedProcess[str]:
@@ -795,11 +797,12 @@ def start_alertmanager(config: Path, storage: Path) -> tuple[bool, str]:
     """Start a real Alertmanager on ``config``: (config and TLS files loaded, its log).
 
     Alertmanager loads the configuration and builds every receiver — reading the TLS files — before
-    it listens; on failure it exits. Its log is read line by line until one or the other happens;
-    a watchdog kills it if neither does.
+    it listens; on failure it exits. Its log (beside ``storage``) is read until one or the other
+    happens; if neither does within 30 s, it counts as not loaded. It is stopped either way.
     """
     binary = shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
-    process = subprocess.Popen(
+    process = spawn(
+        "alertmanager",
         [
             binary,
             f"--config.file={config}",
@@ -807,32 +810,25 @@ def start_alertmanager(config: Path, storage: Path) -> tuple[bool, str]:
             "--web.listen-address=127.0.0.1:0",
             "--cluster.listen-address=",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        storage.parent / f"{storage.name}-alertmanager.log",
     )
-    watchdog = threading.Timer(30, process.kill)
-    watchdog.start()
-    lines: list[str] = []
-    listening = False
+
+    def listening() -> bool:
+        return LISTENING in process.log_file.read_text(encoding="utf-8", errors="replace")
+
     try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            if 'msg="Listening on"' in line:
-                listening = True
-                break
+        wait_until(
+            lambda: listening() or not process.running,
+            timeout_s=30,
+            interval_s=0.05,
+            what="Alertmanager listening or exited",
+        )
+    except TimedOut:
+        pass  # neither: reported as not loaded, with the log
     finally:
-        watchdog.cancel()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
-    return listening, "".join(lines)
+        process.stop(timeout_s=10)
+    log = process.log_file.read_text(encoding="utf-8", errors="replace")
+    return LISTENING in log, log
 
 
 # --- the tests ------------------------------------------------------------------------------------------

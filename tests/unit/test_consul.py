@@ -13,7 +13,6 @@ import base64
 import re
 import shutil
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -26,6 +25,7 @@ import requests
 from aiohttp import web
 
 from scripts.ports import free_port
+from scripts.processes import spawn
 from services.common.config import ServiceConfig
 from services.common.discovery.base import DiscoveryError, Instance, NoHealthyInstance, pick_instance
 from services.common.discovery.consul import ConsulAddress, ConsulRegistry, make_client
@@ -428,14 +428,12 @@ def real_consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         + ", ".join(f'"{k}": {v}' for k, v in ports.items())
         + f', "http": {http}, "grpc_tls": -1}}, "bind_addr": "127.0.0.1", "client_addr": "127.0.0.1"}}'
     )
-    proc = subprocess.Popen(
-        [binary, "agent", "-dev", f"-config-file={config}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    consul = spawn("consul", [binary, "agent", "-dev", f"-config-file={config}"], config.parent / "consul.log")
     addr = f"http://127.0.0.1:{http}"
 
     def leader_elected() -> bool:
-        if proc.poll() is not None:
-            raise TimedOut("consul agent -dev exited")
+        if not consul.running:
+            raise TimedOut(f"consul agent -dev exited; see {consul.log_file}")
         try:
             return bool(requests.get(f"{addr}/v1/status/leader", timeout=1).json())
         except (requests.RequestException, ValueError):
@@ -443,14 +441,13 @@ def real_consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     try:
         wait_until(leader_elected, timeout_s=30, interval_s=0.2, what="a Consul leader")
-    except TimedOut:
-        proc.kill()
-        pytest.fail("consul agent -dev did not elect a leader within 30 s")
+    except TimedOut as exc:
+        consul.kill()
+        pytest.fail(f"consul agent -dev did not elect a leader within 30 s: {exc}")
     try:
         yield addr
     finally:
-        proc.terminate()
-        proc.wait(10)
+        consul.stop(timeout_s=10)
 
 
 async def test_real_consul_registry_round_trip(real_consul: str) -> None:

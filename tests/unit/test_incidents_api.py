@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
+from services.common.waiting import wait_until_async
 from services.incidents.app import create_app
 from services.incidents.config import IncidentsConfig
 from services.incidents.models import NS_PER_S
@@ -48,14 +48,14 @@ class Api:
 
     async def exported(self, timeout_s: float = 5.0) -> None:
         """Wait (bounded) until every incident's JSON file has caught up with the store."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
+
+        async def caught_up() -> bool:
             _, health = await self.get("/health")
-            if health["checks"]["database"]["export_pending"] == 0:
-                return
-            assert loop.time() < deadline, f"files still behind after {timeout_s}s: {health}"
-            await asyncio.sleep(0.02)
+            return bool(health["checks"]["database"]["export_pending"] == 0)
+
+        await wait_until_async(
+            caught_up, timeout_s=timeout_s, interval_s=0.02, what="incident files caught up (export_pending 0)"
+        )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.common.http_errors import http_status
+from services.common.waiting import wait_until_async
 from services.incidents.config import IncidentsConfig
 from services.incidents.errors import StoreUnavailable
 from services.incidents.metrics import IncidentMetrics
@@ -72,10 +73,12 @@ async def test_files_behind_the_store_are_rewritten_at_start(tmp_path: Path) -> 
     again = Receiver(cfg, IncidentMetrics(CollectorRegistry()))
     await again.start()
     try:
-        for _ in range(200):
-            if again.exporter is not None and again.exporter.pending == 0 and file.exists():
-                break
-            await asyncio.sleep(0.01)
+        await wait_until_async(
+            lambda: again.exporter is not None and again.exporter.pending == 0 and file.exists(),
+            timeout_s=5,
+            interval_s=0.01,
+            what="the store's incidents exported again",
+        )
         assert json.loads(file.read_text())["status"] == "resolved"
     finally:
         await again.stop()

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from scripts.processes import spawn
 from services.common.leader import FileLeaderElection, Leadership, run_while_leader, wait_for_leadership
+from services.common.waiting import wait_until_async
 
 
 async def test_only_one_file_lock_holder(tmp_path: Path) -> None:
@@ -30,34 +32,31 @@ async def test_only_one_file_lock_holder(tmp_path: Path) -> None:
 
 async def test_lock_held_by_another_process_blocks_until_it_dies(tmp_path: Path) -> None:
     path = tmp_path / "job.lock"
-    holder = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        textwrap.dedent(
-            f"""
-            import fcntl, os, sys
-            fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            print("locked", flush=True)
-            sys.stdin.read()
-            """
-        ),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
+    script = textwrap.dedent(
+        f"""
+        import fcntl, os, signal
+        fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("locked", flush=True)
+        signal.pause()
+        """
     )
+    holder = await asyncio.to_thread(spawn, "lock-holder", [sys.executable, "-c", script], tmp_path / "holder.log")
+
+    def locked() -> bool:
+        if not holder.running:
+            raise AssertionError(f"the lock holder exited: {holder.log_file.read_text()}")
+        return holder.log_file.read_text().strip() == "locked"
+
     try:
-        assert holder.stdout is not None
-        assert (await holder.stdout.readline()).decode().strip() == "locked"
+        await wait_until_async(locked, timeout_s=10, interval_s=0.02, what="the other process holds the lock")
         me = FileLeaderElection(path, holder_id="me")
         assert not await me.acquire()
-        holder.kill()  # the kernel drops a dead process's lock
-        await asyncio.wait_for(holder.wait(), 5)
+        await asyncio.to_thread(holder.kill)  # the kernel drops a dead process's lock
         assert await wait_for_leadership(me, retry_s=0.05)
         await me.release()
     finally:
-        if holder.returncode is None:
-            holder.kill()
-            await asyncio.wait_for(holder.wait(), 5)
+        await asyncio.to_thread(holder.kill)
 
 
 async def test_renew_fails_when_the_lock_file_is_replaced(tmp_path: Path) -> None:

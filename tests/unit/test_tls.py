@@ -20,6 +20,7 @@ from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common import tls
 from services.common.config import TlsFiles
 from services.common.grpc_credentials import channel_credentials, channel_options, server_credentials
+from services.common.waiting import wait_until_async
 from services.common.web_peer_identity import peer_identity_middleware
 from tests.unit.helpers import service_config
 
@@ -250,11 +251,9 @@ async def test_service_tls_waits_for_the_renderer_then_watches_and_reloads_on_si
         first = material.snapshot.serial
         pki.write(folder, "hello")
         os.kill(os.getpid(), signal.SIGHUP)  # the poll interval is 60 s: only the signal can reload now
-        for _ in range(200):
-            if material.snapshot.serial != first:
-                break
-            await asyncio.sleep(0.01)
-        assert material.snapshot.serial != first
+        await wait_until_async(
+            lambda: material.snapshot.serial != first, timeout_s=5, interval_s=0.01, what="a reload on SIGHUP"
+        )
 
 
 async def test_service_tls_gives_up_after_the_wait(tmp_path: Path) -> None:
