@@ -50,7 +50,7 @@ simulate-outage: setup ## stop response, measure alert/incident/recovery, restor
 simulate: setup ## run a named drill: make simulate SCENARIO=latency
 	@$(PY) -m scripts.drills $(SCENARIO)
 
-bench: setup ## benchmarks (instrumented vs bare, drills, movie, mTLS); results in BENCHMARKS.md
+bench: setup ## benchmarks (instrumented vs bare, drills, movie, movie under a flood, mTLS); results in BENCHMARKS.md
 	@$(PY) -m bench.run
 
 proto: setup ## regenerate gRPC code from services/proto

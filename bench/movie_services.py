@@ -16,8 +16,13 @@ from services.common.grpc_auth import bearer_metadata
 from services.genproto import auth_pb2, auth_pb2_grpc, movie_pb2, movie_pb2_grpc
 
 MOVIE_SERVICES = ("auth", "metadata", "rating", "movie")  # start order: auth publishes the JWT keys
-# The benches measure latency and TLS, not the gateway's rate limit.
-UNLIMITED_RATE = {"FIREDRILL_RATE_LIMIT_RPS": "1000000", "FIREDRILL_RATE_LIMIT_BURST": "1000000"}
+# The benches measure latency and TLS, not the gateway's rate limits (one user reads as fast as it can).
+UNLIMITED_RATE = {
+    "FIREDRILL_RATE_LIMIT_RPS": "1000000",
+    "FIREDRILL_RATE_LIMIT_BURST": "1000000",
+    "FIREDRILL_RATE_LIMIT_CALLER_RPS": "1000000",
+    "FIREDRILL_RATE_LIMIT_CALLER_BURST": "1000000",
+}
 
 
 def make_stub(stub_class: Any, channel: grpc.aio.Channel) -> Any:
@@ -37,6 +42,7 @@ class MovieServices:
     ) -> None:
         self.root = root
         self.tls = tls
+        self.http_port = free_port()  # the gateway's HTTP/JSON front
         self.processes = {
             name: ServiceProcess(
                 name,
@@ -47,9 +53,11 @@ class MovieServices:
             for name in MOVIE_SERVICES
         }
 
-    @staticmethod
-    def _gateway_env(name: str) -> dict[str, str]:
-        return {"FIREDRILL_HTTP_PORT": str(free_port()), **UNLIMITED_RATE} if name == "movie" else {}
+    def _gateway_env(self, name: str) -> dict[str, str]:
+        return {"FIREDRILL_HTTP_PORT": str(self.http_port), **UNLIMITED_RATE} if name == "movie" else {}
+
+    def http_url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.http_port}{path}"
 
     @property
     def identity(self) -> TlsFiles | None:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 FULL: tuple[tuple[str, list[str]], ...] = (
     ("http_overhead", ["--duration", "10", "--rounds", "3"]),
     ("movie_bench", []),
+    ("movie_flood", []),
     ("mtls_bench", []),
     ("incidents_burst", []),
     ("drills_bench", ["--drills", "5", "--soak-minutes", "10", "--restarts", "3"]),
@@ -24,6 +25,7 @@ FULL: tuple[tuple[str, list[str]], ...] = (
 QUICK: tuple[tuple[str, list[str]], ...] = (
     ("http_overhead", ["--duration", "5", "--rounds", "1"]),
     ("movie_bench", []),
+    ("movie_flood", ["--requests", "100"]),
     ("mtls_bench", []),
     ("incidents_burst", []),
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),

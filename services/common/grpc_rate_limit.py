@@ -1,32 +1,78 @@
-"""gRPC: a token bucket in front of every application call, RESOURCE_EXHAUSTED when it is empty."""
+"""gRPC: ``CallerLimits`` around the auth interceptor, RESOURCE_EXHAUSTED when a budget is empty.
+
+Two interceptors, because the order needs a step on each side of authentication
+(``services.common.ratelimit`` explains it): ``AddressLimitInterceptor`` sits before the auth
+interceptor (refuses before the signature check; counts refused tokens per client address) and
+``CallerLimitInterceptor`` after it (the authenticated caller's budget, then the shared one).
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import grpc.aio
 
-from services.common.errors import ResourceExhausted
-from services.common.grpc_handlers import UnaryBehavior, is_application_call, wrap_handler
-from services.common.ratelimit import TokenBucket
+from services.common.auth_tokens import InvalidToken
+from services.common.grpc_auth import AUTHORIZATION, current_identity, current_token, parse_bearer
+from services.common.grpc_handlers import UnaryBehavior, is_application_call, metadata_value, wrap_handler
+from services.common.ratelimit import CallerLimits
 
 
-class RateLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, bucket: TokenBucket) -> None:
-        self._bucket = bucket
+def peer_address(context: Any) -> str | None:
+    """``ipv4:127.0.0.1:51234`` -> ``127.0.0.1``; ``ipv6:[::1]:51234`` -> ``::1``; other kinds by name."""
+    peer = unquote(str(context.peer() or ""))
+    kind, _, rest = peer.partition(":")
+    if kind in {"ipv4", "ipv6"} and rest:
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return kind or None
+
+
+class AddressLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, limits: CallerLimits) -> None:
+        self._limits = limits
 
     async def intercept_service(self, continuation: Any, details: Any) -> Any:
         handler = await continuation(details)
         if handler is None or not is_application_call(details):
             return handler
-        bucket = self._bucket
+        limits = self._limits
 
         def unary(behavior: UnaryBehavior) -> UnaryBehavior:
             async def limited(request: Any, context: Any) -> Any:
-                if not bucket.try_acquire():
-                    raise ResourceExhausted(
-                        f"rate limit of {bucket.rate:g} requests/s exceeded; retry in {bucket.retry_after_s():.3f}s"
-                    )
+                try:
+                    token = parse_bearer(metadata_value(context, AUTHORIZATION))
+                except InvalidToken:
+                    return await behavior(request, context)  # auth refuses it; a refusal this cheap spends nothing
+                address = peer_address(context)
+                limits.before_authentication(token, address)
+                try:
+                    return await behavior(request, context)
+                except InvalidToken:
+                    limits.authentication_failed(address)
+                    raise
+
+            return limited
+
+        return wrap_handler(handler, unary=unary)
+
+
+class CallerLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, limits: CallerLimits) -> None:
+        self._limits = limits
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
+        if handler is None or not is_application_call(details):
+            return handler
+        limits = self._limits
+
+        def unary(behavior: UnaryBehavior) -> UnaryBehavior:
+            async def limited(request: Any, context: Any) -> Any:
+                identity, token = current_identity.get(), current_token.get()
+                if identity is None or token is None:
+                    raise RuntimeError("CallerLimitInterceptor must run after the auth interceptor")
+                limits.authenticated(token, identity.username, identity.expires_at)
                 return await behavior(request, context)
 
             return limited

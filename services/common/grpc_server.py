@@ -10,9 +10,12 @@ Interceptor order, outermost first (one module each):
    auth, so a refused peer costs neither a token nor a signature check;
 4. errors (``grpc_error_interceptor``) — the ONE place where domain errors become gRPC statuses,
    malformed request bytes become INVALID_ARGUMENT, and anything unexpected becomes a logged INTERNAL;
-5. rate limit (optional; ``grpc_rate_limit``) — a token bucket, RESOURCE_EXHAUSTED when empty;
+5. address limit (with ``rate_limit``; ``grpc_rate_limit``) — before the signature check, a known
+   token's caller over budget or an address with too many refused tokens is RESOURCE_EXHAUSTED;
 6. auth (optional; ``grpc_auth``) — bearer JWT, UNAUTHENTICATED otherwise;
-7. latency fault (optional; ``grpc_latency_fault``) — the drill hook that delays every application call.
+7. caller limit (with ``rate_limit``) — the authenticated caller's budget, then the shared one;
+   unauthenticated calls never reach it, so they cannot spend what callers share;
+8. latency fault (optional; ``grpc_latency_fault``) — the drill hook that delays every application call.
 
 TLS: ``start(server_credentials=...)`` is the one hook; None listens in plaintext. With mTLS the
 handshake already refuses plaintext, certificate-less, foreign-CA and expired clients on every
@@ -43,8 +46,8 @@ from services.common.grpc_handlers import is_application_call
 from services.common.grpc_latency_fault import LatencyFault, LatencyFaultInterceptor
 from services.common.grpc_metrics import GrpcServerMetrics, ServerMetricsInterceptor
 from services.common.grpc_peer_identity import GrpcPeerIdentityInterceptor
-from services.common.grpc_rate_limit import RateLimitInterceptor
-from services.common.ratelimit import TokenBucket
+from services.common.grpc_rate_limit import AddressLimitInterceptor, CallerLimitInterceptor
+from services.common.ratelimit import CallerLimits
 from services.common.tls import TlsMaterial, allowed_callers
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -57,7 +60,8 @@ class ServerOptions:
     metrics_registry: CollectorRegistry = REGISTRY
     authenticator: Authenticator | None = None
     open_methods: frozenset[str] = frozenset()
-    rate_limit: TokenBucket | None = None
+    # Per authenticated caller and in total (``services.common.ratelimit``); needs ``authenticator``.
+    rate_limit: CallerLimits | None = None
     latency_fault: LatencyFault | None = None
     max_message_bytes: int = MAX_MESSAGE_BYTES
     # With mTLS: the identities served (``tls.allowed_callers(service)``); None = no identity check.
@@ -80,11 +84,15 @@ class GrpcServer:
             interceptors.append(ServerMetricsInterceptor(GrpcServerMetrics(service, options.metrics_registry)))
         if options.allowed_peers is not None:
             interceptors.append(GrpcPeerIdentityInterceptor(service, options.allowed_peers))
+        if options.rate_limit is not None and (options.authenticator is None or options.open_methods):
+            raise ValueError("rate_limit is per authenticated caller: it needs an authenticator and no open methods")
         interceptors.append(ErrorInterceptor())
         if options.rate_limit is not None:
-            interceptors.append(RateLimitInterceptor(options.rate_limit))
+            interceptors.append(AddressLimitInterceptor(options.rate_limit))
         if options.authenticator is not None:
             interceptors.append(AuthInterceptor(options.authenticator, open_methods=options.open_methods))
+        if options.rate_limit is not None:
+            interceptors.append(CallerLimitInterceptor(options.rate_limit))
         if options.latency_fault is not None:
             interceptors.append(LatencyFaultInterceptor(options.latency_fault))
         self.server = grpc.aio.server(

@@ -22,7 +22,7 @@ from services.common.grpc_client import ClientOptions, DiscoveredChannels, Retry
 from services.common.grpc_credentials import channel_credentials, channel_options
 from services.common.grpc_metrics import GrpcClientMetrics
 from services.common.grpc_server import GrpcServer, ServerOptions
-from services.common.ratelimit import TokenBucket
+from services.common.ratelimit import CallerLimits
 from services.genproto import auth_pb2_grpc, movie_pb2, movie_pb2_grpc
 from services.movie.auth_client import RemoteAuthenticator
 from services.movie.config import MovieConfig
@@ -41,7 +41,7 @@ class MovieApp:
     server: GrpcServer
     http: web.Application
     controller: MovieController
-    rate_limit: TokenBucket
+    rate_limit: CallerLimits
     upstreams: list[DiscoveredChannels]
 
     async def close(self) -> None:
@@ -105,7 +105,13 @@ def build(
         cache_ttl_s=config.token_cache_ttl_s,
         metrics_registry=metrics_registry,
     )
-    bucket = TokenBucket(config.rate_limit_rps, config.rate_limit_burst)
+    # One set of budgets for both fronts: a caller cannot double its budget by switching protocol.
+    limits = CallerLimits(
+        config.rate_limit,
+        config.caller_rate_limit,
+        config.anonymous_rate_limit,
+        max_keys=config.rate_limit_max_keys,
+    )
     server = GrpcServer(
         "movie",
         ServerOptions(
@@ -113,7 +119,7 @@ def build(
             tracer_provider=tracer_provider,
             metrics_registry=metrics_registry,
             authenticator=authenticator,
-            rate_limit=bucket,
+            rate_limit=limits,
             allowed_peers=tls.allowed_callers("movie") if tls_material is not None else None,
         ),
     )
@@ -125,10 +131,10 @@ def build(
     http = create_http_app(
         controller,
         authenticator,
-        bucket,
+        limits,
         service=config.service,
         default_deadline_s=config.default_deadline_s,
         tracer_provider=tracer_provider,
         registry=metrics_registry,
     )
-    return MovieApp(server, http, controller, bucket, [metadata, rating, auth])
+    return MovieApp(server, http, controller, limits, [metadata, rating, auth])

@@ -7,6 +7,7 @@ from pathlib import Path
 from services.common import catalog
 from services.common.auth_tokens import TokenSettings, public_keys_path, token_settings_from_env
 from services.common.config import Env, ServiceConfig, state_dir, variables_read
+from services.common.ratelimit import Budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +21,12 @@ class MovieConfig:
     attempt_timeout_s: float
     # The longest the gateway waits for rating before answering without it.
     rating_budget_s: float
-    rate_limit_rps: float
-    rate_limit_burst: int
+    # Admission (docs/movie.md "Rate limits"): the budget every caller shares, each authenticated
+    # caller's own, and each client address's budget of refused tokens; keyed budgets kept per key.
+    rate_limit: Budget
+    caller_rate_limit: Budget
+    anonymous_rate_limit: Budget
+    rate_limit_max_keys: int
     upload_max_bytes: int
     token_cache_ttl_s: float
     tokens: TokenSettings
@@ -46,8 +51,10 @@ class MovieConfig:
             attempt_timeout_s=env.integer("FIREDRILL_UPSTREAM_ATTEMPT_TIMEOUT_MS", 800, minimum=10, maximum=30000)
             / 1000,
             rating_budget_s=env.integer("FIREDRILL_RATING_BUDGET_MS", 300, minimum=10, maximum=30000) / 1000,
-            rate_limit_rps=env.number("FIREDRILL_RATE_LIMIT_RPS", 100.0, minimum=0.1, maximum=1_000_000.0),
-            rate_limit_burst=env.integer("FIREDRILL_RATE_LIMIT_BURST", 100, minimum=1, maximum=1_000_000),
+            rate_limit=_budget(env, "FIREDRILL_RATE_LIMIT", 100.0, 100),
+            caller_rate_limit=_budget(env, "FIREDRILL_RATE_LIMIT_CALLER", 20.0, 40),
+            anonymous_rate_limit=_budget(env, "FIREDRILL_RATE_LIMIT_ANONYMOUS", 2.0, 20),
+            rate_limit_max_keys=env.integer("FIREDRILL_RATE_LIMIT_MAX_KEYS", 10_000, minimum=1, maximum=1_000_000),
             upload_max_bytes=env.integer(
                 "FIREDRILL_UPLOAD_MAX_BYTES", 10 * 1024 * 1024, minimum=1, maximum=1024 * 1024 * 1024
             ),
@@ -55,6 +62,14 @@ class MovieConfig:
             tokens=token_settings_from_env(env),
             public_keys_file=public_keys_path(env, service.timing.name, environ),
         )
+
+
+def _budget(env: Env, prefix: str, rate: float, burst: int) -> Budget:
+    """``<prefix>_RPS`` and ``<prefix>_BURST``."""
+    return Budget(
+        env.number(f"{prefix}_RPS", rate, minimum=0.1, maximum=1_000_000.0),
+        env.integer(f"{prefix}_BURST", burst, minimum=1, maximum=1_000_000),
+    )
 
 
 # Every variable the service reads (the local platform and the Nomad job tests check against it).

@@ -1,4 +1,5 @@
-"""The plain HTTP/JSON front of the gateway: same controller, same auth, same rate limit.
+"""The plain HTTP/JSON front of the gateway: same controller, same auth, same rate limits (and in
+the same order as the gRPC front, ``services.common.ratelimit.CallerLimits``).
 
 Domain errors become HTTP statuses in the shared error middleware (``services.common.http_errors``).
 """
@@ -13,26 +14,32 @@ from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from services.common.auth_tokens import InvalidToken
 from services.common.config import ServiceConfig
-from services.common.errors import InvalidArgument, ResourceExhausted
+from services.common.errors import InvalidArgument
 from services.common.grpc_auth import Authenticator, parse_bearer
-from services.common.ratelimit import TokenBucket
+from services.common.ratelimit import CallerLimits
 from services.common.web import create_base_app, read_json_object
 from services.movie.controller import MovieController
 from services.movie.model import Caller
 
 CONTROLLER_KEY = web.AppKey("movie_controller", MovieController)
 AUTH_KEY = web.AppKey("movie_authenticator", Authenticator)
-BUCKET_KEY = web.AppKey("movie_rate_limit", TokenBucket)
+LIMITS_KEY = web.AppKey("movie_rate_limits", CallerLimits)
 DEADLINE_KEY = web.AppKey("movie_default_deadline_s", float)
 
 
 async def _caller(request: web.Request) -> Caller:
-    bucket = request.app[BUCKET_KEY]
-    if not bucket.try_acquire():
-        raise ResourceExhausted(f"rate limit of {bucket.rate:g} requests/s exceeded")
+    """Authenticate, then admit: an unauthenticated request never spends a budget callers share."""
+    limits = request.app[LIMITS_KEY]
     token = parse_bearer(request.headers.get("Authorization"))
-    identity = await request.app[AUTH_KEY].authenticate(token)
+    limits.before_authentication(token, request.remote)
+    try:
+        identity = await request.app[AUTH_KEY].authenticate(token)
+    except InvalidToken:
+        limits.authentication_failed(request.remote)
+        raise
+    limits.authenticated(token, identity.username, identity.expires_at)
     return Caller(identity.username, token)
 
 
@@ -60,7 +67,7 @@ async def put_rating(request: web.Request) -> web.Response:
 def create_http_app(
     controller: MovieController,
     authenticator: Authenticator,
-    bucket: TokenBucket,
+    limits: CallerLimits,
     *,
     service: ServiceConfig,
     default_deadline_s: float,
@@ -73,7 +80,7 @@ def create_http_app(
     app = create_base_app(front, tracer_provider=tracer_provider, registry=registry)
     app[CONTROLLER_KEY] = controller
     app[AUTH_KEY] = authenticator
-    app[BUCKET_KEY] = bucket
+    app[LIMITS_KEY] = limits
     app[DEADLINE_KEY] = default_deadline_s
     app.router.add_get("/movies/{movie_id}", get_movie)
     app.router.add_put("/movies/{movie_id}/ratings", put_rating)

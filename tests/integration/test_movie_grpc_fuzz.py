@@ -77,7 +77,9 @@ class Harness:
         self.thread.start()
         self.tmp = tempfile.TemporaryDirectory(prefix="movie-fuzz-")
         hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-        env = {"movie": {"FIREDRILL_RATE_LIMIT_RPS": "100000", "FIREDRILL_RATE_LIMIT_BURST": "100000"}}
+        unlimited = {"FIREDRILL_RATE_LIMIT_RPS": "100000", "FIREDRILL_RATE_LIMIT_BURST": "100000"}
+        unlimited |= {"FIREDRILL_RATE_LIMIT_CALLER_RPS": "100000", "FIREDRILL_RATE_LIMIT_CALLER_BURST": "100000"}
+        env = {"movie": unlimited}
         # Generous login budget: the fuzzer fails logins on purpose, and the limit answers RESOURCE_EXHAUSTED anyway.
         env["auth"] = {"FIREDRILL_LOGIN_FAILURES_PER_MIN": "1000"}
         self.stack = self.run(MovieStack(Path(self.tmp.name), env=env, hasher=hasher, instrumentation=False).start())
