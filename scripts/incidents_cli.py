@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from scripts.vault.local import operator_identity
+from scripts.vault.local import operator_identity, rendered_identity
 from services.common import catalog
 from services.common.config import state_dir
 from services.common.tls import TlsMaterial
@@ -44,12 +44,14 @@ def default_url() -> str:
     return f"{scheme}://127.0.0.1:{catalog.port(catalog.service('incidents').port)}"
 
 
-def _context(url: str) -> ssl.SSLContext | None:
-    files = operator_identity(state_dir()) if url.startswith("https://") else None
-    return TlsMaterial(files, "operator").client_context() if files else None
+def _context(url: str, identity: str) -> ssl.SSLContext | None:
+    files = rendered_identity(state_dir(), identity) if url.startswith("https://") else None
+    return TlsMaterial(files, identity).client_context() if files else None
 
 
-def call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> Any:
+def call(url: str, method: str = "GET", body: dict[str, Any] | None = None, *, identity: str = "operator") -> Any:
+    """``identity`` is the certificate presented over https: the operator reads incidents, and only
+    Alertmanager may post notifications (the catalog's allow-list for incidents)."""
     if not url.startswith(("http://", "https://")):
         raise ApiError(f"not an http(s) URL: {url}")
     data = json.dumps(body).encode() if body is not None else None
@@ -57,7 +59,7 @@ def call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> A
         url, data=data, method=method, headers={"Content-Type": "application/json", "Accept": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=_context(url)) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=_context(url, identity)) as answer:  # noqa: S310
             return json.load(answer)
     except urllib.error.HTTPError as exc:
         try:
@@ -173,11 +175,12 @@ def test_alert_command(args: argparse.Namespace) -> int:
         annotations={"summary": "a test alert sent by scripts.incidents_cli"},
         expr="vector(1)",
     )
-    created = call(f"{args.url}/alerts", "POST", group_notification([spec]))
+    # Sent as Alertmanager (its certificate, rendered locally beside the operator's): only it may post.
+    created = call(f"{args.url}/alerts", "POST", group_notification([spec]), identity="alertmanager")
     print(f"firing test alert stored: incidents {created['incidents_created'] or created['incidents_changed']}")
     if args.resolve:
         done = AlertSpec(spec.labels, spec.starts_at_ns, now + NS_PER_S, spec.annotations, spec.expr)
-        resolved = call(f"{args.url}/alerts", "POST", group_notification([done]))
+        resolved = call(f"{args.url}/alerts", "POST", group_notification([done]), identity="alertmanager")
         print(f"resolved: incidents {resolved['incidents_changed']}")
     return 0
 

@@ -118,7 +118,12 @@ def prepare(state_dir: Path, timing: TimingProfile) -> VaultLocal:
     )
 
 
+def rendered_identity(state_dir: Path, identity: str) -> TlsFiles | None:
+    """``identity``'s certificate, key and CA in ``state_dir``, or None when they are not rendered."""
+    files = tls_files(state_dir.resolve(), identity)
+    return files if all(p.is_file() for p in (files.cert, files.key, files.ca)) else None
+
+
 def operator_identity(state_dir: Path) -> TlsFiles | None:
     """The operator's certificate, key and CA in ``state_dir``, or None when they are not rendered."""
-    files = tls_files(state_dir.resolve(), "operator")
-    return files if all(p.is_file() for p in (files.cert, files.key, files.ca)) else None
+    return rendered_identity(state_dir, "operator")

@@ -119,8 +119,7 @@ class VaultPlatform:
         return metric(f"http://127.0.0.1:{self.agent_port}/metrics", "vault_reachable", {"service": service})
 
     def service_metric(self, service: str, name: str) -> float | None:
-        context = self.client_ssl(service)
-        return metric(self.url(service, "/metrics"), name, {"service": service}, context)
+        return metric(self.services[service].ops_url("/metrics"), name, {"service": service})
 
     def stop_process(self, name: str) -> None:
         process = self.processes.pop(name, None)

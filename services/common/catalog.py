@@ -1,4 +1,4 @@
-"""The one source of truth for service names, ports, health and metrics endpoints.
+"""The one source of truth for service names, ports, health and metrics endpoints, and callers.
 
 Everything that needs to know where a service listens reads it from here: the services' own
 configuration defaults, the local platform (supervisor programs, Prometheus file discovery),
@@ -20,6 +20,68 @@ from enum import StrEnum
 class Protocol(StrEnum):
     HTTP = "http"
     GRPC = "grpc"
+
+
+class Access(StrEnum):
+    """The kinds of call an mTLS listener's allow-list tells apart.
+
+    On an HTTP listener GET, HEAD and OPTIONS read and every other method writes. A gRPC listener
+    does not tell them apart: its callers are the same for both (``Callers.same``).
+    """
+
+    READ = "read"
+    WRITE = "write"
+
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def http_access(method: str) -> Access:
+    return Access.READ if method.upper() in READ_METHODS else Access.WRITE
+
+
+@dataclass(frozen=True, slots=True)
+class Callers:
+    """Who may call a service's mTLS listener: the certificate identities served, by kind of access.
+
+    An identity is a catalog service or a client-only identity (``tls.OBSERVERS``: prometheus,
+    alertmanager, operator); each has its own PKI role. Everyone else with a certificate from the
+    platform CA is refused (HTTP 403, gRPC PERMISSION_DENIED).
+    """
+
+    read: tuple[str, ...]
+    write: tuple[str, ...]
+
+    @classmethod
+    def same(cls, *identities: str) -> Callers:
+        return cls(read=identities, write=identities)
+
+    def allowed(self, access: Access) -> tuple[str, ...]:
+        return self.read if access is Access.READ else self.write
+
+    @property
+    def anyone(self) -> tuple[str, ...]:
+        """Every identity that may make some call, in declaration order."""
+        return tuple(dict.fromkeys((*self.read, *self.write)))
+
+    @property
+    def uniform(self) -> bool:
+        return set(self.read) == set(self.write)
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One port a service listens on: mTLS with an allow-list, or plain (``callers`` None)."""
+
+    service: str
+    role: str  # "api" (the service's own port), "front" (movie's HTTP/JSON), "ops" (/metrics, /health)
+    port: int
+    protocol: Protocol
+    callers: Callers | None
+
+    @property
+    def mtls(self) -> bool:
+        return self.callers is not None
 
 
 class Tier(StrEnum):
@@ -45,12 +107,24 @@ class ServiceSpec:
     # An extra plain HTTP/JSON front (the movie gateway has one for curl users).
     http_port: int | None = None
     depends_on: tuple[str, ...] = ()
+    # Who may call the mTLS listener (``port``); None when that listener is plain (hello's edge).
+    callers: Callers | None = None
 
     @property
     def serves_users_plain_http(self) -> bool:
         """An edge's HTTP listener (hello's, movie's JSON front) is plain: on a cluster an ingress
         terminates users' TLS in front of it. Every other listener requires mTLS when TLS is on."""
         return self.tier is Tier.EDGE and (self.protocol is Protocol.HTTP or self.http_port is not None)
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """Every port the service listens on (base ports, before the offset), and who may call it."""
+        found = [Listener(self.name, "api", self.port, self.protocol, self.callers)]
+        if self.http_port is not None:
+            found.append(Listener(self.name, "front", self.http_port, Protocol.HTTP, None))
+        if self.metrics_port is not None:
+            found.append(Listener(self.name, "ops", self.metrics_port, Protocol.HTTP, None))
+        return tuple(found)
 
     @property
     def scrape_port(self) -> int:
@@ -95,6 +169,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         metrics_port=9160,
         module="services.response",
         description="answers hello; hosts the SRE fault-injection endpoints",
+        # hello reads /response; the operator's drills inject faults (/admin/faults, POST /log).
+        callers=Callers(read=("hello", "operator"), write=("operator",)),
     ),
     ServiceSpec(
         name="incidents",
@@ -103,6 +179,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         metrics_port=9101,
         module="services.incidents",
         description="Alertmanager webhook receiver and incident store",
+        # Only Alertmanager posts notifications; only the operator's tooling reads incidents.
+        callers=Callers(read=("operator",), write=("alertmanager",)),
     ),
     ServiceSpec(
         name="metadata",
@@ -111,6 +189,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         metrics_port=9181,
         module="services.metadata",
         description="movie metadata (gRPC, SQLite)",
+        callers=Callers.same("movie", "operator"),
     ),
     ServiceSpec(
         name="rating",
@@ -119,6 +198,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         metrics_port=9182,
         module="services.rating",
         description="movie ratings and aggregates (gRPC, SQLite)",
+        callers=Callers.same("movie", "operator"),
     ),
     ServiceSpec(
         name="movie",
@@ -130,6 +210,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         description="movie gateway: fans out to metadata and rating",
         tier=Tier.EDGE,
         depends_on=("metadata", "rating", "auth"),
+        # The gRPC API; users reach the plain HTTP/JSON front (http_port) instead.
+        callers=Callers.same("operator"),
     ),
     ServiceSpec(
         name="auth",
@@ -138,6 +220,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         metrics_port=9185,
         module="services.auth",
         description="issues and validates JWTs",
+        callers=Callers.same("movie", "operator"),
     ),
 )
 

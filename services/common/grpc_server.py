@@ -48,7 +48,7 @@ from services.common.grpc_metrics import GrpcServerMetrics, ServerMetricsInterce
 from services.common.grpc_peer_identity import GrpcPeerIdentityInterceptor
 from services.common.grpc_rate_limit import AddressLimitInterceptor, CallerLimitInterceptor
 from services.common.ratelimit import CallerLimits
-from services.common.tls import TlsMaterial, allowed_callers
+from services.common.tls import TlsMaterial, grpc_callers
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
@@ -64,7 +64,7 @@ class ServerOptions:
     rate_limit: CallerLimits | None = None
     latency_fault: LatencyFault | None = None
     max_message_bytes: int = MAX_MESSAGE_BYTES
-    # With mTLS: the identities served (``tls.allowed_callers(service)``); None = no identity check.
+    # With mTLS: the identities served (``tls.grpc_callers(service)``); None = no identity check.
     allowed_peers: tuple[str, ...] | None = None
 
 
@@ -156,14 +156,14 @@ def catalog_server(
     latency_fault: LatencyFault | None = None,
 ) -> GrpcServer:
     """The server of a catalog service: instrumented as configured; with mTLS, serving only the
-    service's catalog dependents and the observers."""
+    callers the catalog lists for it."""
     return GrpcServer(
         service,
         ServerOptions(
             instrumentation=config.instrumentation,
             tracer_provider=tracer_provider,
             metrics_registry=metrics_registry,
-            allowed_peers=allowed_callers(service) if tls_material is not None else None,
+            allowed_peers=grpc_callers(service) if tls_material is not None else None,
             authenticator=authenticator,
             latency_fault=latency_fault,
         ),

@@ -171,30 +171,32 @@ def create_base_app(
     registry: CollectorRegistry = REGISTRY,
     client_max_size: int = MAX_BODY_BYTES,
 ) -> web.Application:
-    """A service's application: the shared middlewares and the /health and /metrics routes."""
+    """A service's application: the shared middlewares and /health; /metrics only when the service
+    has no ops port (``metrics_port``), which serves it instead: never on a public edge listener."""
     middlewares: list[Any] = []
     if config.instrumentation:
         middlewares.append(traced_requests(tracer_provider, config.starts_traces, config.trace_ratio))
         middlewares.append(metrics_middleware(HttpServerMetrics(config.name, registry)))
     middlewares.append(error_middleware)
-    return _application(config.name, middlewares, registry, client_max_size)
+    return _application(config.name, middlewares, registry, client_max_size, metrics=config.metrics_port is None)
 
 
 def create_ops_app(service: str, registry: CollectorRegistry = REGISTRY) -> web.Application:
     """The plain /health and /metrics application of a metrics port: no tracing, no request metrics."""
-    return _application(service, [error_middleware], registry, MAX_BODY_BYTES)
+    return _application(service, [error_middleware], registry, MAX_BODY_BYTES, metrics=True)
 
 
 def _application(
-    service: str, middlewares: list[Any], registry: CollectorRegistry, client_max_size: int
+    service: str, middlewares: list[Any], registry: CollectorRegistry, client_max_size: int, *, metrics: bool
 ) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[REGISTRY_KEY] = registry
     app[SERVICE_KEY] = service
     app[HEALTH_CHECKS_KEY] = {}
     app.router.add_get("/health", health_view)
-    # Uncompressed, as /metrics always was: a drill scrapes every second.
-    app.router.add_get("/metrics", make_aiohttp_handler(registry, disable_compression=True))
+    if metrics:
+        # Uncompressed, as /metrics always was: a drill scrapes every second.
+        app.router.add_get("/metrics", make_aiohttp_handler(registry, disable_compression=True))
     return app
 
 

@@ -15,7 +15,7 @@ from services.movie.config import MovieConfig
 
 
 async def serve(config: MovieConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    # With FIREDRILL_TLS_* set: the gRPC API is mTLS (observers only: operator tooling), and the
+    # With FIREDRILL_TLS_* set: the gRPC API is mTLS (the operator's tooling only), and the
     # channels to metadata, rating and auth are mTLS with movie's certificate, rebuilt on each
     # rotation. The HTTP/JSON front is the edge and stays plain HTTP, as does the ops port.
     async with tls.service_tls(config.service) as material:

@@ -2,7 +2,7 @@
 
 With TLS material (``FIREDRILL_TLS_*``), every upstream channel (metadata, rating, auth) is mTLS
 with movie's certificate and pins the upstream's name (``<upstream>.service.consul``), and the
-gRPC API serves only the identities ``tls.allowed_callers("movie")`` names. Python gRPC cannot
+gRPC API serves only the identities ``tls.grpc_callers("movie")`` names. Python gRPC cannot
 swap a channel's certificate in place, so on each rotation the upstream channels are rebuilt
 (``DiscoveredChannels.reconfigure``); the HTTP/JSON front stays plain HTTP (it is the edge).
 """
@@ -120,7 +120,7 @@ def build(
             metrics_registry=metrics_registry,
             authenticator=authenticator,
             rate_limit=limits,
-            allowed_peers=tls.allowed_callers("movie") if tls_material is not None else None,
+            allowed_peers=tls.grpc_callers("movie") if tls_material is not None else None,
         ),
     )
     server.add(

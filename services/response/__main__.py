@@ -15,13 +15,13 @@ from services.response.config import ResponseConfig
 
 
 async def serve(config: ResponseConfig, registry: Registry, provider: TracerProvider | None) -> None:
-    # With FIREDRILL_TLS_* set: serve mTLS and answer only the callers the catalog names
-    # (hello) plus the observers (prometheus, operator); other certificates get 403.
+    # With FIREDRILL_TLS_* set: serve mTLS and answer only the callers the catalog names (hello
+    # and the operator read, only the operator writes); other certificates get 403.
     async with tls.service_tls(config.service) as material:
         app = create_app(config, tracer_provider=provider)
         build_info("response")
         if material is not None:
-            app.middlewares.append(peer_identity_middleware(tls.allowed_callers("response")))
+            app.middlewares.append(peer_identity_middleware(tls.callers("response")))
         await serve_http(app, config.service, registry, ssl_context=material.server_context() if material else None)
 
 

@@ -312,8 +312,8 @@ def _served_serial(platform: VaultPlatform, service: str) -> int:
 
 def _calls_to_response_ok(platform: VaultPlatform) -> float:
     """hello's successful calls to response (http_client_requests_total, outcome ok), from its /metrics."""
-    request = urllib.request.Request(platform.url("hello", "/metrics"))  # noqa: S310 (loopback)
-    with urllib.request.urlopen(request, timeout=5, context=platform.client_ssl("hello")) as answer:  # noqa: S310
+    request = urllib.request.Request(platform.services["hello"].ops_url("/metrics"))  # noqa: S310 (loopback)
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
         text = answer.read().decode()
     return sum(
         sample.value

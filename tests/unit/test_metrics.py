@@ -44,7 +44,8 @@ async def test_metrics_endpoint_negotiates_the_format_and_does_not_compress(tmp_
     registry = CollectorRegistry()
     build_info("hello", "1.0", registry)
     apps = (
-        create_base_app(service_config("hello", tmp_path), tracer_provider=None, registry=registry),
+        # A service without an ops port serves /metrics on its own listener.
+        create_base_app(service_config("hello", tmp_path, metrics_port=None), tracer_provider=None, registry=registry),
         create_ops_app("hello", registry),
     )
     for app in apps:
@@ -56,3 +57,17 @@ async def test_metrics_endpoint_negotiates_the_format_and_does_not_compress(tmp_
             open_metrics = await http.get("/metrics", headers={"Accept": "application/openmetrics-text"})
             assert open_metrics.headers["Content-Type"].startswith("application/openmetrics-text")
             assert (await open_metrics.text()).endswith("# EOF\n")
+
+
+async def test_metrics_are_served_on_the_ops_port_only(tmp_path: Path) -> None:
+    """hello's and movie's HTTP listeners are public edges: /metrics stays on the loopback ops port."""
+    registry = CollectorRegistry()
+    build_info("hello", "1.0", registry)
+    config = service_config("hello", tmp_path)
+    assert config.metrics_port is not None
+    async with TestClient(TestServer(create_base_app(config, tracer_provider=None, registry=registry))) as http:
+        assert (await http.get("/metrics")).status == 404
+        assert (await http.get("/health")).status == 200
+    async with TestClient(TestServer(create_ops_app("hello", registry))) as ops:
+        answer = await ops.get("/metrics")
+        assert scraped_value(await answer.text(), "firedrill_build_info", {"service": "hello"}) == 1

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
+from services.common.lifecycle import ops_app
 from services.response.app import create_app
 from services.response.config import ResponseConfig
 
@@ -152,5 +153,8 @@ async def test_health_and_metrics(client) -> None:
     health = await http.get("/health")
     assert health.status == 200
     assert (await health.json())["status"] == "healthy"
-    metrics = await http.get("/metrics")
-    assert "http_requests_total" in await metrics.text()
+    # /metrics is on the ops port (``lifecycle.ops_app``), which shares the application's registry.
+    assert (await http.get("/metrics")).status == 404
+    async with TestClient(TestServer(ops_app(http.app))) as ops:
+        metrics = await ops.get("/metrics")
+        assert "http_requests_total" in await metrics.text()

@@ -17,7 +17,7 @@ from aiohttp.test_utils import unused_port
 from prometheus_client import CollectorRegistry
 
 from scripts.vault.throwaway_pki import ThrowawayPki
-from services.common import tls
+from services.common import catalog, tls
 from services.common.config import TlsFiles
 from services.common.grpc_credentials import channel_credentials, channel_options, server_credentials
 from services.common.waiting import wait_until_async
@@ -44,7 +44,7 @@ class Server:
     release: asyncio.Event
 
 
-async def _serve(files: TlsFiles, *, allowed: tuple[str, ...] | None) -> AsyncIterator[Server]:
+async def _serve(files: TlsFiles, *, allowed: catalog.Callers | None) -> AsyncIterator[Server]:
     material = tls.TlsMaterial(files, "response")
     entered = asyncio.Event()
     release = asyncio.Event()
@@ -61,6 +61,7 @@ async def _serve(files: TlsFiles, *, allowed: tuple[str, ...] | None) -> AsyncIt
     if allowed is not None:
         app.middlewares.append(peer_identity_middleware(allowed))
     app.router.add_get("/", hello)
+    app.router.add_post("/", hello)
     app.router.add_get("/held", held)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -76,7 +77,8 @@ async def _serve(files: TlsFiles, *, allowed: tuple[str, ...] | None) -> AsyncIt
 
 @pytest.fixture
 async def server(pki: ThrowawayPki, tmp_path: Path) -> AsyncIterator[Server]:
-    async for running in _serve(pki.write(tmp_path / "response", "response"), allowed=("hello", "prometheus")):
+    callers = catalog.Callers(read=("hello", "operator"), write=("operator",))
+    async for running in _serve(pki.write(tmp_path / "response", "response"), allowed=callers):
         yield running
 
 
@@ -129,6 +131,18 @@ async def test_certificates_from_another_ca_are_refused(
 async def test_expired_certificates_are_refused(server: Server, pki: ThrowawayPki, tmp_path: Path) -> None:
     with pytest.raises((aiohttp.ClientError, ssl.SSLError)):
         await get(server.url + "/", client_ctx(pki.write(tmp_path / "old", "hello", expired=True)))
+
+
+async def test_a_reader_may_not_write(server: Server, pki: ThrowawayPki, tmp_path: Path) -> None:
+    hello = client_ctx(pki.write(tmp_path / "hello", "hello"))
+    operator = client_ctx(pki.write(tmp_path / "operator", "operator"))
+    connector = aiohttp.TCPConnector(ssl=hello, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session, session.post(server.url + "/") as answer:
+        assert answer.status == 403
+        assert "may not write" in await answer.text()
+    connector = aiohttp.TCPConnector(ssl=operator, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session, session.post(server.url + "/") as answer:
+        assert answer.status == 200
 
 
 async def test_a_certificate_for_another_service_is_refused_where_identity_is_checked(
@@ -219,9 +233,10 @@ def test_identities_and_allowed_callers(pki: ThrowawayPki) -> None:
 
     cert = x509.load_pem_x509_certificates(pki.issue("rating").cert_pem)[0]
     assert tls.cert_identities(cert) == {"rating", "rating.service.consul", "localhost"}
-    assert tls.allowed_callers("response") == ("hello", *tls.OBSERVERS)
-    assert {"prometheus", "operator"} <= set(tls.OBSERVERS)
-    assert set(tls.allowed_callers("rating")) >= {"movie", "prometheus"}
+    assert tls.allowed_callers("response") == ("hello", "operator")
+    assert tls.callers("incidents") == catalog.Callers(read=("operator",), write=("alertmanager",))
+    assert tls.grpc_callers("rating") == ("movie", "operator")
+    assert tls.allowed_callers("hello") == ()  # a plain listener has no allow-list
     peer = {"subject": ((("commonName", "hello"),),), "subjectAltName": (("DNS", "hello"), ("IP Address", "127.0.0.1"))}
     assert tls.peer_identities(peer) == {"hello"}
     assert tls.peer_identities(None) == frozenset()

@@ -18,8 +18,9 @@ Identity: a service's certificate has CN and DNS SAN ``<name>.service.consul`` p
 and the IP SAN 127.0.0.1 (what ``scripts/vault/identity_requests.py`` and the Nomad jobs ask Vault
 for); a client-only identity (``OBSERVERS``) has CN ``<name>``. A client pins the name of
 the service it calls (``client_context(server_name=...)``), because the IP SAN alone would match
-any service's certificate. A server may restrict which peers it serves with
-``services.common.web_peer_identity`` (aiohttp) or ``services.common.grpc_peer_identity`` (gRPC).
+any service's certificate. Every mTLS server serves only the peers
+the catalog's allow-list names for it (``policy``), with ``services.common.web_peer_identity``
+(aiohttp) or ``services.common.grpc_peer_identity`` (gRPC).
 
 Modules, one concern each: ``files`` (reading and waiting for the files), ``identity`` (names in
 certificates), ``policy`` (who may call whom), ``contexts`` (building SSL contexts),
@@ -36,7 +37,7 @@ from services.common.tls.identity import (
     service_dns_name,
 )
 from services.common.tls.material import TlsMaterial
-from services.common.tls.policy import OBSERVERS, accepted_names, allowed_callers
+from services.common.tls.policy import OBSERVERS, accepted_names, allowed_callers, callers, grpc_callers
 from services.common.tls.watch import service_tls
 
 __all__ = [
@@ -49,8 +50,10 @@ __all__ = [
     "accepted_names",
     "allowed_callers",
     "build_context",
+    "callers",
     "cert_identities",
     "first_certificate",
+    "grpc_callers",
     "peer_identities",
     "service_dns_name",
     "service_tls",

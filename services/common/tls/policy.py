@@ -1,4 +1,9 @@
-"""Who may call a service, and which certificate names count as that caller."""
+"""Who may call a service, and which certificate names count as that caller.
+
+The allow-lists themselves are data in the catalog (``ServiceSpec.callers``); this module reads
+them for the two checks: ``services.common.web_peer_identity`` (aiohttp, by kind of access) and
+``services.common.grpc_peer_identity`` (gRPC, one list per listener).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,32 @@ from collections.abc import Iterable
 from services.common import catalog
 from services.common.tls.identity import CONSUL_SUFFIX, service_dns_name
 
-# Client identities that are not catalog services: the metrics scraper, Alertmanager (posts to
-# the incident receiver) and operator tooling (drills, probes, CLIs). Each has its own PKI role.
+# Client-only identities (not catalog services), each with its own PKI role: Prometheus, Alertmanager
+# (posts to the incident receiver) and operator tooling (drills, probes, CLIs). Prometheus scrapes the
+# plain ops ports, so no mTLS listener lists it (its certificate is still issued: docs/vault.md).
 OBSERVERS: tuple[str, ...] = ("prometheus", "alertmanager", "operator")
 
 
+def callers(service: str) -> catalog.Callers:
+    """The allow-list of ``service``'s mTLS listener, from the catalog."""
+    spec = catalog.service(service)
+    if spec.callers is None:
+        raise ValueError(f"{service} listens in plain HTTP: it has no caller allow-list")
+    return spec.callers
+
+
 def allowed_callers(service: str) -> tuple[str, ...]:
-    """Who may call ``service``: the catalog services that depend on it, plus the observers."""
-    callers = [s.name for s in catalog.SERVICES if service in s.depends_on]
-    return (*callers, *OBSERVERS)
+    """Every identity that may make some call to ``service``'s mTLS listener (none for a plain one)."""
+    spec = catalog.service(service)
+    return spec.callers.anyone if spec.callers is not None else ()
+
+
+def grpc_callers(service: str) -> tuple[str, ...]:
+    """The identities ``service``'s gRPC listener serves: gRPC calls are not told apart by access."""
+    allowed = callers(service)
+    if not allowed.uniform:
+        raise ValueError(f"{service}: a gRPC listener serves one list of callers (catalog.Callers.same)")
+    return allowed.read
 
 
 def accepted_names(allowed: Iterable[str]) -> frozenset[str]:
