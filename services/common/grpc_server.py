@@ -22,6 +22,13 @@ handshake already refuses plaintext, certificate-less, foreign-CA and expired cl
 method (health and reflection included); the identity check then narrows *which* platform
 identities are served (health excepted, see ``grpc_peer_identity``).
 
+Connections are bounded (``ConnectionLimits``, gRPC core's channel arguments): the TLS and HTTP/2
+handshake must finish within ``handshake_timeout_s``, a connection with no call open is closed
+after ``idle_timeout_s``, every connection is asked to go away after ``max_age_s`` and then
+cut after ``age_grace_s`` (which also bounds a call whose request never arrives: gRPC has no
+per-call read timeout on the server), and a listener holds at most ``max_connections``
+connections of at most ``max_concurrent_streams`` calls each.
+
 Running one as a service process (ops port, registration, signals): ``grpc_service``.
 """
 
@@ -54,6 +61,29 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    handshake_timeout_s: float = 10.0
+    idle_timeout_s: float = 300.0
+    max_age_s: float = 1800.0
+    age_grace_s: float = 30.0
+    max_connections: int = 512
+    max_concurrent_streams: int = 100
+
+    def channel_arguments(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.server_handshake_timeout_ms", round(self.handshake_timeout_s * 1000)),
+            ("grpc.max_connection_idle_ms", round(self.idle_timeout_s * 1000)),
+            ("grpc.max_connection_age_ms", round(self.max_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(self.age_grace_s * 1000)),
+            ("grpc.max_allowed_incoming_connections", self.max_connections),
+            ("grpc.max_concurrent_streams", self.max_concurrent_streams),
+        ]
+
+
+CONNECTION_LIMITS = ConnectionLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class ServerOptions:
     instrumentation: bool = True
     tracer_provider: TracerProvider | None = None
@@ -64,6 +94,7 @@ class ServerOptions:
     rate_limit: CallerLimits | None = None
     latency_fault: LatencyFault | None = None
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    connection_limits: ConnectionLimits = CONNECTION_LIMITS
     # With mTLS: the identities served (``tls.grpc_callers(service)``); None = no identity check.
     allowed_peers: tuple[str, ...] | None = None
 
@@ -101,6 +132,7 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", options.max_message_bytes),
                 ("grpc.max_send_message_length", options.max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                *options.connection_limits.channel_arguments(),
             ],
         )
         self.health = HealthServicer()

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from services.common.config import ServiceConfig
 from services.common.discovery.base import Instance, Registry
+from services.common.http_listener import LISTENER_LIMITS, LimitedTCPSite, ListenerLimits, limited_runner
 from services.common.telemetry import shutdown_tracing
 from services.common.web import HEALTH_CHECKS_KEY, REGISTRY_KEY, SERVICE_KEY, create_ops_app
 
@@ -80,11 +81,17 @@ async def run_until_signalled(
 
 
 async def start_http_site(
-    app: web.Application, host: str, port: int, grace_s: float, ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    grace_s: float,
+    ssl_context: ssl.SSLContext | None = None,
+    limits: ListenerLimits = LISTENER_LIMITS,
 ) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    """Serve ``app`` on ``host:port`` with the listener ``limits`` (``services.common.http_listener``)."""
+    runner = limited_runner(app, limits, grace_s)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=grace_s, ssl_context=ssl_context, reuse_address=True)
+    site = LimitedTCPSite(runner, host, port, limits, ssl_context)
     try:
         await site.start()
     except OSError as exc:

@@ -2,11 +2,14 @@
 
 Middleware order, outermost first: tracing (OpenTelemetry's own aiohttp-server middleware),
 metrics (sees the final status, labels by route template), errors (turns domain errors and
-aiohttp's HTTP exceptions into JSON bodies; unexpected exceptions become a logged 500).
+aiohttp's HTTP exceptions into JSON bodies; unexpected exceptions become a logged 500), body
+deadline (a request's body must have arrived within ``REQUEST_BODY_TIMEOUT_S`` of its head, or
+reading it fails and the request is answered 408).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -32,6 +35,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 MAX_BODY_BYTES = 1024 * 1024
+# Enough for MAX_BODY_BYTES at a slow 50 KB/s; the head has its own bound (services.common.http_listener).
+REQUEST_BODY_TIMEOUT_S = 30.0
 UNMATCHED_PATH = "<unmatched>"
 _UNINSTRUMENTED = frozenset({"/metrics"})
 
@@ -52,12 +57,43 @@ def json_error(status: int, code: str, message: str, **details: Any) -> web.Resp
     return web.json_response({"error": error}, status=status)
 
 
+class BodyTimeout(TimeoutError):
+    """The request body did not arrive in time. A TimeoutError, so that aiohttp, draining an
+    unread body after the response, closes the connection instead of logging an error."""
+
+
+def body_deadline(timeout_s: float) -> Any:
+    """Fail every read of a request body that has not fully arrived ``timeout_s`` after its head."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = request.content
+        if body.is_eof():
+            return await handler(request)
+
+        def expire() -> None:
+            if not body.is_eof():
+                body.set_exception(BodyTimeout(f"request body not received within {timeout_s:g} s"))
+
+        timer = asyncio.get_running_loop().call_later(timeout_s, expire)
+        try:
+            return await handler(request)
+        finally:
+            timer.cancel()
+
+    return middleware
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DomainError as exc:
         return error_response(exc)
+    except BodyTimeout as exc:
+        answer = json_error(408, "request_timeout", str(exc))
+        answer.force_close()
+        return answer
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -170,6 +206,7 @@ def create_base_app(
     tracer_provider: TracerProvider | None,
     registry: CollectorRegistry = REGISTRY,
     client_max_size: int = MAX_BODY_BYTES,
+    body_timeout_s: float = REQUEST_BODY_TIMEOUT_S,
 ) -> web.Application:
     """A service's application: the shared middlewares and /health; /metrics only when the service
     has no ops port (``metrics_port``), which serves it instead: never on a public edge listener."""
@@ -177,13 +214,14 @@ def create_base_app(
     if config.instrumentation:
         middlewares.append(traced_requests(tracer_provider, config.starts_traces, config.trace_ratio))
         middlewares.append(metrics_middleware(HttpServerMetrics(config.name, registry)))
-    middlewares.append(error_middleware)
+    middlewares += [error_middleware, body_deadline(body_timeout_s)]
     return _application(config.name, middlewares, registry, client_max_size, metrics=config.metrics_port is None)
 
 
 def create_ops_app(service: str, registry: CollectorRegistry = REGISTRY) -> web.Application:
     """The plain /health and /metrics application of a metrics port: no tracing, no request metrics."""
-    return _application(service, [error_middleware], registry, MAX_BODY_BYTES, metrics=True)
+    middlewares = [error_middleware, body_deadline(REQUEST_BODY_TIMEOUT_S)]
+    return _application(service, middlewares, registry, MAX_BODY_BYTES, metrics=True)
 
 
 def _application(
@@ -200,14 +238,20 @@ def _application(
     return app
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 saying what is wrong with it."""
     from services.common.errors import BadRequest
 
     raw = await request.read()
     try:
-        body = json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_reject_constant) if raw else None
+    except RecursionError:
+        raise BadRequest("body is not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # also UnicodeDecodeError, and an integer over Python's digit limit
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")

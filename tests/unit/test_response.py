@@ -158,3 +158,42 @@ async def test_health_and_metrics(client) -> None:
     async with TestClient(TestServer(ops_app(http.app))) as ops:
         metrics = await ops.get("/metrics")
         assert "http_requests_total" in await metrics.text()
+
+
+@pytest.mark.parametrize(
+    "duration",
+    ["1_000", "%201000", "1000%20", "%2B1000", "%D9%A1%D9%A2", "%EF%BC%95", "1e3", "0x10", "1" * 21],
+    ids=["underscore", "lead-space", "trail-space", "plus", "arabic-indic", "fullwidth", "exponent", "hex", "long"],
+)
+async def test_fault_durations_are_plain_ascii_integers(client, duration: str) -> None:
+    http, _ = client
+    answer = await http.get(f"/slow?duration={duration}")
+    assert answer.status == 400
+    assert "must be an integer" in (await answer.json())["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"latency_ms": "1_000"}',
+        b'{"latency_ms": " 100"}',
+        b'{"error_ratio": "\\u0661"}',
+        b'{"error_ratio": "1e-1"}',
+        b'{"error_ratio": NaN}',
+        b'{"latency_ms": Infinity}',
+        b'{"latency_ms": ' + b"9" * 5000 + b"}",
+        b"[" * 100_000,
+    ],
+    ids=["underscore", "space", "arabic-indic", "exponent", "nan", "infinity", "5000-digit-int", "deep-nesting"],
+)
+async def test_hostile_fault_bodies_are_400(client, body: bytes) -> None:
+    http, _ = client
+    answer = await http.put("/admin/faults", data=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert answer.status == 400
+    assert "error" in await answer.json()
+
+
+async def test_a_plain_decimal_string_still_sets_the_fault(client) -> None:
+    http, registry = client
+    assert (await http.put("/admin/faults", json={"error_ratio": "0.25"}, headers=AUTH)).status == 200
+    assert registry.get_sample_value("fault_injected_error_ratio") == 0.25
