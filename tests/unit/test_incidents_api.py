@@ -198,6 +198,79 @@ async def test_a_notification_adding_and_resolving_alerts_stays_one_incident(api
     assert incident["status"] == "resolved"
 
 
+def restarted(spec: AlertSpec, start: int, end: int | None = None) -> AlertSpec:
+    """The same alert (same labels, so the same fingerprint) with another startsAt."""
+    return AlertSpec(spec.labels, start, end, spec.annotations, spec.expr)
+
+
+async def test_a_resolve_with_a_differently_rounded_start_closes_the_episode(api: Api) -> None:
+    # Alertmanager stamped the firing alert with nanoseconds; the resolve it later sent for the
+    # same fingerprint carries the start as amtool posted it (whole seconds, merged: the earliest).
+    a = alert(start=T0 + 123_456_789)
+    await api.post(group_notification([a]))
+    status, answer = await api.post(group_notification([restarted(a, T0, T0 + 60 * NS_PER_S)]))
+    assert status == 200
+    assert (answer["alerts_new"], answer["alerts_resolved"]) == (0, 1)
+    (incident,) = await api.incidents()
+    assert incident["status"] == "resolved"
+    assert incident["alerts_total"] == 1
+    assert incident["started_at"] == "2024-05-01T12:00:00.123456789Z"  # the first word on the start stays
+    assert incident["resolved_at"] == "2024-05-01T12:01:00Z"
+    assert api.metric("incidents_open") == 0
+
+
+async def test_a_firing_retry_with_another_start_precision_is_the_same_alert(api: Api) -> None:
+    a = alert(start=T0 + 123_000_000)
+    await api.post(group_notification([a]))
+    status, answer = await api.post(group_notification([restarted(a, T0 + 123_456_789)]))
+    assert status == 200
+    assert answer["alerts_deduplicated"] == 1
+    (incident,) = await api.incidents()
+    assert incident["alerts_total"] == 1
+
+
+async def test_a_late_firing_with_another_start_precision_does_not_reopen(api: Api) -> None:
+    a = alert(start=T0 + 123_456_789)
+    await api.post(group_notification([a]))
+    await api.post(group_notification([resolved(a)]))
+    status, answer = await api.post(group_notification([restarted(a, T0 + 123_000_000)]))
+    assert (status, answer["alerts_deduplicated"]) == (200, 1)
+    (incident,) = await api.incidents()
+    assert (incident["status"], incident["alerts_total"]) == ("resolved", 1)
+
+
+async def test_a_late_copy_of_an_earlier_resolve_leaves_the_new_episode_firing(api: Api) -> None:
+    a = alert()
+    await api.post(group_notification([a]))
+    await api.post(group_notification([resolved(a, 60)]))
+    again = restarted(a, T0 + 3600 * NS_PER_S)
+    await api.post(group_notification([again]))
+    status, answer = await api.post(group_notification([resolved(a, 60)]))  # e.g. from a slower HA peer
+    assert (status, answer["alerts_deduplicated"]) == (200, 1)
+    assert [i["status"] for i in await api.incidents()] == ["firing", "resolved"]
+
+
+async def test_an_episode_that_starts_and_ends_in_one_notification_is_resolved(api: Api) -> None:
+    a = alert(start=T0 + 5)
+    status, answer = await api.post(group_notification([a, restarted(a, T0, T0 + 60 * NS_PER_S), a]))
+    assert status == 200
+    assert (answer["alerts_new"], answer["alerts_deduplicated"]) == (1, 2)
+    (incident,) = await api.incidents()
+    assert (incident["status"], incident["alerts_total"]) == ("resolved", 1)
+
+
+async def test_repeating_every_notification_of_an_episode_changes_nothing(api: Api) -> None:
+    a = alert(start=T0 + 123_456_789)
+    episode = [group_notification([a]), group_notification([restarted(a, T0, T0 + 60 * NS_PER_S)])]
+    for body in episode:
+        await api.post(body)
+    before = await api.incidents()
+    for body in episode + episode[::-1]:
+        status, answer = await api.post(body)
+        assert (status, answer["alerts_new"], answer["alerts_resolved"]) == (200, 0, 0)
+    assert await api.incidents() == before
+
+
 async def test_severity_is_the_highest_among_the_alerts(api: Api) -> None:
     warn = alert(severity="warning", labels={"instance": "a"})
     crit = alert(severity="critical", labels={"instance": "b"})
