@@ -17,7 +17,7 @@ from services.incidents.app import create_app
 from services.incidents.config import IncidentsConfig
 from services.incidents.models import NS_PER_S
 from services.incidents.payloads import AlertSpec, group_notification
-from services.incidents.validation import MAX_VALUE_CHARS
+from services.incidents.validation import ALERT_BUDGET_BYTES, MAX_ALERTS, MAX_BODY_BYTES, MAX_VALUE_CHARS
 
 T0 = 1_714_564_800 * NS_PER_S  # 2024-05-01T12:00:00Z
 
@@ -334,13 +334,44 @@ async def test_malformed_json_is_a_json_400(api: Api) -> None:
     assert (await answer.json())["error"]["details"]["field"] == "body"
 
 
-async def test_bodies_over_one_mebibyte_are_413_json(api: Api) -> None:
+async def test_the_largest_group_alertmanager_sends_is_stored(api: Api) -> None:
+    # max_alerts alerts, each as large as the body limit budgets for (an 8 KiB annotation and the
+    # rest of the alert): what the webhook config lets Alertmanager send must never be a 413.
+    padding = "p" * (ALERT_BUDGET_BYTES - 512)
+    alerts = [
+        alert(labels={"instance": f"host-{i}:9100"}, start=T0 + i, annotations={"description": padding})
+        for i in range(MAX_ALERTS)
+    ]
+    body = group_notification(alerts)
+    body["truncatedAlerts"] = 500
+    raw = json.dumps(body).encode()
+    assert max(len(json.dumps(a)) for a in body["alerts"]) <= ALERT_BUDGET_BYTES
+    assert len(raw) > 7 * 1024 * 1024  # the limit was 1 MiB
+    answer = await api.client.post("/alerts", data=raw, headers={"Content-Type": "application/json"})
+    assert answer.status == 200, await answer.text()
+    (incident,) = await api.incidents()
+    assert (incident["alerts_total"], incident["truncated_alerts"]) == (MAX_ALERTS, 500)
+
+
+async def test_bodies_over_the_limit_are_413_json_naming_it(api: Api) -> None:
     body = group_notification([alert()])
-    body["commonAnnotations"]["padding"] = "p" * (1024 * 1024)
+    body["commonAnnotations"]["padding"] = "p" * MAX_BODY_BYTES
     answer = await api.client.post("/alerts", data=json.dumps(body).encode())
     assert answer.status == 413
-    assert (await answer.json())["error"]["code"] == "payload_too_large"
+    error = (await answer.json())["error"]
+    assert error["code"] == "payload_too_large"
+    assert f"over {MAX_BODY_BYTES} bytes" in error["message"]
     assert await api.incidents() == []
+
+
+async def test_truncated_alerts_keeps_the_most_alertmanager_left_out(api: Api) -> None:
+    a = alert()
+    for truncated, resend in ((3, a), (7, a), (2, resolved(a))):
+        body = group_notification([resend])
+        body["truncatedAlerts"] = truncated
+        assert (await api.post(body))[0] == 200
+    (incident,) = await api.incidents()
+    assert (incident["status"], incident["truncated_alerts"]) == ("resolved", 7)
 
 
 async def test_only_post_is_accepted_on_alerts(api: Api) -> None:
