@@ -102,12 +102,10 @@ class _NewEpisode:
 
 @dataclass(frozen=True, slots=True)
 class _Open:
-    """A firing episode: stored (``alert_id``), or started earlier in this notification (``pending``)."""
+    """A firing episode: stored (its alert id and incident id), or started earlier in this notification."""
 
-    alert_id: int | None
-    incident_id: int | None
     starts_at_ns: int
-    pending: _NewEpisode | None = None
+    record: tuple[int, int] | _NewEpisode
 
 
 @dataclass(slots=True)
@@ -118,6 +116,61 @@ class _Episodes:
 
 def _arrival_order(alert: Alert) -> tuple[str, int, bool, int]:
     return alert.fingerprint, alert.starts_at_ns, alert.status is Status.RESOLVED, alert.ends_at_ns or 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    alert_id: int
+    incident_id: int
+    ends_at_ns: int
+    alert: Alert  # the resolve (its annotations replace the stored ones)
+
+
+@dataclass(slots=True)
+class _Plan:
+    new: list[_NewEpisode] = field(default_factory=list)
+    closing: list[_Close] = field(default_factory=list)
+    unchanged: int = 0  # repeats and late copies
+
+
+def _plan(alerts: Iterable[Alert], episodes: dict[str, _Episodes], now_ns: int) -> _Plan:
+    """What a notification's alerts do to their fingerprints' episodes (the rules in the module doc).
+
+    One fingerprint's alerts are taken in time order, so duplicates and both ends of an episode in
+    one notification fall out of the same rules as separate notifications would.
+    """
+    plan = _Plan()
+    for alert in sorted(alerts, key=_arrival_order):
+        state = episodes.setdefault(alert.fingerprint, _Episodes())
+        if alert.status is Status.FIRING:
+            if state.open or (state.last_end is not None and alert.starts_at_ns <= state.last_end):
+                plan.unchanged += 1  # the open episode again, or a late copy of a closed one
+                continue
+            episode = _NewEpisode(alert.starts_at_ns, None, alert)
+            plan.new.append(episode)
+            state.open.append(_Open(alert.starts_at_ns, episode))
+            continue
+        end = _resolved_at(alert, now_ns)
+        if state.open:
+            if state.last_end is not None and end < min(o.starts_at_ns for o in state.open):
+                plan.unchanged += 1  # a late copy of an earlier episode's resolve
+                continue
+            for episode_open in state.open:
+                closed_at = max(end, episode_open.starts_at_ns)
+                if isinstance(episode_open.record, _NewEpisode):
+                    episode_open.record.ends_at_ns = closed_at
+                    episode_open.record.alert = alert
+                else:
+                    alert_id, incident_id = episode_open.record
+                    plan.closing.append(_Close(alert_id, incident_id, closed_at, alert))
+            state.open = []
+            state.last_end = max(end, state.last_end or end)
+        elif state.last_end is not None and alert.starts_at_ns <= state.last_end:
+            plan.unchanged += 1  # the resolve of an episode already closed
+        else:
+            plan.new.append(_NewEpisode(alert.starts_at_ns, end, alert))  # resolved before its firing arrived
+            state.last_end = end
+    return plan
 
 
 def _dumps(value: object) -> str:
@@ -180,41 +233,9 @@ class IncidentStore:
     async def apply_notification(self, conn: aiosqlite.Connection, note: Notification, now_ns: int) -> ApplyResult:
         result = ApplyResult()
         episodes = await self._episodes(conn, {alert.fingerprint for alert in note.alerts})
-        new: list[_NewEpisode] = []
-        closing: dict[int, tuple[_Open, int, Alert]] = {}  # alert id -> (its open episode, endsAt, resolve)
-        # One fingerprint's alerts in time order, so duplicates and both ends of an episode in one
-        # notification fall out of the same rules as separate notifications would.
-        for alert in sorted(note.alerts, key=_arrival_order):
-            state = episodes.setdefault(alert.fingerprint, _Episodes())
-            if alert.status is Status.FIRING:
-                if state.open or (state.last_end is not None and alert.starts_at_ns <= state.last_end):
-                    result.alerts_deduplicated += 1  # the open episode again, or a late copy of a closed one
-                    continue
-                episode = _NewEpisode(alert.starts_at_ns, None, alert)
-                new.append(episode)
-                state.open.append(_Open(None, None, alert.starts_at_ns, episode))
-                continue
-            end = _ends_at(alert, now_ns)
-            assert end is not None
-            if state.open:
-                if state.last_end is not None and end < min(o.starts_at_ns for o in state.open):
-                    result.alerts_deduplicated += 1  # a late copy of an earlier episode's resolve
-                    continue
-                for episode_open in state.open:
-                    closed_at = max(end, episode_open.starts_at_ns)
-                    if episode_open.pending is not None:
-                        episode_open.pending.ends_at_ns = closed_at
-                        episode_open.pending.alert = alert
-                    else:
-                        assert episode_open.alert_id is not None
-                        closing[episode_open.alert_id] = (episode_open, closed_at, alert)
-                state.open = []
-                state.last_end = max(end, state.last_end or end)
-            elif state.last_end is not None and alert.starts_at_ns <= state.last_end:
-                result.alerts_deduplicated += 1  # the resolve of an episode already closed
-            else:
-                new.append(_NewEpisode(alert.starts_at_ns, end, alert))  # resolved before its firing ever arrived
-                state.last_end = end
+        plan = _plan(note.alerts, episodes, now_ns)
+        new, closing = plan.new, plan.closing
+        result.alerts_deduplicated = plan.unchanged
         touched: set[int] = set()
         created: int | None = None
         if new:
@@ -249,13 +270,10 @@ class IncidentStore:
             await conn.executemany(
                 "UPDATE alerts SET status = 'resolved', ends_at_ns = ?, annotations = ?, updated_at_ns = ?"
                 " WHERE id = ?",
-                [
-                    (closed_at, _dumps(alert.annotations), now_ns, alert_id)
-                    for alert_id, (_, closed_at, alert) in closing.items()
-                ],
+                [(close.ends_at_ns, _dumps(close.alert.annotations), now_ns, close.alert_id) for close in closing],
             )
             result.alerts_resolved = len(closing)
-            touched.update(episode.incident_id for episode, _, _ in closing.values() if episode.incident_id is not None)
+            touched.update(close.incident_id for close in closing)
         if note.truncated_alerts:
             touched.update(await self._record_truncation(conn, note, touched))
         if touched:
@@ -278,7 +296,7 @@ class IncidentStore:
                 tuple(chunk),
             )
             for alert_id, incident_id, fingerprint, starts_at in rows:
-                found.setdefault(fingerprint, _Episodes()).open.append(_Open(alert_id, incident_id, starts_at))
+                found.setdefault(fingerprint, _Episodes()).open.append(_Open(starts_at, (alert_id, incident_id)))
             rows = await _rows(
                 conn,
                 _LAST_ENDS.format(marks=marks),
@@ -488,9 +506,8 @@ async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
     return list(await conn.execute_fetchall(sql, params))
 
 
-def _ends_at(alert: Alert, now_ns: int) -> int | None:
-    if alert.status is Status.FIRING:
-        return None
+def _resolved_at(alert: Alert, now_ns: int) -> int:
+    """A resolve's endsAt; now when Alertmanager left it unset."""
     return alert.ends_at_ns if alert.ends_at_ns is not None else max(now_ns, alert.starts_at_ns)
 
 
