@@ -682,7 +682,7 @@ receivers:
   webhook_configs:
   - url: '[[ with service "incidents" ]][[ with index . 0 ]]https://[[ .Address ]]:[[ .Port ]][[ end ]][[ else ]]https://incidents.service.consul:5001[[ end ]]/alerts'
     send_resolved: true
-    max_alerts: 0
+    max_alerts: 1000
     http_config:
       tls_config:
         ca_file: /secrets/tls/ca.pem

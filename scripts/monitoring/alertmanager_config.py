@@ -16,6 +16,7 @@ from typing import Any
 from services.common import catalog
 from services.common.config import TlsFiles
 from services.common.profiles import TimingProfile, duration
+from services.incidents.validation import MAX_ALERTS
 
 from .alerts import DEPENDENT_SYMPTOMS
 
@@ -96,7 +97,9 @@ def inhibit_rules() -> list[dict[str, Any]]:
 
 
 def _webhook(url: str, tls: TlsFiles | None) -> dict[str, Any]:
-    webhook: dict[str, Any] = {"url": url, "send_resolved": True, "max_alerts": 0}
+    # Never more alerts than the receiver's body limit is sized for: a bigger group arrives as its
+    # first MAX_ALERTS alerts with truncatedAlerts counting the rest (a 413 would be dropped, not retried).
+    webhook: dict[str, Any] = {"url": url, "send_resolved": True, "max_alerts": MAX_ALERTS}
     if tls is not None:
         # The receiver only answers callers with a certificate from the platform CA.
         webhook["http_config"] = {

@@ -11,6 +11,7 @@ from services.incidents import views
 from services.incidents.config import IncidentsConfig
 from services.incidents.metrics import IncidentMetrics
 from services.incidents.receiver import Receiver
+from services.incidents.validation import MAX_BODY_BYTES
 
 
 def create_app(
@@ -19,7 +20,9 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
     metrics_registry: CollectorRegistry = REGISTRY,
 ) -> web.Application:
-    app = create_base_app(config.service, tracer_provider=tracer_provider, registry=metrics_registry)
+    app = create_base_app(
+        config.service, tracer_provider=tracer_provider, registry=metrics_registry, client_max_size=MAX_BODY_BYTES
+    )
     receiver = Receiver(config, IncidentMetrics(metrics_registry))
     app[views.RECEIVER_KEY] = receiver
     app[HEALTH_CHECKS_KEY]["database"] = receiver.health

@@ -1,8 +1,8 @@
 """The Alertmanager notification as validated data, and the timestamps it carries.
 
 Times are kept as integer nanoseconds since the Unix epoch (UTC): Alertmanager sends RFC 3339
-with nanoseconds, and the upsert key (fingerprint, startsAt) must compare exactly, whatever
-offset or precision the sender wrote.
+with nanoseconds, and episodes are ordered by comparing times exactly, whatever offset the sender
+wrote. (An alert is not *identified* by its startsAt: see services/incidents/store.py.)
 """
 
 from __future__ import annotations
@@ -90,10 +90,6 @@ class Alert:
     labels: dict[str, str]
     annotations: dict[str, str]
     generator_url: str | None
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.fingerprint, self.starts_at_ns
 
     @property
     def severity_rank(self) -> int:

@@ -68,6 +68,44 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alerts_by_incident ON alerts (incident_id, status);
     """,
+    # 2: an alert is its fingerprint within one firing episode (services/incidents/store.py), not
+    # (fingerprint, exact startsAt). Close the firing records that a resolve of the same fingerprint
+    # ended after they started (stored apart when the two startsAt differed in precision), then the
+    # incidents those kept firing; their revision moves, so their files are rewritten. And record
+    # how many alerts Alertmanager left out (webhook max_alerts) on the incident. Changed rows are
+    # stamped with SQLite's clock as epoch nanoseconds (millisecond resolution).
+    """
+    ALTER TABLE incidents ADD COLUMN truncated_alerts INTEGER NOT NULL DEFAULT 0;
+
+    UPDATE alerts SET
+        status = 'resolved',
+        ends_at_ns = (
+            SELECT min(r.ends_at_ns) FROM alerts AS r
+            WHERE r.fingerprint = alerts.fingerprint AND r.status = 'resolved' AND r.ends_at_ns >= alerts.starts_at_ns
+        ),
+        updated_at_ns = (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) * 1000000)
+    WHERE status = 'firing' AND EXISTS (
+        SELECT 1 FROM alerts AS r
+        WHERE r.fingerprint = alerts.fingerprint AND r.status = 'resolved' AND r.ends_at_ns >= alerts.starts_at_ns
+    );
+
+    UPDATE incidents SET
+        alerts_firing = (
+            SELECT count(*) FROM alerts WHERE alerts.incident_id = incidents.id AND alerts.status = 'firing'
+        ),
+        updated_at_ns = (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) * 1000000),
+        updates = updates + 1,
+        revision = revision + 1
+    WHERE status = 'firing' AND alerts_firing != (
+        SELECT count(*) FROM alerts WHERE alerts.incident_id = incidents.id AND alerts.status = 'firing'
+    );
+
+    UPDATE incidents SET
+        status = 'resolved',
+        resolved_at_ns = (SELECT max(ends_at_ns) FROM alerts WHERE alerts.incident_id = incidents.id)
+    WHERE status = 'firing' AND alerts_firing = 0
+        AND EXISTS (SELECT 1 FROM alerts WHERE alerts.incident_id = incidents.id);
+    """,
 )
 
 

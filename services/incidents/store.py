@@ -4,17 +4,30 @@ Two connections: one for writes, used only by the group-commit writer (services.
 which wraps every operation in a transaction of its own making; and one for reads, which in WAL
 mode sees only committed data and never waits for the writer.
 
-Rules the write side keeps (they are what makes retries and restarts safe):
+Rules the write side keeps (they are what makes retries, reordering and restarts safe). An alert
+is what Alertmanager says it is: its fingerprint, within one firing *episode*. Alertmanager keeps
+one alert per fingerprint and merges what it is sent about it, so the startsAt of the same episode
+can differ in precision between notifications (Prometheus, amtool and the API round differently,
+and a merge keeps the earliest); startsAt only tells episodes apart.
 
-- An alert is identified by (fingerprint, startsAt); the table's UNIQUE key makes a second record
-  impossible, and a notification that repeats what is stored changes nothing at all.
-- "resolved" is final for an alert: a late or repeated "firing" notification for the same
-  (fingerprint, startsAt) does not reopen it (a re-fire has a new startsAt).
-- New alerts join the open (firing) incident of their Alertmanager group (groupKey), or start a
+- A firing alert belongs to its fingerprint's open episode when there is one (nothing changes).
+  Without one, it starts a new episode if it started after the latest episode ended; otherwise it
+  is a late copy of a closed episode and changes nothing: "resolved" is final.
+- A resolve closes its fingerprint's open episode whatever its startsAt says, ending it at the
+  resolve's endsAt. It is a late copy of an earlier episode's resolve (and changes nothing) only
+  when it ended before the open episode started. Without an open episode, a resolve for a start
+  after the latest episode's end is an episode whose firing never arrived (or arrives later, and is
+  then a late copy): it is stored resolved. Anything else is a repeat.
+- One notification's alerts are applied per fingerprint in time order, with the same rules, so
+  duplicates inside it and an episode that starts and ends in it need nothing special.
+- New episodes join the open (firing) incident of their Alertmanager group (groupKey), or start a
   new incident when the group has none open. They are attached *before* this notification's
   resolutions are applied, so a notification that both adds and resolves alerts stays one incident.
+  An episode after a resolve is a new record, so a group that fires again after its incident
+  resolved is a new incident; the resolved one is never reopened.
 - An incident is resolved when all its alerts are; it then ends at the last alert's endsAt and
-  its duration runs from the first alert's startsAt.
+  its duration runs from the first alert's startsAt. It records the most alerts Alertmanager left
+  out of one of its notifications (``truncatedAlerts``, from the webhook's ``max_alerts``).
 """
 
 from __future__ import annotations
@@ -34,6 +47,14 @@ _CHUNK = 400
 _AGGREGATE = (
     "SELECT incident_id, count(*), sum(status = 'firing'), min(starts_at_ns), max(ends_at_ns), max(severity_rank)"
     " FROM alerts WHERE incident_id IN ({marks}) GROUP BY incident_id"
+)
+# Only "?" placeholders are interpolated into these.
+_OPEN_EPISODES = (
+    "SELECT id, incident_id, fingerprint, starts_at_ns FROM alerts WHERE fingerprint IN ({marks}) AND status = 'firing'"
+)
+_LAST_ENDS = (
+    "SELECT fingerprint, max(ends_at_ns) FROM alerts WHERE fingerprint IN ({marks}) AND status = 'resolved'"
+    " GROUP BY fingerprint"
 )
 MAX_DETAIL_ALERTS = 1_000
 
@@ -70,11 +91,86 @@ class ApplyResult:
         }
 
 
+@dataclass(slots=True)
+class _NewEpisode:
+    """An episode this notification starts: inserted as resolved when ``ends_at_ns`` is set."""
+
+    starts_at_ns: int
+    ends_at_ns: int | None
+    alert: Alert  # the latest word on it in this notification (labels, annotations)
+
+
 @dataclass(frozen=True, slots=True)
-class _Stored:
+class _Open:
+    """A firing episode: stored (its alert id and incident id), or started earlier in this notification."""
+
+    starts_at_ns: int
+    record: tuple[int, int] | _NewEpisode
+
+
+@dataclass(slots=True)
+class _Episodes:
+    open: list[_Open] = field(default_factory=list)
+    last_end: int | None = None  # endsAt of the latest closed episode
+
+
+def _arrival_order(alert: Alert) -> tuple[str, int, bool, int]:
+    return alert.fingerprint, alert.starts_at_ns, alert.status is Status.RESOLVED, alert.ends_at_ns or 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
     alert_id: int
     incident_id: int
-    status: str
+    ends_at_ns: int
+    alert: Alert  # the resolve (its annotations replace the stored ones)
+
+
+@dataclass(slots=True)
+class _Plan:
+    new: list[_NewEpisode] = field(default_factory=list)
+    closing: list[_Close] = field(default_factory=list)
+    unchanged: int = 0  # repeats and late copies
+
+
+def _plan(alerts: Iterable[Alert], episodes: dict[str, _Episodes], now_ns: int) -> _Plan:
+    """What a notification's alerts do to their fingerprints' episodes (the rules in the module doc).
+
+    One fingerprint's alerts are taken in time order, so duplicates and both ends of an episode in
+    one notification fall out of the same rules as separate notifications would.
+    """
+    plan = _Plan()
+    for alert in sorted(alerts, key=_arrival_order):
+        state = episodes.setdefault(alert.fingerprint, _Episodes())
+        if alert.status is Status.FIRING:
+            if state.open or (state.last_end is not None and alert.starts_at_ns <= state.last_end):
+                plan.unchanged += 1  # the open episode again, or a late copy of a closed one
+                continue
+            episode = _NewEpisode(alert.starts_at_ns, None, alert)
+            plan.new.append(episode)
+            state.open.append(_Open(alert.starts_at_ns, episode))
+            continue
+        end = _resolved_at(alert, now_ns)
+        if state.open:
+            if state.last_end is not None and end < min(o.starts_at_ns for o in state.open):
+                plan.unchanged += 1  # a late copy of an earlier episode's resolve
+                continue
+            for episode_open in state.open:
+                closed_at = max(end, episode_open.starts_at_ns)
+                if isinstance(episode_open.record, _NewEpisode):
+                    episode_open.record.ends_at_ns = closed_at
+                    episode_open.record.alert = alert
+                else:
+                    alert_id, incident_id = episode_open.record
+                    plan.closing.append(_Close(alert_id, incident_id, closed_at, alert))
+            state.open = []
+            state.last_end = max(end, state.last_end or end)
+        elif state.last_end is not None and alert.starts_at_ns <= state.last_end:
+            plan.unchanged += 1  # the resolve of an episode already closed
+        else:
+            plan.new.append(_NewEpisode(alert.starts_at_ns, end, alert))  # resolved before its firing arrived
+            state.last_end = end
+    return plan
 
 
 def _dumps(value: object) -> str:
@@ -136,26 +232,17 @@ class IncidentStore:
 
     async def apply_notification(self, conn: aiosqlite.Connection, note: Notification, now_ns: int) -> ApplyResult:
         result = ApplyResult()
-        merged: dict[tuple[str, int], Alert] = {}
-        for alert in note.alerts:
-            previous = merged.get(alert.key)
-            if previous is None or (alert.status is Status.RESOLVED and previous.status is Status.FIRING):
-                merged[alert.key] = alert
-        result.alerts_deduplicated = len(note.alerts) - len(merged)
-        stored = await self._stored_alerts(conn, merged)
-        new = [alert for key, alert in merged.items() if key not in stored]
-        resolving = [
-            (stored[key], alert)
-            for key, alert in merged.items()
-            if key in stored and stored[key].status == Status.FIRING and alert.status is Status.RESOLVED
-        ]
-        result.alerts_deduplicated += len(merged) - len(new) - len(resolving)
+        episodes = await self._episodes(conn, {alert.fingerprint for alert in note.alerts})
+        plan = _plan(note.alerts, episodes, now_ns)
+        new, closing = plan.new, plan.closing
+        result.alerts_deduplicated = plan.unchanged
         touched: set[int] = set()
         created: int | None = None
         if new:
             incident_id = await self._open_incident(conn, note.group_key)
             if incident_id is None:
-                incident_id = created = await self._create_incident(conn, note, new, now_ns)
+                started = min(episode.starts_at_ns for episode in new)
+                incident_id = created = await self._create_incident(conn, note, started, now_ns)
             await conn.executemany(
                 "INSERT INTO alerts (incident_id, fingerprint, starts_at_ns, ends_at_ns, status, severity_rank,"
                 " labels, annotations, generator_url, first_seen_at_ns, updated_at_ns)"
@@ -163,33 +250,32 @@ class IncidentStore:
                 [
                     (
                         incident_id,
-                        alert.fingerprint,
-                        alert.starts_at_ns,
-                        _ends_at(alert, now_ns),
-                        alert.status.value,
-                        alert.severity_rank,
-                        _dumps(alert.labels),
-                        _dumps(alert.annotations),
-                        alert.generator_url,
+                        episode.alert.fingerprint,
+                        episode.starts_at_ns,
+                        episode.ends_at_ns,
+                        Status.FIRING.value if episode.ends_at_ns is None else Status.RESOLVED.value,
+                        episode.alert.severity_rank,
+                        _dumps(episode.alert.labels),
+                        _dumps(episode.alert.annotations),
+                        episode.alert.generator_url,
                         now_ns,
                         now_ns,
                     )
-                    for alert in new
+                    for episode in new
                 ],
             )
             result.alerts_new = len(new)
             touched.add(incident_id)
-        if resolving:
+        if closing:
             await conn.executemany(
                 "UPDATE alerts SET status = 'resolved', ends_at_ns = ?, annotations = ?, updated_at_ns = ?"
                 " WHERE id = ?",
-                [
-                    (_ends_at(alert, now_ns), _dumps(alert.annotations), now_ns, row.alert_id)
-                    for row, alert in resolving
-                ],
+                [(close.ends_at_ns, _dumps(close.alert.annotations), now_ns, close.alert_id) for close in closing],
             )
-            result.alerts_resolved = len(resolving)
-            touched.update(row.incident_id for row, _ in resolving)
+            result.alerts_resolved = len(closing)
+            touched.update(close.incident_id for close in closing)
+        if note.truncated_alerts:
+            touched.update(await self._record_truncation(conn, note, touched))
         if touched:
             opened, closed = await self._refresh_incidents(conn, sorted(touched), note, now_ns, created)
             result.opened, result.closed = opened, closed
@@ -198,22 +284,44 @@ class IncidentStore:
             result.created = [created]
         return result
 
-    async def _stored_alerts(
-        self, conn: aiosqlite.Connection, alerts: dict[tuple[str, int], Alert]
-    ) -> dict[tuple[str, int], _Stored]:
-        found: dict[tuple[str, int], _Stored] = {}
-        fingerprints = sorted({fp for fp, _ in alerts})
-        for chunk in _chunks(fingerprints):
+    async def _episodes(self, conn: aiosqlite.Connection, fingerprints: set[str]) -> dict[str, _Episodes]:
+        """Per fingerprint: its open episode (one; several only in databases from before migration 2)
+        and the end of its latest closed one."""
+        found: dict[str, _Episodes] = {}
+        for chunk in _chunks(sorted(fingerprints)):
             marks = ",".join("?" * len(chunk))
             rows = await _rows(
                 conn,
-                f"SELECT id, incident_id, status, fingerprint, starts_at_ns FROM alerts WHERE fingerprint IN ({marks})",  # noqa: S608
+                _OPEN_EPISODES.format(marks=marks),
                 tuple(chunk),
             )
-            for alert_id, incident_id, status, fingerprint, starts_at in rows:
-                if (fingerprint, starts_at) in alerts:
-                    found[(fingerprint, starts_at)] = _Stored(alert_id, incident_id, status)
+            for alert_id, incident_id, fingerprint, starts_at in rows:
+                found.setdefault(fingerprint, _Episodes()).open.append(_Open(starts_at, (alert_id, incident_id)))
+            rows = await _rows(
+                conn,
+                _LAST_ENDS.format(marks=marks),
+                tuple(chunk),
+            )
+            for fingerprint, last_end in rows:
+                found.setdefault(fingerprint, _Episodes()).last_end = last_end
         return found
+
+    async def _record_truncation(self, conn: aiosqlite.Connection, note: Notification, touched: set[int]) -> set[int]:
+        """Keep on the group's incident the most alerts Alertmanager left out of one notification."""
+        ids = set(touched)
+        open_id = await self._open_incident(conn, note.group_key)
+        if open_id is not None:
+            ids.add(open_id)
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = await _rows(
+            conn,
+            f"UPDATE incidents SET truncated_alerts = ? WHERE id IN ({marks}) AND truncated_alerts < ?"  # noqa: S608
+            " RETURNING id",
+            [note.truncated_alerts, *sorted(ids), note.truncated_alerts],
+        )
+        return {int(row[0]) for row in rows}
 
     async def _open_incident(self, conn: aiosqlite.Connection, group_key: str) -> int | None:
         rows = await _rows(
@@ -224,7 +332,7 @@ class IncidentStore:
         return int(rows[0][0]) if rows else None
 
     async def _create_incident(
-        self, conn: aiosqlite.Connection, note: Notification, new: list[Alert], now_ns: int
+        self, conn: aiosqlite.Connection, note: Notification, started_at_ns: int, now_ns: int
     ) -> int:
         enrichment = "pending" if self._enrichment_enabled else "skipped"
         error = None if self._enrichment_enabled else "FIREDRILL_PROMETHEUS_URL is not set"
@@ -241,7 +349,7 @@ class IncidentStore:
                 note.label("service"),
                 note.label("severity"),
                 note.annotation("summary"),
-                min(alert.starts_at_ns for alert in new),
+                started_at_ns,
                 now_ns,
                 now_ns,
                 _dumps(note.group_labels),
@@ -398,9 +506,8 @@ async def _rows(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
     return list(await conn.execute_fetchall(sql, params))
 
 
-def _ends_at(alert: Alert, now_ns: int) -> int | None:
-    if alert.status is Status.FIRING:
-        return None
+def _resolved_at(alert: Alert, now_ns: int) -> int:
+    """A resolve's endsAt; now when Alertmanager left it unset."""
     return alert.ends_at_ns if alert.ends_at_ns is not None else max(now_ns, alert.starts_at_ns)
 
 
@@ -442,6 +549,7 @@ def incident_document(row: aiosqlite.Row) -> dict[str, Any]:
             "samples": _loads(row["expr_samples"]),
             "exemplar_trace_id": row["exemplar_trace_id"],
         },
+        "truncated_alerts": row["truncated_alerts"],
         "revision": row["revision"],
     }
 

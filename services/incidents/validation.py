@@ -7,7 +7,14 @@ boundary answers with a 400. Limits, so that one notification cannot flood the s
 - label and annotation *values*: at most ``MAX_VALUE_CHARS`` characters; longer values are
   accepted but cut to that length and end with ``TRUNCATION_MARK`` (the response counts them);
 - at most ``MAX_PAIRS`` labels (and as many annotations) per object, ``MAX_ALERTS`` alerts;
-- the whole body is at most 1 MiB (checked by aiohttp before this module: a 413).
+- the whole body is at most ``MAX_BODY_BYTES`` (checked by aiohttp before this module: a 413).
+
+The last two are sized from what Alertmanager sends, because it drops a notification answered
+with a 4xx (it retries only 5xx and network errors). Its webhook config sets ``max_alerts`` to
+``MAX_ALERTS`` (scripts/monitoring/alertmanager_config.py): a bigger group arrives as its first
+``MAX_ALERTS`` alerts, with ``truncatedAlerts`` counting the rest (kept on the incident). The body
+limit has room for that many alerts of ``ALERT_BUDGET_BYTES`` each (Firedrill's own alerts are
+under 2 KiB as JSON) plus ``ENVELOPE_BUDGET_BYTES`` for the group's labels and annotations.
 
 Unicode is kept as sent (any code point JSON allows); unpaired surrogates are refused because
 they cannot be stored as UTF-8.
@@ -22,7 +29,10 @@ from services.incidents.errors import InvalidPayload
 from services.incidents.models import Alert, BadTimestamp, Notification, Status, parse_time
 
 SUPPORTED_VERSION = "4"
-MAX_ALERTS = 5_000
+MAX_ALERTS = 1_000
+ALERT_BUDGET_BYTES = 8 * 1024
+ENVELOPE_BUDGET_BYTES = 1024 * 1024
+MAX_BODY_BYTES = MAX_ALERTS * ALERT_BUDGET_BYTES + ENVELOPE_BUDGET_BYTES
 MAX_PAIRS = 128
 MAX_NAME_CHARS = 256
 MAX_VALUE_CHARS = 4_096
@@ -192,7 +202,9 @@ def validate(body: dict[str, Any]) -> Notification:
     if not raw_alerts:
         raise InvalidPayload("alerts", "must not be empty")
     if len(raw_alerts) > MAX_ALERTS:
-        raise InvalidPayload("alerts", f"more than {MAX_ALERTS} alerts in one notification")
+        raise InvalidPayload(
+            "alerts", f"more than {MAX_ALERTS} alerts in one notification (Alertmanager's max_alerts is {MAX_ALERTS})"
+        )
     truncated_alerts = body.get("truncatedAlerts", 0)
     if truncated_alerts is None:
         truncated_alerts = 0

@@ -6,10 +6,11 @@ from aiohttp import web
 
 from services.common.errors import BadRequest
 from services.common.params import bounded_int
+from services.common.web import json_error
 from services.incidents.errors import IncidentNotFound, InvalidPayload
 from services.incidents.models import Status
 from services.incidents.receiver import Receiver
-from services.incidents.validation import parse_notification
+from services.incidents.validation import ALERT_BUDGET_BYTES, MAX_ALERTS, MAX_BODY_BYTES, parse_notification
 
 RECEIVER_KEY = web.AppKey("incidents_receiver", Receiver)
 
@@ -21,7 +22,15 @@ MAX_ID = 2**63 - 1
 
 async def receive_alerts(request: web.Request) -> web.Response:
     receiver = request.app[RECEIVER_KEY]
-    raw = await request.read()  # over 1 MiB: aiohttp raises 413, answered as JSON by the error middleware
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(
+            413,
+            "payload_too_large",
+            f"request body is over {MAX_BODY_BYTES} bytes: room for {MAX_ALERTS} alerts (Alertmanager's"
+            f" max_alerts) of {ALERT_BUDGET_BYTES} bytes each",
+        )
     try:
         note = parse_notification(raw)
     except InvalidPayload:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scripts.monitoring.alertmanager_config import CHAT, INCIDENTS, PAGER, render_alertmanager_config
-from scripts.monitoring.files import REPO, TEMPLATES_DIR
-from scripts.monitoring.yamlio import dump
+from scripts.monitoring.alertmanager_config import CHAT, INCIDENTS, PAGER
+from scripts.monitoring.files import REPO
 from scripts.ports import free_port
-from scripts.processes import http_ok, spawn
-from services.common.profiles import DRILL, PROFILES
+from services.common.profiles import PROFILES
 from services.common.waiting import wait_until
+from tests.alertmanager import Alertmanager
 from tests.conftest import require_binary
 
 pytestmark = pytest.mark.infra
@@ -66,47 +62,15 @@ def test_routes(profile: str, labels: dict[str, str], receivers: str) -> None:
     assert done.returncode == 0, f"{labels} -> {done.stdout.strip()} (wanted {receivers}) {done.stderr}"
 
 
-def _api(base: str, path: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 (loopback)
-        raw = answer.read()
-    return json.loads(raw) if raw else None
-
-
 @pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[str]:
-    binary = shutil.which("prometheus-alertmanager") or require_binary("alertmanager")
-    shutil.copytree(TEMPLATES_DIR, tmp_path / "templates")
+def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
     # The webhook points at a closed loopback port: delivery fails, which does not matter here.
-    config = render_alertmanager_config(
-        DRILL, f"http://127.0.0.1:{free_port()}/alerts", templates_dir=str(tmp_path / "templates")
-    )
-    (tmp_path / "alertmanager.yml").write_text(dump(config))
-    port = free_port()
-    process = spawn(
-        "alertmanager",
-        [
-            binary,
-            f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.path={tmp_path / 'data'}",
-            "--cluster.listen-address=",
-        ],
-        tmp_path / "alertmanager.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if not process.running:
-            raise AssertionError(process.log_file.read_text())
-        return http_ok(base + "/-/ready")
-
+    manager = Alertmanager(tmp_path, f"http://127.0.0.1:{free_port()}/alerts")
+    manager.start()
     try:
-        wait_until(ready, timeout_s=20, what="alertmanager ready")
-        yield base
+        yield manager
     finally:
-        process.stop(timeout_s=10)
+        manager.stop()
 
 
 def _alert(name: str, service: str, severity: str, **extra: str) -> dict[str, Any]:
@@ -116,16 +80,15 @@ def _alert(name: str, service: str, severity: str, **extra: str) -> dict[str, An
     }
 
 
-def _states(base: str) -> dict[tuple[str, str, str], dict[str, Any]]:
-    alerts = _api(base, "/api/v2/alerts?inhibited=true&silenced=true&active=true")
+def _states(alertmanager: Alertmanager) -> dict[tuple[str, str, str], dict[str, Any]]:
+    alerts = alertmanager.api("/api/v2/alerts?inhibited=true&silenced=true&active=true")
     return {
         (a["labels"]["alertname"], a["labels"]["service"], a["labels"].get("instance", "")): a["status"] for a in alerts
     }
 
 
-def test_dependency_down_inhibits_dependent_symptoms(alertmanager: str) -> None:
-    _api(
-        alertmanager,
+def test_dependency_down_inhibits_dependent_symptoms(alertmanager: Alertmanager) -> None:
+    alertmanager.api(
         "/api/v2/alerts",
         [
             _alert("ServiceDown", "response", "critical"),
@@ -146,15 +109,14 @@ def test_dependency_down_inhibits_dependent_symptoms(alertmanager: str) -> None:
         assert not states[kept]["inhibitedBy"]
 
 
-def test_no_inhibition_without_the_dependency_down(alertmanager: str) -> None:
-    _api(alertmanager, "/api/v2/alerts", [_alert("HighErrorRatio", "hello", "warning")])
+def test_no_inhibition_without_the_dependency_down(alertmanager: Alertmanager) -> None:
+    alertmanager.api("/api/v2/alerts", [_alert("HighErrorRatio", "hello", "warning")])
     states = wait_until(lambda: _states(alertmanager) or None, timeout_s=15, what="alert visible")
     assert states[("HighErrorRatio", "hello", "")]["state"] == "active"
 
 
-def test_alerts_are_grouped_by_alertname_and_service(alertmanager: str) -> None:
-    _api(
-        alertmanager,
+def test_alerts_are_grouped_by_alertname_and_service(alertmanager: Alertmanager) -> None:
+    alertmanager.api(
         "/api/v2/alerts",
         [
             _alert("HighLatencyP95", "hello", "warning", instance="a"),
@@ -164,7 +126,7 @@ def test_alerts_are_grouped_by_alertname_and_service(alertmanager: str) -> None:
     )
 
     def groups() -> list[dict[str, Any]] | None:
-        found = [g for g in _api(alertmanager, "/api/v2/alerts/groups") if g["receiver"]["name"] == INCIDENTS]
+        found = [g for g in alertmanager.api("/api/v2/alerts/groups") if g["receiver"]["name"] == INCIDENTS]
         return found if sum(len(g["alerts"]) for g in found) == 3 else None
 
     found = wait_until(groups, timeout_s=15, what="three alerts grouped")

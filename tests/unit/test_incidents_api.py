@@ -17,7 +17,7 @@ from services.incidents.app import create_app
 from services.incidents.config import IncidentsConfig
 from services.incidents.models import NS_PER_S
 from services.incidents.payloads import AlertSpec, group_notification
-from services.incidents.validation import MAX_VALUE_CHARS
+from services.incidents.validation import ALERT_BUDGET_BYTES, MAX_ALERTS, MAX_BODY_BYTES, MAX_VALUE_CHARS
 
 T0 = 1_714_564_800 * NS_PER_S  # 2024-05-01T12:00:00Z
 
@@ -198,6 +198,79 @@ async def test_a_notification_adding_and_resolving_alerts_stays_one_incident(api
     assert incident["status"] == "resolved"
 
 
+def restarted(spec: AlertSpec, start: int, end: int | None = None) -> AlertSpec:
+    """The same alert (same labels, so the same fingerprint) with another startsAt."""
+    return AlertSpec(spec.labels, start, end, spec.annotations, spec.expr)
+
+
+async def test_a_resolve_with_a_differently_rounded_start_closes_the_episode(api: Api) -> None:
+    # Alertmanager stamped the firing alert with nanoseconds; the resolve it later sent for the
+    # same fingerprint carries the start as amtool posted it (whole seconds, merged: the earliest).
+    a = alert(start=T0 + 123_456_789)
+    await api.post(group_notification([a]))
+    status, answer = await api.post(group_notification([restarted(a, T0, T0 + 60 * NS_PER_S)]))
+    assert status == 200
+    assert (answer["alerts_new"], answer["alerts_resolved"]) == (0, 1)
+    (incident,) = await api.incidents()
+    assert incident["status"] == "resolved"
+    assert incident["alerts_total"] == 1
+    assert incident["started_at"] == "2024-05-01T12:00:00.123456789Z"  # the first word on the start stays
+    assert incident["resolved_at"] == "2024-05-01T12:01:00Z"
+    assert api.metric("incidents_open") == 0
+
+
+async def test_a_firing_retry_with_another_start_precision_is_the_same_alert(api: Api) -> None:
+    a = alert(start=T0 + 123_000_000)
+    await api.post(group_notification([a]))
+    status, answer = await api.post(group_notification([restarted(a, T0 + 123_456_789)]))
+    assert status == 200
+    assert answer["alerts_deduplicated"] == 1
+    (incident,) = await api.incidents()
+    assert incident["alerts_total"] == 1
+
+
+async def test_a_late_firing_with_another_start_precision_does_not_reopen(api: Api) -> None:
+    a = alert(start=T0 + 123_456_789)
+    await api.post(group_notification([a]))
+    await api.post(group_notification([resolved(a)]))
+    status, answer = await api.post(group_notification([restarted(a, T0 + 123_000_000)]))
+    assert (status, answer["alerts_deduplicated"]) == (200, 1)
+    (incident,) = await api.incidents()
+    assert (incident["status"], incident["alerts_total"]) == ("resolved", 1)
+
+
+async def test_a_late_copy_of_an_earlier_resolve_leaves_the_new_episode_firing(api: Api) -> None:
+    a = alert()
+    await api.post(group_notification([a]))
+    await api.post(group_notification([resolved(a, 60)]))
+    again = restarted(a, T0 + 3600 * NS_PER_S)
+    await api.post(group_notification([again]))
+    status, answer = await api.post(group_notification([resolved(a, 60)]))  # e.g. from a slower HA peer
+    assert (status, answer["alerts_deduplicated"]) == (200, 1)
+    assert [i["status"] for i in await api.incidents()] == ["firing", "resolved"]
+
+
+async def test_an_episode_that_starts_and_ends_in_one_notification_is_resolved(api: Api) -> None:
+    a = alert(start=T0 + 5)
+    status, answer = await api.post(group_notification([a, restarted(a, T0, T0 + 60 * NS_PER_S), a]))
+    assert status == 200
+    assert (answer["alerts_new"], answer["alerts_deduplicated"]) == (1, 2)
+    (incident,) = await api.incidents()
+    assert (incident["status"], incident["alerts_total"]) == ("resolved", 1)
+
+
+async def test_repeating_every_notification_of_an_episode_changes_nothing(api: Api) -> None:
+    a = alert(start=T0 + 123_456_789)
+    episode = [group_notification([a]), group_notification([restarted(a, T0, T0 + 60 * NS_PER_S)])]
+    for body in episode:
+        await api.post(body)
+    before = await api.incidents()
+    for body in episode + episode[::-1]:
+        status, answer = await api.post(body)
+        assert (status, answer["alerts_new"], answer["alerts_resolved"]) == (200, 0, 0)
+    assert await api.incidents() == before
+
+
 async def test_severity_is_the_highest_among_the_alerts(api: Api) -> None:
     warn = alert(severity="warning", labels={"instance": "a"})
     crit = alert(severity="critical", labels={"instance": "b"})
@@ -261,13 +334,44 @@ async def test_malformed_json_is_a_json_400(api: Api) -> None:
     assert (await answer.json())["error"]["details"]["field"] == "body"
 
 
-async def test_bodies_over_one_mebibyte_are_413_json(api: Api) -> None:
+async def test_the_largest_group_alertmanager_sends_is_stored(api: Api) -> None:
+    # max_alerts alerts, each as large as the body limit budgets for (an 8 KiB annotation and the
+    # rest of the alert): what the webhook config lets Alertmanager send must never be a 413.
+    padding = "p" * (ALERT_BUDGET_BYTES - 512)
+    alerts = [
+        alert(labels={"instance": f"host-{i}:9100"}, start=T0 + i, annotations={"description": padding})
+        for i in range(MAX_ALERTS)
+    ]
+    body = group_notification(alerts)
+    body["truncatedAlerts"] = 500
+    raw = json.dumps(body).encode()
+    assert max(len(json.dumps(a)) for a in body["alerts"]) <= ALERT_BUDGET_BYTES
+    assert len(raw) > 7 * 1024 * 1024  # the limit was 1 MiB
+    answer = await api.client.post("/alerts", data=raw, headers={"Content-Type": "application/json"})
+    assert answer.status == 200, await answer.text()
+    (incident,) = await api.incidents()
+    assert (incident["alerts_total"], incident["truncated_alerts"]) == (MAX_ALERTS, 500)
+
+
+async def test_bodies_over_the_limit_are_413_json_naming_it(api: Api) -> None:
     body = group_notification([alert()])
-    body["commonAnnotations"]["padding"] = "p" * (1024 * 1024)
+    body["commonAnnotations"]["padding"] = "p" * MAX_BODY_BYTES
     answer = await api.client.post("/alerts", data=json.dumps(body).encode())
     assert answer.status == 413
-    assert (await answer.json())["error"]["code"] == "payload_too_large"
+    error = (await answer.json())["error"]
+    assert error["code"] == "payload_too_large"
+    assert f"over {MAX_BODY_BYTES} bytes" in error["message"]
     assert await api.incidents() == []
+
+
+async def test_truncated_alerts_keeps_the_most_alertmanager_left_out(api: Api) -> None:
+    a = alert()
+    for truncated, resend in ((3, a), (7, a), (2, resolved(a))):
+        body = group_notification([resend])
+        body["truncatedAlerts"] = truncated
+        assert (await api.post(body))[0] == 200
+    (incident,) = await api.incidents()
+    assert (incident["status"], incident["truncated_alerts"]) == ("resolved", 7)
 
 
 async def test_only_post_is_accepted_on_alerts(api: Api) -> None:

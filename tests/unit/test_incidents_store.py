@@ -106,6 +106,91 @@ async def test_a_database_from_newer_code_is_refused(tmp_path: Path) -> None:
         await IncidentStore(path).open()
 
 
+async def _version_1_database(path: Path, incidents: list[tuple[str, list[tuple[str, str, int, int | None]]]]) -> None:
+    """A database at schema version 1 holding what the code of that version stored.
+
+    ``incidents``: (group key, alerts as (fingerprint, status, startsAt, endsAt)); each incident's
+    totals are what that code kept (firing while any of its alerts fired).
+    """
+    async with aiosqlite.connect(path) as conn:
+        await conn.executescript(MIGRATIONS[0])
+        await conn.execute("PRAGMA user_version = 1")
+        for group_key, alerts in incidents:
+            firing = sum(status == "firing" for _, status, _, _ in alerts)
+            ends = [end for _, _, _, end in alerts if end is not None]
+            cursor = await conn.execute(
+                "INSERT INTO incidents (group_key, receiver, status, alertname, service, started_at_ns,"
+                " resolved_at_ns, created_at_ns, updated_at_ns, group_labels, common_labels, common_annotations,"
+                " alerts_total, alerts_firing, enrichment_status) VALUES (?, 'incidents', ?, 'ServiceDown', 'response',"
+                " ?, ?, ?, ?, '{}', '{}', '{}', ?, ?, 'skipped')",
+                (
+                    group_key,
+                    "firing" if firing else "resolved",
+                    min(start for _, _, start, _ in alerts),
+                    None if firing else max(ends),
+                    T0,
+                    T0,
+                    len(alerts),
+                    firing,
+                ),
+            )
+            await conn.executemany(
+                "INSERT INTO alerts (incident_id, fingerprint, starts_at_ns, ends_at_ns, status, labels, annotations,"
+                " first_seen_at_ns, updated_at_ns) VALUES (?, ?, ?, ?, ?, '{}', '{}', ?, ?)",
+                [(cursor.lastrowid, fp, start, end, status, T0, T0) for fp, status, start, end in alerts],
+            )
+        await conn.commit()
+
+
+async def test_upgrading_closes_incidents_kept_firing_by_a_differently_rounded_resolve(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    cfg.data_dir.mkdir(parents=True)
+    minute = 60 * NS_PER_S
+    await _version_1_database(
+        cfg.database,
+        [
+            # Version 1 stored the resolve as a second alert: the incident stayed firing.
+            ("g-stuck", [("fp-a", "firing", T0 + 123_456_789, None), ("fp-a", "resolved", T0, T0 + minute)]),
+            ("g-b", [("fp-b", "resolved", T0, T0 + minute)]),
+            ("g-b", [("fp-b", "firing", T0 + 60 * minute, None)]),  # fired again later: rightly open
+            ("g-c", [("fp-c", "firing", T0, None), ("fp-d", "firing", T0, None)]),
+        ],
+    )
+    receiver = Receiver(cfg, IncidentMetrics(CollectorRegistry()))
+    await receiver.start()
+    try:
+        counts = await receiver.store.counts()
+        assert (counts["incidents"], counts["alerts"]) == (4, 6)  # nothing lost
+        assert (counts["firing"], counts["resolved"]) == (2, 2)
+        stuck = await receiver.store.get(1)
+        assert stuck is not None
+        assert (stuck["status"], stuck["alerts_firing"], stuck["alerts_total"]) == ("resolved", 0, 2)
+        assert stuck["resolved_at"] == "2024-05-01T12:01:00Z"
+        assert stuck["truncated_alerts"] == 0
+        assert [a["status"] for a in stuck["alerts"]] == ["resolved", "resolved"]
+        assert [(await receiver.store.get(n, with_alerts=False) or {}).get("status") for n in (2, 3, 4)] == [
+            "resolved",
+            "firing",
+            "firing",
+        ]
+        file = cfg.export_dir / "incident-1.json"
+
+        def exported_resolved() -> bool:
+            return file.exists() and json.loads(file.read_text())["status"] == "resolved"
+
+        await wait_until_async(exported_resolved, timeout_s=10, what="incident-1.json rewritten")
+        # The migrated store follows the new rules: a resolve with whole seconds closes fp-b's episode.
+        b_resolve = AlertSpec({"alertname": "ServiceDown", "service": "response"}, T0 + 60 * minute, T0 + 61 * minute)
+        body = group_notification([b_resolve])
+        body["groupKey"] = "g-b"
+        body["alerts"][0]["fingerprint"] = "fp-b"
+        result = await receiver.receive(validate(body))
+        assert (result.alerts_new, result.alerts_resolved) == (0, 1)
+        assert ((await receiver.store.get(3, with_alerts=False)) or {}).get("status") == "resolved"
+    finally:
+        await receiver.stop()
+
+
 async def test_group_commit_batches_and_isolates_a_failing_operation(tmp_path: Path) -> None:
     store = IncidentStore(tmp_path / "x.sqlite3")
     await store.open()

@@ -26,6 +26,7 @@ from scripts.monitoring.rules import rule_documents
 from scripts.monitoring.settings import Links
 from services.common import catalog
 from services.common.profiles import DRILL, PRODUCTION, PROFILES
+from services.incidents.validation import MAX_ALERTS
 
 ALL = [pytest.param(p, id=p.name) for p in (DRILL, PRODUCTION)]
 
@@ -122,7 +123,7 @@ def test_routing_by_severity_and_grouping(profile):
     assert route["group_by"] == ["alertname", "service"]
     assert route["group_wait"] == f"{profile.group_wait_s}s" or profile.group_wait_s >= 60
     webhook = config["receivers"][0]["webhook_configs"][0]
-    assert webhook == {"url": "http://127.0.0.1:5001/alerts", "send_resolved": True, "max_alerts": 0}
+    assert webhook == {"url": "http://127.0.0.1:5001/alerts", "send_resolved": True, "max_alerts": MAX_ALERTS}
     # Slots exist but are disabled without secrets.
     slots = {r["name"]: r for r in config["receivers"]}
     assert set(slots["pager"]) == {"name"}
