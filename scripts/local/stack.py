@@ -21,7 +21,8 @@ from pathlib import Path
 from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
 from scripts.local.binaries import find_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
-from scripts.local.supervisor import Supervisor, render_config
+from scripts.local.reasons import reason
+from scripts.local.supervisor import RESTARTER, Supervisor, render_config
 from scripts.ports import port_is_free
 from scripts.processes import http_ok
 from services.common import catalog
@@ -100,7 +101,7 @@ class LocalPlatform:
         self._prepare_state()
         programs = self.programs(write_config=True)
         self._check_ports(programs)
-        self.state.supervisor_conf.write_text(render_config(self.state, programs))
+        self.state.supervisor_conf.write_text(render_config(self.state, programs, self.timing))
         if self.supervisor.running():
             changed = self.supervisor.apply_config()
             progress(f"supervisor already running; reloaded ({len(changed)} programs changed)")
@@ -226,7 +227,10 @@ class LocalPlatform:
         for info in self.supervisor.processes():
             url = health.get(info["name"])
             healthy = http_ok(url) if url and info["statename"] == "RUNNING" else (False if url else None)
-            result.append(UnitStatus(info["name"], info["statename"], healthy, info.get("description", "")))
+            detail = info.get("description", "")
+            if healthy is False or info["statename"] in {"FATAL", "BACKOFF", "EXITED"}:
+                detail = reason(info, self.log_file(info["name"]), self.log_file(RESTARTER))
+            result.append(UnitStatus(info["name"], info["statename"], healthy, detail))
         return result
 
     def set_fault(self, service: str, *, latency_ms: int = 0, error_ratio: float = 0.0) -> None:
@@ -264,8 +268,11 @@ class LocalPlatform:
             operator_tls=tls_files(self.state.root, "operator"),
         )
 
+    def log_file(self, unit: str) -> Path:
+        return self.state.logs / f"{unit}.log"
+
     def log_tail(self, unit: str, lines: int = 20) -> str:
-        path = self.state.logs / f"{unit}.log"
+        path = self.log_file(unit)
         try:
             return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:

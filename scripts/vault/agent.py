@@ -15,9 +15,12 @@ the identity asks Vault for -- the same asks as the Nomad jobs' templates:
   verify tokens (metadata, rating, movie), ``admin-token`` for response.
 
 Certificates are re-issued at ``cert_ttl_s * cert_renew_fraction`` of their life (profile);
-KV secrets are re-read every ``--kv-poll-s``. When Vault does not answer, the agent retries
-with capped exponential backoff and jitter, and ``vault_reachable{service}`` drops to 0 while
-the services keep serving with the files they have. Services notice new files themselves
+KV secrets are re-read every ``--kv-poll-s`` (an identity without any looks up its own token
+instead), so every identity calls Vault at that interval. When Vault does not answer, the agent
+retries with capped exponential backoff and jitter, and ``vault_reachable{service}`` reads 0 --
+after a failed call, or when the identity's last successful call is older than its interval
+allows (a frozen Vault holds calls until they time out) -- while the services keep serving with
+the files they have. Services notice new files themselves
 (they poll the files' mtime every second and also reload on SIGHUP), so the agent needs no pid.
 
 With ``--bootstrap-token-file`` (local platform) it first runs the bootstrap with that token,
@@ -64,7 +67,7 @@ from scripts.vault.vaultapi import (
 )
 from services.common import catalog
 from services.common.profiles import TimingProfile, profile
-from services.common.secrets_metrics import vault_reachable_gauge
+from services.common.secrets_metrics import VaultContact, vault_reachable_gauge
 from services.common.waiting import TimedOut, wait_until
 
 log = logging.getLogger("scripts.vault.agent")
@@ -182,12 +185,20 @@ class Agent:
         }
         self.known_cas: dict[bytes, x509.Certificate] = {}
         self.bootstrapped = False
+        self.contacts = {name: VaultContact(self.reachable_window_s) for name in settings.identities}
+        for name, contact in self.contacts.items():
+            self.metrics.reachable.labels(name).set_function(contact.reachable)
         for state in self.states.values():
             state.files.folder.mkdir(parents=True, exist_ok=True)
             os.chmod(state.files.folder, 0o700)
             self._remember_cas(state.files.ca)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    @property
+    def reachable_window_s(self) -> float:
+        """How old an identity's last successful call may be: its interval, a call in flight, and a pass's slack."""
+        return 2 * self.settings.kv_poll_s + self.settings.request_timeout_s
 
     @property
     def cert_ttl_s(self) -> int:
@@ -343,8 +354,12 @@ class Agent:
         return data
 
     def _read_kv(self, vault: hvac.Client, state: IdentityState) -> None:
+        requests = requests_for(state.name).kv
+        if not requests:
+            vault.auth.token.lookup_self()  # nothing to read: the call still says whether Vault answers
+            return
         changed = []
-        for kv in requests_for(state.name).kv:
+        for kv in requests:
             data = self._kv(vault, kv.path)
             content = json.dumps(data, sort_keys=True) if kv.field is None else str(data[kv.field])
             if _write_if_changed(state.files.folder / kv.file, content.encode()):
@@ -364,8 +379,8 @@ class Agent:
             try:
                 self.bootstrap()
             except TransientVaultError as exc:
-                for name in self.states:
-                    self.metrics.reachable.labels(name).set(0)
+                for contact in self.contacts.values():
+                    contact.failed()
                 failures = max(s.failures for s in self.states.values()) + 1
                 for state in self.states.values():
                     state.failures = failures
@@ -391,7 +406,7 @@ class Agent:
                 retry = self._backoff(state.failures)
                 state.cert_due = min(state.cert_due, now + retry) if state.rendered else now + retry
                 state.kv_due = now + retry
-                self.metrics.reachable.labels(state.name).set(0)
+                self.contacts[state.name].failed()
                 self.metrics.renders.labels(state.name, "vault_error").inc()
                 log.warning(
                     "render failed; keeping current files",
@@ -401,7 +416,7 @@ class Agent:
                 continue
             state.failures = 0
             state.rendered = True
-            self.metrics.reachable.labels(state.name).set(1)
+            self.contacts[state.name].succeeded()
             self.metrics.renders.labels(state.name, "ok").inc()
             next_due = min(next_due, state.cert_due, state.kv_due)
         return max(0.0, next_due - time.time())

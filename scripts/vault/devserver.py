@@ -15,6 +15,7 @@ throwaway CA, certificate and key into ``<folder>/tls/``; clients trust ``ca_fil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
@@ -27,7 +28,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -164,6 +165,19 @@ class DevServer:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.running
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the server for the block: connections are accepted, nothing is ever answered."""
+        with self._lock:
+            process = self._process
+        if process is None:
+            raise RuntimeError("the dev server is not running")
+        os.killpg(process.pid, signal.SIGSTOP)  # the wrapper and bao: one process group
+        try:
+            yield
+        finally:
+            os.killpg(process.pid, signal.SIGCONT)
 
     def close(self) -> None:
         self.stop()

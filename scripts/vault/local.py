@@ -55,15 +55,23 @@ def service_env(state_dir: Path, service: str) -> dict[str, str]:
     return env
 
 
+def root_token_file(state_dir: Path) -> Path:
+    return state_dir.resolve() / "vault" / "root-token"
+
+
+def openbao_addr() -> str:
+    """The local OpenBao's API (its catalog port, shifted by FIREDRILL_PORT_OFFSET)."""
+    return local_url(catalog.port(catalog.infra("openbao").port))
+
+
 def prepare(state_dir: Path, timing: TimingProfile) -> VaultLocal:
     state_dir = state_dir.resolve()
-    vault_dir = state_dir / "vault"
-    vault_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(vault_dir, 0o700)
-    token_file = vault_dir / "root-token"
+    token_file = root_token_file(state_dir)
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(token_file.parent, 0o700)
     ensure_token_file(token_file)
     port = catalog.port(catalog.infra("openbao").port)
-    addr = local_url(port)
+    addr = openbao_addr()
     agent_port = catalog.port(AGENT_PORT)
     admin_seed = secrets_folder(state_dir, "response") / "admin-token"
     openbao = ProgramSpec(

@@ -1,6 +1,10 @@
 """Make a new JWT signing key active; earlier keys keep validating until their tokens expire.
 
-    VAULT_ADDR=… VAULT_TOKEN_FILE=… python -m scripts.vault.rotate_jwt_key
+    python -m scripts.vault.rotate_jwt_key                                    # the local platform
+    VAULT_ADDR=… VAULT_TOKEN_FILE=… python -m scripts.vault.rotate_jwt_key   # a cluster's Vault
+
+Without VAULT_ADDR (or BAO_ADDR) it targets the local platform's OpenBao, with the root token
+file `make up` keeps in the state directory (FIREDRILL_STATE_DIR, default ``.firedrill``).
 
 Reads ``secret/firedrill/auth/jwt``, rotates it (``scripts.vault.jwt_keys.rotate``), writes it
 back with check-and-set (a concurrent rotation makes this one fail instead of losing a key),
@@ -11,15 +15,16 @@ Nomad templates) write the new files; auth and the verifiers reload them without
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import hvac
 from hvac import exceptions as hvac_errors
 
-from scripts.vault import jwt_keys
+from scripts.vault import jwt_keys, local
 from scripts.vault.vaultapi import (
     JWT_KEYS_PATH,
     JWT_PUBLIC_PATH,
@@ -29,6 +34,7 @@ from scripts.vault.vaultapi import (
     read_token,
     vault_addr,
 )
+from services.common.config import state_dir
 
 
 def rotate_in_vault(vault: hvac.Client, *, max_token_lifetime_s: int | None = None) -> dict[str, Any]:
@@ -55,13 +61,31 @@ def rotate_in_vault(vault: hvac.Client, *, max_token_lifetime_s: int | None = No
     }
 
 
+def vault_target(token_file: Path | None, environ: Mapping[str, str] = os.environ) -> tuple[str, str]:
+    """Vault's address and a token: VAULT_ADDR's when set, else the local platform's OpenBao."""
+    if environ.get("VAULT_ADDR") or environ.get("BAO_ADDR"):
+        return vault_addr(environ), read_token(token_file, environ)
+    local_token = token_file or local.root_token_file(state_dir(environ))
+    if not local_token.is_file():
+        raise VaultToolError(
+            f"VAULT_ADDR is not set and there is no local OpenBao token at {local_token}: start the local "
+            "platform (`make up`), or set VAULT_ADDR and VAULT_TOKEN / VAULT_TOKEN_FILE for a cluster"
+        )
+    return local.openbao_addr(), read_token(local_token, environ)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.vault.rotate_jwt_key",
         description="Make a new JWT signing key active in Vault; previous keys keep validating for the "
-        "maximum token lifetime. VAULT_ADDR and VAULT_TOKEN / VAULT_TOKEN_FILE as for the bootstrap.",
+        "maximum token lifetime. VAULT_ADDR and VAULT_TOKEN / VAULT_TOKEN_FILE as for the bootstrap; "
+        "without VAULT_ADDR, the local platform's OpenBao (FIREDRILL_STATE_DIR, default .firedrill).",
     )
-    parser.add_argument("--token-file", type=Path, help="file holding the Vault token (default: VAULT_TOKEN_FILE)")
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        help="file holding the Vault token (default: VAULT_TOKEN_FILE; locally the root token file of `make up`)",
+    )
     parser.add_argument(
         "--max-token-lifetime-s",
         type=int,
@@ -71,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_token_lifetime_s is not None and not 30 <= args.max_token_lifetime_s <= 7 * 86400:
         parser.error("--max-token-lifetime-s must be between 30 and 604800")
     try:
-        vault = client(vault_addr(), read_token(args.token_file))
+        vault = client(*vault_target(args.token_file))
         summary = rotate_in_vault(vault, max_token_lifetime_s=args.max_token_lifetime_s)
     except VaultToolError as exc:
         print(f"error: {exc}", file=sys.stderr)

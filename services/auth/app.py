@@ -26,6 +26,7 @@ from services.common.auth_tokens import (
 )
 from services.common.grpc_server import GrpcServer, catalog_server
 from services.common.ratelimit import KeyedLimiter
+from services.common.secret_files import wait_for_files
 from services.genproto import auth_pb2, auth_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ async def build(
 ) -> AuthApp:
     if config.generate_key and ensure_key_file(config.key_file):
         log.warning("generated a JWT signing key (drill profile)", extra={"path": str(config.key_file)})
+    await wait_for_files((config.key_file,), what="the JWT signing keys")
     publish = _publisher(config)
     keys = FileKeySource(config.key_file, on_change=publish)
     if not keys.current().active_kid:

@@ -190,8 +190,9 @@ class StaticKeySource:
 class FileKeySource:
     """A key ring read from a file and re-read when the file changes (checked at most once a second).
 
-    A missing file gives an empty ring (every token is refused, nothing crashes): a verifier may
-    start before auth has published its keys. A broken new file keeps the previous ring.
+    A missing file gives an empty ring (every token is refused, nothing crashes, and the wait is
+    logged once): a verifier may start before its keys are rendered or published, and serves what
+    needs no token meanwhile. A broken new file keeps the previous ring.
     """
 
     def __init__(
@@ -210,6 +211,7 @@ class FileKeySource:
         self._ring = KeyRing()
         self._stamp: tuple[int, int] | None = None
         self._checked_at = float("-inf")
+        self._missing_logged = False
         self.reload()
 
     @property
@@ -222,6 +224,12 @@ class FileKeySource:
             try:
                 stat = self._path.stat()
             except FileNotFoundError:
+                if self._stamp is None and not self._missing_logged:
+                    self._missing_logged = True
+                    log.warning(
+                        f"waiting for the key file {self._path}: tokens are refused until it appears",
+                        extra={"path": str(self._path)},
+                    )
                 return self._ring
             stamp = (stat.st_mtime_ns, stat.st_size)
             if stamp == self._stamp:

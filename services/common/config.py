@@ -93,19 +93,6 @@ class Env:
         raw = self.raw(name)
         return Path(raw) if raw else None
 
-    def secret_file(self, name: str) -> str | None:
-        """The stripped contents of the file that ``name`` points at (secrets never in env values)."""
-        path = self.optional_path(name)
-        if path is None:
-            return None
-        try:
-            value = path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(name, f"cannot read {path}: {exc.strerror}") from None
-        if not value:
-            raise ConfigError(name, f"{path} is empty")
-        return value
-
 
 def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """The local platform's state directory (``.firedrill`` beside the repo by default).

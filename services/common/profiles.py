@@ -34,6 +34,11 @@ class TimingProfile:
     # Certificates issued by the Vault PKI, and when to renew them.
     cert_ttl_s: int
     cert_renew_fraction: float
+    # A program that keeps failing to start is started again after restart_delay_s, doubled at each
+    # failure up to restart_max_delay_s, never given up on (Nomad's reschedule block on a cluster,
+    # the local platform's restarter).
+    restart_delay_s: int
+    restart_max_delay_s: int
     # SLO burn-rate windows (5m … 3d) and the budget period are divided by this, so the
     # multi-window alerts can be rehearsed in minutes: 60 means one production hour is a drill minute.
     slo_window_divisor: int = 1
@@ -56,6 +61,8 @@ DRILL = TimingProfile(
     heartbeat_ttl_s=5.0,
     cert_ttl_s=15 * 60,
     cert_renew_fraction=0.66,
+    restart_delay_s=1,
+    restart_max_delay_s=30,
     slo_window_divisor=60,
 )
 
@@ -76,6 +83,8 @@ PRODUCTION = TimingProfile(
     heartbeat_ttl_s=10.0,
     cert_ttl_s=72 * 3600,
     cert_renew_fraction=0.66,
+    restart_delay_s=30,
+    restart_max_delay_s=600,
 )
 
 PROFILES: dict[str, TimingProfile] = {p.name: p for p in (DRILL, PRODUCTION)}

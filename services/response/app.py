@@ -13,13 +13,14 @@ from services.response.faults import FaultSwitch
 def create_app(
     config: ResponseConfig,
     *,
+    admin_token: str | None = None,
     tracer_provider: TracerProvider | None = None,
     metrics_registry: CollectorRegistry = REGISTRY,
 ) -> web.Application:
     app = create_base_app(config.service, tracer_provider=tracer_provider, registry=metrics_registry)
     app[views.FAULTS_KEY] = FaultSwitch(config.leak_cap_bytes, metrics_registry)
-    if config.admin_token is not None:
-        app[views.ADMIN_TOKEN_KEY] = config.admin_token
+    if admin_token is not None:
+        app[views.ADMIN_TOKEN_KEY] = admin_token
     app.router.add_get("/response", views.respond)
     app.router.add_get("/slow", views.slow)
     app.router.add_get("/leak", views.leak)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.common.config import Env, ServiceConfig, variables_read
 
@@ -9,8 +10,9 @@ from services.common.config import Env, ServiceConfig, variables_read
 @dataclass(frozen=True, slots=True)
 class ResponseConfig:
     service: ServiceConfig
+    # The file holding the admin token, read at start-up once rendered (services.common.secret_files).
     # None disables the /admin API: faults can only be switched by someone holding the token.
-    admin_token: str | None
+    admin_token_file: Path | None
     leak_cap_bytes: int
 
     @classmethod
@@ -18,7 +20,7 @@ class ResponseConfig:
         env = Env(environ)
         return cls(
             service=ServiceConfig.from_env("response", environ),
-            admin_token=env.secret_file("FIREDRILL_ADMIN_TOKEN_FILE"),
+            admin_token_file=env.optional_path("FIREDRILL_ADMIN_TOKEN_FILE"),
             leak_cap_bytes=env.integer("FIREDRILL_LEAK_CAP_MB", 1024, minimum=1, maximum=8192) * 1024 * 1024,
         )
 

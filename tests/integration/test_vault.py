@@ -438,3 +438,39 @@ async def test_openbao_stopped_under_load_fails_no_request_and_vault_reachable_d
 @pytest.mark.slow
 async def test_openbao_stopped_for_a_minute_under_load() -> None:
     await _outage(outage_s=60.0)
+
+
+# Identities with KV secrets (response: admin token) and without any (hello, the observers).
+CHECKED_IDENTITIES = ("response", "hello", "prometheus", "operator")
+
+
+def _reachable_everywhere(platform: VaultPlatform, value: float) -> bool:
+    return all(platform.vault_reachable(identity) == value for identity in CHECKED_IDENTITIES)
+
+
+async def test_vault_reachable_drops_for_every_identity_while_openbao_is_frozen() -> None:
+    platform = new_platform(cert_ttl_s=300)
+    try:
+        await asyncio.to_thread(platform.start)
+        await asyncio.to_thread(
+            wait_until, lambda: _reachable_everywhere(platform, 1), timeout_s=15, interval_s=0.1, what="all reachable"
+        )
+        # Frozen, not stopped: connections hang instead of being refused, and no call finishes.
+        with platform.bao.frozen():
+            await asyncio.to_thread(
+                wait_until,
+                lambda: _reachable_everywhere(platform, 0),
+                timeout_s=20,
+                interval_s=0.1,
+                what="vault_reachable 0 for every identity while OpenBao is frozen",
+            )
+            assert await asyncio.to_thread(platform.healthy, "response")  # serving with the files it has
+        await asyncio.to_thread(
+            wait_until,
+            lambda: _reachable_everywhere(platform, 1),
+            timeout_s=60,
+            interval_s=0.1,
+            what="vault_reachable back to 1 for every identity once OpenBao answers",
+        )
+    finally:
+        await asyncio.to_thread(remove, platform)

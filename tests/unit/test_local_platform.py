@@ -19,7 +19,7 @@ from services.common.profiles import DRILL
 def test_supervisor_config_runs_each_program_in_its_own_group(tmp_path: Path) -> None:
     state = StateLayout(tmp_path)
     program = ProgramSpec("demo", ("/bin/echo", "hi"), (1234,), None, env={"A": 'quote " and %'})
-    text = render_config(state, [program])
+    text = render_config(state, [program], DRILL)
     assert "[program:demo]" in text
     assert "command=/bin/echo hi" in text
     assert "stopasgroup=true" in text

@@ -19,14 +19,11 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[TestClient[web.Request, web.Application], CollectorRegistry]]:
-    token_file = tmp_path / "token"
-    token_file.write_text(TOKEN)
-    config = ResponseConfig.from_env(
-        {"FIREDRILL_STATE_DIR": str(tmp_path), "FIREDRILL_ADMIN_TOKEN_FILE": str(token_file)}
-    )
+    config = ResponseConfig.from_env({"FIREDRILL_STATE_DIR": str(tmp_path)})
     config = replace(config, leak_cap_bytes=4 * 1024 * 1024)
     registry = CollectorRegistry()
-    async with TestClient(TestServer(create_app(config, metrics_registry=registry))) as test_client:
+    app = create_app(config, admin_token=TOKEN, metrics_registry=registry)
+    async with TestClient(TestServer(app)) as test_client:
         yield test_client, registry
 
 

@@ -157,3 +157,18 @@ def test_a_service_asks_for_the_name_its_clients_pin_and_only_the_secrets_it_rea
     assert service_env(tmp_path, "rating")["FIREDRILL_JWT_PUBLIC_KEYS_FILE"].endswith("secrets/rating/jwt-public.json")
     with pytest.raises(KeyError):
         requests_for("grafana")
+
+
+def test_rotation_targets_the_local_openbao_without_vault_addr(tmp_path: Path) -> None:
+    from scripts.vault.local import openbao_addr, root_token_file
+    from scripts.vault.rotate_jwt_key import vault_target
+
+    local = {"FIREDRILL_STATE_DIR": str(tmp_path)}
+    with pytest.raises(VaultToolError, match="make up"):
+        vault_target(None, local)
+    token_file = root_token_file(tmp_path)
+    token_file.parent.mkdir()
+    token_file.write_text("local-root\n")
+    assert vault_target(None, local) == (openbao_addr(), "local-root")
+    cluster = {**local, "VAULT_ADDR": "https://vault.example:8200/", "VAULT_TOKEN": "cluster-token"}
+    assert vault_target(None, cluster) == ("https://vault.example:8200", "cluster-token")

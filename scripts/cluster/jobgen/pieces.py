@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from scripts.vault.identity_requests import PkiRequest
-from services.common.profiles import PRODUCTION
+from services.common.profiles import PRODUCTION, duration
 
 from .hcl import Attr, Block, Comment, Expr, Item, Value, block
 
@@ -164,7 +164,12 @@ def restart_and_reschedule() -> list[Item]:
         block("restart", attrs={"attempts": 3, "interval": "5m", "delay": "15s", "mode": "delay"}),
         block(
             "reschedule",
-            attrs={"delay": "30s", "delay_function": "exponential", "max_delay": "10m", "unlimited": True},
+            attrs={
+                "delay": duration(PRODUCTION.restart_delay_s),
+                "delay_function": "exponential",
+                "max_delay": duration(PRODUCTION.restart_max_delay_s),
+                "unlimited": True,
+            },
         ),
     ]
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from services.common import secret_files
 from services.common.config import TlsFiles
-from services.common.waiting import TimedOut, wait_until_async
 
-DEFAULT_WAIT_S = 30.0
+DEFAULT_WAIT_S = secret_files.DEFAULT_WAIT_S
 
 # mtime, size and inode of each file: a rename-into-place changes the inode even within one mtime tick.
 Signature = tuple[tuple[int, int, int], ...]
@@ -28,12 +26,9 @@ def read_all(files: TlsFiles) -> tuple[bytes, bytes, bytes]:
 
 async def wait_for_files(files: TlsFiles, timeout_s: float = DEFAULT_WAIT_S, interval_s: float = 0.1) -> None:
     """Wait (bounded) until the renderer has written all three files; a service may start first."""
-    paths: tuple[Path, ...] = (files.cert, files.key, files.ca)
-
-    def missing() -> list[str]:
-        return [str(p) for p in paths if not p.is_file() or p.stat().st_size == 0]
-
     try:
-        await wait_until_async(lambda: not missing(), timeout_s=timeout_s, interval_s=interval_s)
-    except TimedOut:
-        raise TlsError(f"TLS files not rendered after {timeout_s:.0f}s: {', '.join(missing())}") from None
+        await secret_files.wait_for_files(
+            (files.cert, files.key, files.ca), what="TLS files", timeout_s=timeout_s, interval_s=interval_s
+        )
+    except secret_files.SecretFileError as exc:
+        raise TlsError(str(exc)) from None
