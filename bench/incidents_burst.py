@@ -10,7 +10,7 @@ be 0), and that every incident's JSON file matches the API.
     python -m bench.incidents_burst --notifications 10000 --duplicates 0.3
 
 The pieces (receiver process, workload, sender, verification) are reused by
-tests/integration/test_incidents_crash.py, which also kills the receiver mid-burst.
+tests/hostile/test_incidents_crash.py, which also kills the receiver mid-burst.
 """
 
 from __future__ import annotations

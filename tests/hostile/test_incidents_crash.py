@@ -17,7 +17,7 @@ import pytest
 
 from bench.incidents_burst import Delivery, ReceiverProcess, build_workload, files_report, send, store_report
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.hostile, pytest.mark.integration]
 
 NOTIFICATIONS = 1_200
 DUPLICATES = 0.3

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from scripts.movie.stack import MovieStack, auth_metadata
 from services.genproto import auth_pb2, movie_pb2
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.hostile, pytest.mark.integration]
 
 BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 
