@@ -22,8 +22,10 @@ from scripts.deploy_target.interface import Endpoints
 from scripts.local.stack import LocalPlatform
 from scripts.ports import reserved_port_offset
 from scripts.promql import Prometheus
+from scripts.vault.local import rendered_identity
 from services.common import catalog
 from services.common.profiles import DRILL
+from services.common.tls import TlsMaterial
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,6 +66,12 @@ class RunningPlatform:
     def operator_ssl(self) -> ssl.SSLContext | bool:
         """The operator's client certificate for services that require mTLS."""
         return self.endpoints.client_ssl() or True
+
+    def identity_ssl(self, identity: str) -> ssl.SSLContext:
+        """A client context presenting ``identity``'s certificate as this platform rendered it."""
+        files = rendered_identity(self.state_dir, identity)
+        assert files is not None, f"the platform rendered no certificate for {identity}"
+        return TlsMaterial(files, identity).client_context()
 
 
 @pytest.fixture(scope="session")

@@ -96,12 +96,16 @@ class Apps:
         incidents = create_incidents_app(IncidentsConfig.from_env(environ), metrics_registry=CollectorRegistry())
         response_config = ResponseConfig(
             service=ServiceConfig.from_env("response", {"FIREDRILL_STATE_DIR": str(root)}),
-            admin_token=ADMIN_TOKEN,
+            admin_token_file=None,
             leak_cap_bytes=8 * 1024 * 1024,
         )
-        response = create_response_app(response_config, metrics_registry=CollectorRegistry())
+        response = create_response_app(response_config, admin_token=ADMIN_TOKEN, metrics_registry=CollectorRegistry())
         cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-        unlimited = {"FIREDRILL_RATE_LIMIT_RPS": "1000000", "FIREDRILL_RATE_LIMIT_BURST": "1000000"}
+        unlimited = {
+            f"FIREDRILL_RATE_LIMIT_{kind}{part}": "1000000"
+            for kind in ("", "CALLER_", "ANONYMOUS_")
+            for part in ("RPS", "BURST")
+        }
         self.stack = MovieStack(root / "movie", env={"movie": unlimited}, hasher=cheap, instrumentation=False)
         self.loop.run(self.stack.start())
         token = self.loop.run(self.stack.token())

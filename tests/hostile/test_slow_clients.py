@@ -36,13 +36,14 @@ class Listener:
     service: str
     body_route: str  # a route that reads a request body (or would, past its checks)
     body_read_by_handler: bool  # the trickled bodies keep handlers waiting (in flight) while held
+    writer: str = "operator"  # an identity allowed to write there, so the body reaches the handler
 
 
 LISTENERS = [
     Listener("hello", "POST /hello", body_read_by_handler=False),  # GET only: 405
     Listener("movie", "PUT /movies/tt1/ratings", body_read_by_handler=False),  # no token: 401 first
     Listener("response", "POST /log", body_read_by_handler=True),
-    Listener("incidents", "POST /alerts", body_read_by_handler=True),
+    Listener("incidents", "POST /alerts", body_read_by_handler=True, writer="alertmanager"),
 ]
 
 
@@ -101,7 +102,8 @@ def client_tls(platform: RunningPlatform, url: str) -> ssl.SSLContext | None:
 
 @contextlib.asynccontextmanager
 async def crowd_on(platform: RunningPlatform, listener: Listener) -> AsyncIterator[Crowd]:
-    crowd = Crowd(platform.url(listener.service), client_tls(platform, platform.url(listener.service)))
+    url = platform.url(listener.service)
+    crowd = Crowd(url, platform.identity_ssl(listener.writer) if url.startswith("https://") else None)
     try:
         for _ in range(PER_KIND):
             await crowd.silent()

@@ -38,7 +38,7 @@ from services.common.waiting import wait_until
 from services.genproto import auth_pb2, movie_pb2
 from tests.integration.conftest import RunningPlatform
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.hostile, pytest.mark.integration]
 
 TIMEOUT_S = 10.0
 
