@@ -203,6 +203,23 @@ scrape_configs:
   - source_labels:
     - __meta_consul_node
     target_label: node
+- job_name: vault
+  metrics_path: /v1/sys/metrics
+  params:
+    format:
+    - prometheus
+  scheme: https
+  tls_config:
+    ca_file: /etc/firedrill/cluster-ca/ca.pem
+    server_name: vault.service.consul
+  consul_sd_configs:
+  - server: 127.0.0.1:8500
+    services:
+    - vault
+  relabel_configs:
+  - source_labels:
+    - __meta_consul_node
+    target_label: node
 - job_name: prometheus
   consul_sd_configs:
   - server: 127.0.0.1:8500
@@ -313,7 +330,7 @@ groups:
       description: 'The incident receiver is not scraped as up, or Alertmanager''s webhook notifications failed within the
         last 5m: alerts are not being recorded as incidents; only the pager sees them.'
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md
-      dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
+      dashboard_url: http://127.0.0.1:3000/d/firedrill-alerting?var-service={{ $labels.service }}
   - alert: VaultUnreachable
     expr: min by (service) (vault_reachable) == 0
     for: 2m
@@ -713,26 +730,10 @@ variable "grafana_dashboards" {
   type        = map(string)
   description = "Dashboard JSON files of grafana/dashboards/, by relative path."
   default     = {
-    "firedrill-movie.json"    = <<EOT
+    "firedrill-alerting.json" = <<EOT
 {
-  "uid": "firedrill-movie",
-  "title": "Firedrill \u2014 movie app (gRPC)",
-  "description": "movie fans out to metadata and rating (and auth); server and client side of every call.",
-  "tags": [
-    "firedrill"
-  ],
-  "editable": false,
-  "schemaVersion": 38,
-  "version": 1,
-  "refresh": "10s",
-  "time": {
-    "from": "now-30m",
-    "to": "now"
-  },
-  "timezone": "browser",
-  "templating": {
-    "list": []
-  },
+  "schemaVersion": 39,
+  "templating": {},
   "annotations": {
     "list": [
       {
@@ -742,220 +743,540 @@ variable "grafana_dashboards" {
           "uid": "prometheus"
         },
         "enable": true,
-        "expr": "ALERTS{alertstate=\"firing\"}",
         "iconColor": "red",
-        "titleFormat": "{{ alertname }}",
-        "textFormat": "{{ service }}",
-        "step": "30s"
+        "hide": false,
+        "builtIn": 0,
+        "expr": "ALERTS{alertstate=\"firing\"}",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{service}} ({{severity}})",
+        "tagKeys": "alertname,service,severity"
       }
     ]
   },
+  "uid": "firedrill-alerting",
+  "title": "Firedrill \u2014 alerting pipeline",
+  "description": "Whether alerts reach people and the incident log: rules firing, Prometheus sending to Alertmanager, Alertmanager's notifications, and the incident receiver storing them.",
+  "tags": [
+    "firedrill"
+  ],
+  "timezone": "browser",
+  "editable": false,
+  "graphTooltip": 0,
+  "time": {
+    "from": "now-30m",
+    "to": "now"
+  },
+  "fiscalYearStartMonth": 0,
+  "refresh": "10s",
+  "version": 1,
   "panels": [
     {
-      "id": 1,
-      "type": "timeseries",
-      "title": "Server calls by method and code",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 0
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "reqps"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "sum by (service, grpc_method, grpc_code) (rate(grpc_server_handled_total{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval]))",
-          "legendFormat": "{{service}} {{grpc_method}} {{grpc_code}}",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 2,
-      "type": "timeseries",
-      "title": "Server p95 by method",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 12,
-        "y": 0
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "s"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "histogram_quantile(0.95, sum by (service, grpc_method, le) (rate(grpc_server_handling_seconds_bucket{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval])))",
-          "legendFormat": "{{service}} {{grpc_method}}",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 3,
-      "type": "timeseries",
-      "title": "Client calls (movie \u2192 upstreams)",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 8
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "reqps"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "sum by (service, grpc_service, grpc_method, grpc_code) (rate(grpc_client_handled_total{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval]))",
-          "legendFormat": "{{service}}\u2192{{grpc_service}}.{{grpc_method}} {{grpc_code}}",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 4,
-      "type": "timeseries",
-      "title": "Client p95 (movie \u2192 upstreams)",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 12,
-        "y": 8
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "s"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "histogram_quantile(0.95, sum by (service, grpc_service, le) (rate(grpc_client_handling_seconds_bucket{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval])))",
-          "legendFormat": "{{service}}\u2192{{grpc_service}}",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 5,
-      "type": "timeseries",
-      "title": "Error ratio (server faults)",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 16
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "percentunit"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "service:grpc_request_errors:ratio{service=~\"metadata|rating|movie|auth\"}",
-          "legendFormat": "{{service}}",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 6,
       "type": "stat",
-      "title": "Scrape health",
-      "description": "",
+      "id": 1,
+      "targets": [
+        {
+          "expr": "count(ALERTS{alertstate=\"firing\"}) or vector(0)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Alerts firing",
+      "description": "Alerts firing now across all rules; anything above 0 is someone's problem.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 6,
+        "x": 0,
+        "y": 0
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 1,
+                "color": "red"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 2,
+      "targets": [
+        {
+          "expr": "max(prometheus_notifications_alertmanagers_discovered)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Alertmanagers discovered",
+      "description": "Alertmanagers Prometheus knows to send to: 0 means alerts fire into the void.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 6,
+        "x": 6,
+        "y": 0
+      },
+      "links": [
+        {
+          "title": "Runbook: IncidentReceiverUnreachable",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 3,
+      "targets": [
+        {
+          "expr": "max(up{job=\"services\",service=\"incidents\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Incident receiver",
+      "description": "Whether Prometheus scrapes the incident receiver; DOWN is IncidentReceiverUnreachable.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 6,
+        "x": 12,
+        "y": 0
+      },
+      "links": [
+        {
+          "title": "Runbook: IncidentReceiverUnreachable",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "DOWN",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "UP",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 4,
+      "targets": [
+        {
+          "expr": "max(incidents_open{job=\"services\",service=\"incidents\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Incidents open",
+      "description": "Incidents the receiver holds as firing now (opened by a firing alert, closed by its resolution).",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 6,
+        "x": 18,
+        "y": 0
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "table",
+      "id": 5,
+      "targets": [
+        {
+          "expr": "ALERTS",
+          "refId": "A",
+          "instant": true,
+          "range": false,
+          "format": "table",
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Alerts pending and firing",
+      "description": "Every alert that is pending (condition true, waiting out `for`) or firing, with its labels. Click an alert name for its runbook.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 24,
+        "x": 0,
+        "y": 5
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "fieldConfig": {
+        "defaults": {
+          "mappings": [],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          },
+          "links": [
+            {
+              "title": "Runbook of $${__data.fields.alertname}",
+              "type": "link",
+              "icon": "",
+              "tooltip": "",
+              "tags": [],
+              "asDropdown": false,
+              "targetBlank": true,
+              "includeVars": false,
+              "keepTime": false,
+              "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/$${__data.fields.alertname}.md"
+            }
+          ]
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 6,
+      "targets": [
+        {
+          "expr": "sum(rate(prometheus_notifications_sent_total[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "sent",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(prometheus_notifications_errors_total[$__rate_interval]))",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "errors",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(prometheus_notifications_dropped_total[$__rate_interval]))",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "dropped",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Prometheus \u2192 Alertmanager",
+      "description": "Alerts Prometheus sent to Alertmanager per second, and the sends that failed or were dropped (a full queue); errors here mean alerts never reach routing.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 13
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "ops",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 7,
+      "targets": [
+        {
+          "expr": "sum by (state) (alertmanager_alerts)",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{state}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Alertmanager alerts by state",
+      "description": "Alerts Alertmanager holds: active ones are routed, suppressed ones are silenced or inhibited (a dependency's alert hides its dependents' symptoms).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -964,80 +1285,481 @@ variable "grafana_dashboards" {
         "h": 8,
         "w": 12,
         "x": 12,
-        "y": 16
+        "y": 13
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
       },
       "fieldConfig": {
         "defaults": {
-          "unit": "none"
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
         },
         "overrides": []
-      },
-      "options": {},
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 8,
       "targets": [
         {
+          "expr": "sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))",
           "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{integration}} sent",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
-          "expr": "max by (service) (up{job=\"services\",service=~\"metadata|rating|movie|auth\"})",
-          "legendFormat": "{{service}}",
-          "exemplar": false
+          }
+        },
+        {
+          "expr": "sum by (integration) (rate(alertmanager_notifications_failed_total[$__rate_interval]))",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{integration}} failed",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
         }
-      ]
+      ],
+      "title": "Notifications sent and failed",
+      "description": "Notifications Alertmanager attempted per second by integration, and the failed ones; failed webhook notifications are IncidentReceiverUnreachable.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 21
+      },
+      "links": [
+        {
+          "title": "Runbook: IncidentReceiverUnreachable",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "ops",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 9,
+      "targets": [
+        {
+          "expr": "histogram_quantile(0.95, sum by (integration, le) (rate(alertmanager_notification_latency_seconds_bucket[$__rate_interval])))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{integration}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Notification latency (p95)",
+      "description": "95th percentile time Alertmanager took to deliver a notification, per integration.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 21
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 10,
+      "targets": [
+        {
+          "expr": "sum by (status) (rate(incidents_notifications_total{job=\"services\",service=\"incidents\"}[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{status}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(incidents_alerts_deduplicated_total{job=\"services\",service=\"incidents\"}[$__rate_interval]))",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "deduplicated",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(incidents_created_total{job=\"services\",service=\"incidents\"}[$__rate_interval]))",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "incidents opened",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Incident receiver ingest",
+      "description": "Notifications the receiver committed per second by status (firing, resolved), and the alerts it dropped as repeats of what it already stored.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 29
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "ops",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 11,
+      "targets": [
+        {
+          "expr": "sum(rate(incidents_notifications_rejected_total{job=\"services\",service=\"incidents\"}[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "rejected",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(http_requests_total{job=\"services\",service=\"incidents\",status=~\"5..\"}[$__rate_interval])) or vector(0)",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "http 5xx",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum by (outcome) (rate(incidents_enrichment_total{job=\"services\",service=\"incidents\",outcome=~\"failed|dropped\"}[$__rate_interval]))",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "enrichment {{outcome}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Incident receiver errors",
+      "description": "Webhook bodies refused as invalid, the receiver's HTTP 5xx answers, and enrichment that failed or was dropped; anything above 0 means incidents are missing or incomplete.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 29
+      },
+      "links": [
+        {
+          "title": "Runbook: IncidentReceiverUnreachable",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "ops",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 1e-09,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 12,
+      "targets": [
+        {
+          "expr": "max(incidents_enrichment_queue_depth{job=\"services\",service=\"incidents\"})",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "enrichment queue",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max(incidents_export_pending{job=\"services\",service=\"incidents\"})",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "export pending",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Receiver backlog",
+      "description": "Incidents waiting for enrichment and incidents whose exported JSON file is behind the store.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 37
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    }
+  ],
+  "links": [
+    {
+      "title": "Firedrill dashboards",
+      "type": "dashboards",
+      "icon": "",
+      "tooltip": "",
+      "tags": [
+        "firedrill"
+      ],
+      "asDropdown": true,
+      "targetBlank": false,
+      "includeVars": false,
+      "keepTime": true
+    },
+    {
+      "title": "Runbook: IncidentReceiverUnreachable",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md"
+    },
+    {
+      "title": "Services overview",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true,
+      "url": "/d/firedrill-overview"
+    },
+    {
+      "title": "Platform",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true,
+      "url": "/d/firedrill-platform"
     }
   ]
 }
 EOT
-    "firedrill-overview.json" = <<EOT
+    "firedrill-cluster.json"  = <<EOT
 {
-  "uid": "firedrill-overview",
-  "title": "Firedrill \u2014 services overview (RED)",
-  "description": "Rate, errors and duration of every service, plus process resources.",
-  "tags": [
-    "firedrill"
-  ],
-  "editable": false,
-  "schemaVersion": 38,
-  "version": 1,
-  "refresh": "10s",
-  "time": {
-    "from": "now-30m",
-    "to": "now"
-  },
-  "timezone": "browser",
-  "templating": {
-    "list": [
-      {
-        "name": "service",
-        "label": "service",
-        "type": "query",
-        "datasource": {
-          "type": "prometheus",
-          "uid": "prometheus"
-        },
-        "definition": "label_values(up{job=\"services\"}, service)",
-        "query": {
-          "query": "label_values(up{job=\"services\"}, service)",
-          "refId": "service"
-        },
-        "refresh": 2,
-        "includeAll": true,
-        "multi": true,
-        "allValue": ".*",
-        "current": {
-          "selected": true,
-          "text": [
-            "All"
-          ],
-          "value": [
-            "$__all"
-          ]
-        },
-        "sort": 1
-      }
-    ]
-  },
+  "schemaVersion": 39,
+  "templating": {},
   "annotations": {
     "list": [
       {
@@ -1047,20 +1769,51 @@ EOT
           "uid": "prometheus"
         },
         "enable": true,
-        "expr": "ALERTS{alertstate=\"firing\"}",
         "iconColor": "red",
-        "titleFormat": "{{ alertname }}",
-        "textFormat": "{{ service }}",
-        "step": "30s"
+        "hide": false,
+        "builtIn": 0,
+        "expr": "ALERTS{alertstate=\"firing\"}",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{service}} ({{severity}})",
+        "tagKeys": "alertname,service,severity"
       }
     ]
   },
+  "uid": "firedrill-cluster",
+  "title": "Firedrill \u2014 cluster (Nomad, Consul, Vault)",
+  "description": "Health of the servers under the services: Raft leadership, Consul's autopilot, Vault's seal, Nomad's scheduling and clients. Only a cluster has these series; the local platform shows no data here.",
+  "tags": [
+    "firedrill"
+  ],
+  "timezone": "browser",
+  "editable": false,
+  "graphTooltip": 0,
+  "time": {
+    "from": "now-30m",
+    "to": "now"
+  },
+  "fiscalYearStartMonth": 0,
+  "refresh": "10s",
+  "version": 1,
   "panels": [
     {
-      "id": 1,
       "type": "stat",
-      "title": "Scrape health (up)",
-      "description": "",
+      "id": 1,
+      "targets": [
+        {
+          "expr": "min by (job) (up{job=~\"nomad-server|nomad-client|consul|vault\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{job}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Agents scraped",
+      "description": "Whether Prometheus scrapes every Nomad, Consul and Vault agent's telemetry endpoint (per job, the worst instance).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -1071,81 +1824,2153 @@ EOT
         "x": 0,
         "y": 0
       },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
       "fieldConfig": {
         "defaults": {
-          "unit": "none"
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "DOWN",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "UP",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
         },
         "overrides": []
-      },
-      "options": {},
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "max by (service) (up{job=\"services\",service=~\"$service\"})",
-          "legendFormat": "{{service}}",
-          "exemplar": false
-        }
-      ]
+      }
     },
     {
+      "type": "stat",
       "id": 2,
-      "type": "timeseries",
-      "title": "Request rate",
-      "description": "",
+      "targets": [
+        {
+          "expr": "max(consul_autopilot_healthy)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Consul autopilot",
+      "description": "Autopilot's view of the Consul servers: UNHEALTHY when any server is unhealthy (only the leader reports; followers report NaN).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
       },
       "gridPos": {
-        "h": 8,
-        "w": 12,
+        "h": 5,
+        "w": 6,
         "x": 0,
         "y": 4
       },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
       "fieldConfig": {
         "defaults": {
-          "unit": "reqps"
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "UNHEALTHY",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "HEALTHY",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
         },
         "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "service:http_requests:rate{service=~\"$service\"}",
-          "legendFormat": "{{service}} http",
-          "exemplar": true
-        },
-        {
-          "refId": "B",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "service:grpc_requests:rate{service=~\"$service\"}",
-          "legendFormat": "{{service}} grpc",
-          "exemplar": true
-        }
-      ]
+      }
     },
     {
+      "type": "stat",
       "id": 3,
+      "targets": [
+        {
+          "expr": "max(consul_autopilot_failure_tolerance)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Consul failure tolerance",
+      "description": "Voting Consul servers the cluster can lose and keep working: 0 means one more loss is an outage.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 6,
+        "x": 6,
+        "y": 4
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 4,
+      "targets": [
+        {
+          "expr": "min by (node) (vault_core_unsealed{job=\"vault\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{node}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Vault sealed",
+      "description": "Whether each Vault server is unsealed; a SEALED server serves no secrets (VaultUnreachable follows in the services).",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 6,
+        "x": 12,
+        "y": 4
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "SEALED",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "UNSEALED",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 5,
+      "targets": [
+        {
+          "expr": "max(vault_autopilot_healthy)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Vault autopilot",
+      "description": "Autopilot's view of Vault's integrated storage (Raft) servers.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 6,
+        "x": 18,
+        "y": 4
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "UNHEALTHY",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "HEALTHY",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
       "type": "timeseries",
+      "id": 6,
+      "targets": [
+        {
+          "expr": "max(nomad_raft_leader_lastContact{quantile=\"0.99\"})",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "nomad",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max(consul_raft_leader_lastContact{quantile=\"0.99\"})",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "consul",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max(vault_raft_leader_lastContact{quantile=\"0.99\"})",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "vault",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Raft leader last contact (p99)",
+      "description": "Time since each product's Raft leader last reached its followers; above 200 ms leadership is at risk (slow disks, network trouble between servers).",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 9
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "ms",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 200,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 7,
+      "targets": [
+        {
+          "expr": "sum(rate(consul_raft_state_candidate[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "consul elections",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(consul_raft_state_leader[$__rate_interval]))",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "consul new leader",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Leadership changes",
+      "description": "Consul elections started and leaderships won; a stable cluster shows none after start-up.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 9
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "ops",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 1e-09,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 8,
+      "targets": [
+        {
+          "expr": "sum by (node) (nomad_client_allocations_running)",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{node}} running",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum by (node) (nomad_client_allocations_pending)",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{node}} pending",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum by (node) (nomad_client_allocations_blocked)",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "{{node}} blocked",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Nomad allocations by client",
+      "description": "Allocations each Nomad client runs, and those pending or blocked waiting for an earlier version to stop.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 17
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 9,
+      "targets": [
+        {
+          "expr": "sum by (job) (nomad_nomad_job_summary_running)",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{job}} running",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum by (job) (nomad_nomad_job_summary_queued)",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{job}} queued",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum by (job) (nomad_nomad_job_summary_failed)",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "{{job}} failed",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum by (job) (nomad_nomad_job_summary_lost)",
+          "refId": "D",
+          "exemplar": true,
+          "legendFormat": "{{job}} lost",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Nomad jobs",
+      "description": "Allocations per job as the scheduler counts them: failed or lost ones are being replaced, queued ones have nowhere to run.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 17
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 10,
+      "targets": [
+        {
+          "expr": "max(nomad_nomad_blocked_evals_total_blocked)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Nomad blocked evaluations",
+      "description": "Evaluations waiting for resources the cluster does not have (or quota); above 0 some job cannot be placed.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 8,
+        "x": 0,
+        "y": 25
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 1,
+                "color": "red"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 11,
+      "targets": [
+        {
+          "expr": "max(nomad_nomad_heartbeat_active)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Nomad clients heartbeating",
+      "description": "Nomad clients with a live heartbeat on the leader: fewer than you run means lost nodes.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 8,
+        "x": 8,
+        "y": 25
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 12,
+      "targets": [
+        {
+          "expr": "sum(vault_core_active)",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Vault active servers",
+      "description": "Vault servers that are active (the rest stand by); exactly one is healthy.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 8,
+        "x": 16,
+        "y": 25
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 13,
+      "targets": [
+        {
+          "expr": "avg by (node) (nomad_client_host_cpu_total_percent) / 100",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{node}} cpu",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max by (node) (nomad_client_host_memory_used) / max by (node) (nomad_client_host_memory_total)",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{node}} memory",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max by (node) (nomad_client_host_disk_used_percent) / 100",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "{{node}} disk",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Nomad client hosts",
+      "description": "CPU, memory and disk use of each Nomad client host, as the Nomad client reports them.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 30
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "percentunit",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.8,
+                "color": "yellow"
+              },
+              {
+                "value": 0.9,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 14,
+      "targets": [
+        {
+          "expr": "sum(rate(nomad_nomad_rpc_request_error[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "nomad errors",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(nomad_nomad_rpc_request[$__rate_interval]))",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "nomad requests",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(consul_client_rpc_failed[$__rate_interval]))",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "consul client failed",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "sum(rate(consul_client_rpc[$__rate_interval]))",
+          "refId": "D",
+          "exemplar": true,
+          "legendFormat": "consul client",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Server RPC errors",
+      "description": "RPC requests to the Nomad servers that failed, and Consul client agents' failed RPCs to their servers.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 30
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "ops",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 15,
+      "targets": [
+        {
+          "expr": "max(vault_core_handle_request{quantile=\"0.99\"})",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "request p99 (ms)",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max(vault_expire_num_leases)",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "leases",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Vault requests (p99) and leases",
+      "description": "Time Vault takes to handle a request (p99, ms) and the leases it tracks for expiry.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 38
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 16,
+      "targets": [
+        {
+          "expr": "max(consul_raft_commitTime{quantile=\"0.99\"})",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "commit p99 (ms)",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max(consul_runtime_sys_bytes) / 2^20",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "memory (MiB)",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Consul commit time and memory",
+      "description": "Time Consul's leader takes to commit a Raft entry (p99, ms) and the memory Consul has from the OS.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 38
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    }
+  ],
+  "links": [
+    {
+      "title": "Firedrill dashboards",
+      "type": "dashboards",
+      "icon": "",
+      "tooltip": "",
+      "tags": [
+        "firedrill"
+      ],
+      "asDropdown": true,
+      "targetBlank": false,
+      "includeVars": false,
+      "keepTime": true
+    },
+    {
+      "title": "Services overview",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true,
+      "url": "/d/firedrill-overview"
+    },
+    {
+      "title": "Platform",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true,
+      "url": "/d/firedrill-platform"
+    },
+    {
+      "title": "Alerting pipeline",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true,
+      "url": "/d/firedrill-alerting"
+    }
+  ]
+}
+EOT
+    "firedrill-movie.json"    = <<EOT
+{
+  "schemaVersion": 39,
+  "templating": {},
+  "annotations": {
+    "list": [
+      {
+        "name": "firing alerts",
+        "datasource": {
+          "type": "prometheus",
+          "uid": "prometheus"
+        },
+        "enable": true,
+        "iconColor": "red",
+        "hide": false,
+        "builtIn": 0,
+        "expr": "ALERTS{alertstate=\"firing\"}",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{service}} ({{severity}})",
+        "tagKeys": "alertname,service,severity"
+      }
+    ]
+  },
+  "uid": "firedrill-movie",
+  "title": "Firedrill \u2014 movie app (gRPC)",
+  "description": "movie fans out to metadata and rating (and auth); server and client side of every call.",
+  "tags": [
+    "firedrill"
+  ],
+  "timezone": "browser",
+  "editable": false,
+  "graphTooltip": 0,
+  "time": {
+    "from": "now-30m",
+    "to": "now"
+  },
+  "fiscalYearStartMonth": 0,
+  "refresh": "10s",
+  "version": 1,
+  "panels": [
+    {
+      "type": "timeseries",
+      "id": 1,
+      "targets": [
+        {
+          "expr": "sum by (service, grpc_method, grpc_code) (rate(grpc_server_handled_total{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} {{grpc_method}} {{grpc_code}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Server calls by method and code",
+      "description": "gRPC calls each server handled per second, by method and status code.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 0
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "reqps",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 2,
+      "targets": [
+        {
+          "expr": "histogram_quantile(0.95, sum by (service, grpc_method, le) (rate(grpc_server_handling_seconds_bucket{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval])))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} {{grpc_method}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Server p95 by method",
+      "description": "95th percentile handling time per method; above 0.5s is HighLatencyP95. Exemplar dots open the trace in Jaeger.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 0
+      },
+      "links": [
+        {
+          "title": "Runbook: HighLatencyP95",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/HighLatencyP95.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.5,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 3,
+      "targets": [
+        {
+          "expr": "sum by (service, grpc_service, grpc_method, grpc_code) (rate(grpc_client_handled_total{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}}\u2192{{grpc_service}}.{{grpc_method}} {{grpc_code}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Client calls (movie \u2192 upstreams)",
+      "description": "Calls movie makes to metadata, rating and auth, by status: DeadlineExceeded or Unavailable here while movie still answers means it degraded gracefully.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 8
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "reqps",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 4,
+      "targets": [
+        {
+          "expr": "histogram_quantile(0.95, sum by (service, grpc_service, le) (rate(grpc_client_handling_seconds_bucket{job=\"services\",service=~\"metadata|rating|movie|auth\"}[$__rate_interval])))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}}\u2192{{grpc_service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Client p95 (movie \u2192 upstreams)",
+      "description": "95th percentile time movie waits for each upstream, deadline included.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 8
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.5,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 5,
+      "targets": [
+        {
+          "expr": "service:grpc_request_errors:ratio{service=~\"metadata|rating|movie|auth\"}",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Error ratio (server faults)",
+      "description": "Share of gRPC calls that failed on the server side; above 5% is HighErrorRatio.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 16
+      },
+      "links": [
+        {
+          "title": "Runbook: HighErrorRatio",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/HighErrorRatio.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "percentunit",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.05,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 6,
+      "targets": [
+        {
+          "expr": "max by (service) (up{job=\"services\",service=~\"metadata|rating|movie|auth\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Scrape health",
+      "description": "Whether Prometheus scrapes each gRPC service's ops port.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 12,
+        "x": 12,
+        "y": 16
+      },
+      "links": [
+        {
+          "title": "Runbook: ServiceDown",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ServiceDown.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "DOWN",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "UP",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    }
+  ],
+  "links": [
+    {
+      "title": "Firedrill dashboards",
+      "type": "dashboards",
+      "icon": "",
+      "tooltip": "",
+      "tags": [
+        "firedrill"
+      ],
+      "asDropdown": true,
+      "targetBlank": false,
+      "includeVars": false,
+      "keepTime": true
+    },
+    {
+      "title": "Services overview",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true,
+      "url": "/d/firedrill-overview"
+    }
+  ]
+}
+EOT
+    "firedrill-overview.json" = <<EOT
+{
+  "schemaVersion": 39,
+  "templating": {
+    "list": [
+      {
+        "type": "query",
+        "name": "service",
+        "label": "service",
+        "skipUrlSync": false,
+        "query": "label_values(up{job=\"services\"}, service)",
+        "datasource": {
+          "type": "prometheus",
+          "uid": "prometheus"
+        },
+        "current": {
+          "text": [
+            "All"
+          ],
+          "value": [
+            "$__all"
+          ],
+          "selected": true
+        },
+        "multi": true,
+        "refresh": 2,
+        "sort": 1,
+        "includeAll": true,
+        "allValue": ".*",
+        "auto": false,
+        "auto_min": "10s",
+        "auto_count": 30
+      }
+    ]
+  },
+  "annotations": {
+    "list": [
+      {
+        "name": "firing alerts",
+        "datasource": {
+          "type": "prometheus",
+          "uid": "prometheus"
+        },
+        "enable": true,
+        "iconColor": "red",
+        "hide": false,
+        "builtIn": 0,
+        "expr": "ALERTS{alertstate=\"firing\",service=~\"$service\"}",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{service}} ({{severity}})",
+        "tagKeys": "alertname,service,severity"
+      }
+    ]
+  },
+  "uid": "firedrill-overview",
+  "title": "Firedrill \u2014 services overview (RED)",
+  "description": "Rate, errors and duration of every service, plus process resources. Red lines are the alert thresholds.",
+  "tags": [
+    "firedrill"
+  ],
+  "timezone": "browser",
+  "editable": false,
+  "graphTooltip": 0,
+  "time": {
+    "from": "now-30m",
+    "to": "now"
+  },
+  "fiscalYearStartMonth": 0,
+  "refresh": "10s",
+  "version": 1,
+  "panels": [
+    {
+      "type": "stat",
+      "id": 1,
+      "targets": [
+        {
+          "expr": "max by (service) (up{job=\"services\",service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Scrape health (up)",
+      "description": "Whether Prometheus scrapes each service: DOWN for more than the profile's `for` is ServiceDown.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 4,
+        "w": 24,
+        "x": 0,
+        "y": 0
+      },
+      "links": [
+        {
+          "title": "Runbook: ServiceDown",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ServiceDown.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "DOWN",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "UP",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 2,
+      "targets": [
+        {
+          "expr": "service:http_requests:rate{service=~\"$service\"}",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} http",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "service:grpc_requests:rate{service=~\"$service\"}",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{service}} grpc",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Request rate",
+      "description": "Requests per second each service serves (HTTP and gRPC), from the recording rules.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 4
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "reqps",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 3,
+      "targets": [
+        {
+          "expr": "service:http_request_errors:ratio{service=~\"$service\"}",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} http",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "service:grpc_request_errors:ratio{service=~\"$service\"}",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{service}} grpc",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
       "title": "Error ratio",
-      "description": "",
+      "description": "Share of requests that failed (HTTP 5xx, gRPC server codes); above 5% for the profile's `for` is HighErrorRatio. The SLO dashboard shows what it costs the error budget.",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -1156,96 +3981,178 @@ EOT
         "x": 12,
         "y": 4
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "percentunit"
+      "links": [
+        {
+          "title": "Runbook: HighErrorRatio",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/HighErrorRatio.md"
         },
-        "overrides": []
-      },
+        {
+          "title": "SLOs and error budget",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": false,
+          "includeVars": true,
+          "keepTime": true,
+          "url": "/d/firedrill-slo"
+        }
+      ],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
+      "fieldConfig": {
+        "defaults": {
+          "unit": "percentunit",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.05,
+                "color": "red"
+              }
+            ]
           },
-          "expr": "service:http_request_errors:ratio{service=~\"$service\"}",
-          "legendFormat": "{{service}} http",
-          "exemplar": true
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
         },
-        {
-          "refId": "B",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "service:grpc_request_errors:ratio{service=~\"$service\"}",
-          "legendFormat": "{{service}} grpc",
-          "exemplar": true
-        }
-      ]
+        "overrides": []
+      }
     },
     {
+      "type": "timeseries",
       "id": 4,
-      "type": "timeseries",
-      "title": "p95 latency",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 12
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "s"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
       "targets": [
         {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
           "expr": "service:http_request_duration_seconds:p95{service=~\"$service\"}",
+          "refId": "A",
+          "exemplar": true,
           "legendFormat": "{{service}} http",
-          "exemplar": true
-        },
-        {
-          "refId": "B",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
+          }
+        },
+        {
           "expr": "service:grpc_server_handling_seconds:p95{service=~\"$service\"}",
+          "refId": "B",
+          "exemplar": true,
           "legendFormat": "{{service}} grpc",
-          "exemplar": true
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
         }
-      ]
+      ],
+      "title": "p95 latency",
+      "description": "95th percentile request duration; above 0.5s is HighLatencyP95. Exemplar dots open the slow request's trace in Jaeger.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 12
+      },
+      "links": [
+        {
+          "title": "Runbook: HighLatencyP95",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/HighLatencyP95.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.5,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
     },
     {
-      "id": 5,
       "type": "timeseries",
+      "id": 5,
+      "targets": [
+        {
+          "expr": "sum by (service, status) (rate(http_requests_total{job=\"services\",service=~\"$service\"}[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} {{status}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
       "title": "Requests by status",
-      "description": "",
+      "description": "HTTP requests per second by response status (route templates, never raw URLs).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -1256,76 +4163,112 @@ EOT
         "x": 12,
         "y": 12
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "reqps"
-        },
-        "overrides": []
-      },
+      "links": [],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "sum by (service, status) (rate(http_requests_total{job=\"services\",service=~\"$service\"}[$__rate_interval]))",
-          "legendFormat": "{{service}} {{status}}",
-          "exemplar": true
-        }
-      ]
+      "fieldConfig": {
+        "defaults": {
+          "unit": "reqps",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
     },
     {
+      "type": "timeseries",
       "id": 6,
-      "type": "timeseries",
-      "title": "In flight",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 20
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "none"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
       "targets": [
         {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
           "expr": "sum by (service) (http_requests_in_flight{job=\"services\",service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": true,
           "legendFormat": "{{service}}",
-          "exemplar": true
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
         }
-      ]
+      ],
+      "title": "In flight",
+      "description": "HTTP requests being served right now: a queue building up shows here before latency does.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 20
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
     },
     {
-      "id": 7,
       "type": "timeseries",
+      "id": 7,
+      "targets": [
+        {
+          "expr": "sum by (service, upstream, outcome) (rate(http_client_requests_total{job=\"services\",service=~\"$service\"}[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}}\u2192{{upstream}} {{outcome}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
       "title": "HTTP calls to upstreams",
-      "description": "",
+      "description": "Calls each service makes to its upstreams by outcome: a failing dependency shows as errors or timeouts here while the dependency's own dashboard row is red.",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -1336,36 +4279,54 @@ EOT
         "x": 12,
         "y": 20
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "reqps"
-        },
-        "overrides": []
-      },
+      "links": [],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "reqps",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 8,
       "targets": [
         {
+          "expr": "service:process_cpu_seconds:rate{service=~\"$service\"}",
           "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}}",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
-          "expr": "sum by (service, upstream, outcome) (rate(http_client_requests_total{job=\"services\",service=~\"$service\"}[$__rate_interval]))",
-          "legendFormat": "{{service}}\u2192{{upstream}} {{outcome}}",
-          "exemplar": true
+          }
         }
-      ]
-    },
-    {
-      "id": 8,
-      "type": "timeseries",
+      ],
       "title": "CPU (cores)",
-      "description": "",
+      "description": "CPU seconds per second of the busiest process; a Python process saturates at one core (CpuSaturation above 0.9).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -1376,36 +4337,86 @@ EOT
         "x": 0,
         "y": 28
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "none"
-        },
-        "overrides": []
-      },
+      "links": [
+        {
+          "title": "Runbook: CpuSaturation",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CpuSaturation.md"
+        }
+      ],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.9,
+                "color": "red"
+              }
+            ]
+          },
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 9,
       "targets": [
         {
+          "expr": "service:process_resident_memory_bytes:max{service=~\"$service\"}",
           "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} now",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
-          "expr": "service:process_cpu_seconds:rate{service=~\"$service\"}",
-          "legendFormat": "{{service}}",
-          "exemplar": true
+          }
+        },
+        {
+          "expr": "service:process_resident_memory_bytes:predicted{service=~\"$service\"}",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{service}} predicted",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
         }
-      ]
-    },
-    {
-      "id": 9,
-      "type": "timeseries",
+      ],
       "title": "Resident memory",
-      "description": "",
+      "description": "Resident memory now and where predict_linear says it is heading; the predicted line crossing 512 MiB is MemoryGrowth.",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -1416,90 +4427,168 @@ EOT
         "x": 12,
         "y": 28
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "bytes"
-        },
-        "overrides": []
-      },
+      "links": [
+        {
+          "title": "Runbook: MemoryGrowth",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/MemoryGrowth.md"
+        }
+      ],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
+      "fieldConfig": {
+        "defaults": {
+          "unit": "bytes",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 536870912,
+                "color": "red"
+              }
+            ]
           },
-          "expr": "service:process_resident_memory_bytes:max{service=~\"$service\"}",
-          "legendFormat": "{{service}} now",
-          "exemplar": true
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
         },
-        {
-          "refId": "B",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "service:process_resident_memory_bytes:predicted{service=~\"$service\"}",
-          "legendFormat": "{{service}} predicted",
-          "exemplar": true
-        }
-      ]
+        "overrides": []
+      }
+    }
+  ],
+  "links": [
+    {
+      "title": "Firedrill dashboards",
+      "type": "dashboards",
+      "icon": "",
+      "tooltip": "",
+      "tags": [
+        "firedrill"
+      ],
+      "asDropdown": true,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true
+    },
+    {
+      "title": "Runbook: ServiceDown",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ServiceDown.md"
+    },
+    {
+      "title": "Runbook: HighErrorRatio",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/HighErrorRatio.md"
+    },
+    {
+      "title": "Runbook: HighLatencyP95",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/HighLatencyP95.md"
+    },
+    {
+      "title": "Runbook: MemoryGrowth",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/MemoryGrowth.md"
+    },
+    {
+      "title": "Runbook: CpuSaturation",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CpuSaturation.md"
     }
   ]
 }
 EOT
     "firedrill-platform.json" = <<EOT
 {
-  "uid": "firedrill-platform",
-  "title": "Firedrill \u2014 platform and alerting",
-  "description": "Alerts, Alertmanager delivery to the incident receiver, scrape health, Vault and certificates.",
-  "tags": [
-    "firedrill"
-  ],
-  "editable": false,
-  "schemaVersion": 38,
-  "version": 1,
-  "refresh": "10s",
-  "time": {
-    "from": "now-30m",
-    "to": "now"
-  },
-  "timezone": "browser",
+  "schemaVersion": 39,
   "templating": {
     "list": [
       {
+        "type": "query",
         "name": "service",
         "label": "service",
-        "type": "query",
+        "skipUrlSync": false,
+        "query": "label_values(up{job=\"services\"}, service)",
         "datasource": {
           "type": "prometheus",
           "uid": "prometheus"
         },
-        "definition": "label_values(up{job=\"services\"}, service)",
-        "query": {
-          "query": "label_values(up{job=\"services\"}, service)",
-          "refId": "service"
-        },
-        "refresh": 2,
-        "includeAll": true,
-        "multi": true,
-        "allValue": ".*",
         "current": {
-          "selected": true,
           "text": [
             "All"
           ],
           "value": [
             "$__all"
-          ]
+          ],
+          "selected": true
         },
-        "sort": 1
+        "multi": true,
+        "refresh": 2,
+        "sort": 1,
+        "includeAll": true,
+        "allValue": ".*",
+        "auto": false,
+        "auto_min": "10s",
+        "auto_count": 30
       }
     ]
   },
@@ -1512,160 +4601,320 @@ EOT
           "uid": "prometheus"
         },
         "enable": true,
-        "expr": "ALERTS{alertstate=\"firing\"}",
         "iconColor": "red",
-        "titleFormat": "{{ alertname }}",
-        "textFormat": "{{ service }}",
-        "step": "30s"
+        "hide": false,
+        "builtIn": 0,
+        "expr": "ALERTS{alertstate=\"firing\",service=~\"$service\"}",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{service}} ({{severity}})",
+        "tagKeys": "alertname,service,severity"
       }
     ]
   },
+  "uid": "firedrill-platform",
+  "title": "Firedrill \u2014 platform",
+  "description": "Scrape health, Vault and certificates, and Prometheus' own rule evaluation. Alert delivery is on the alerting dashboard, the Nomad, Consul and Vault servers on the cluster dashboard.",
+  "tags": [
+    "firedrill"
+  ],
+  "timezone": "browser",
+  "editable": false,
+  "graphTooltip": 0,
+  "time": {
+    "from": "now-30m",
+    "to": "now"
+  },
+  "fiscalYearStartMonth": 0,
+  "refresh": "10s",
+  "version": 1,
   "panels": [
     {
+      "type": "timeseries",
       "id": 1,
-      "type": "timeseries",
-      "title": "Firing alerts",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 0
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "none"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
       "targets": [
         {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "sum by (alertname, severity) (ALERTS{alertstate=\"firing\"})",
-          "legendFormat": "{{alertname}} {{severity}}",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 2,
-      "type": "timeseries",
-      "title": "Targets up by job",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 12,
-        "y": 0
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "none"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
           "expr": "sum by (job) (up)",
+          "refId": "A",
+          "exemplar": true,
           "legendFormat": "{{job}} up",
-          "exemplar": true
-        },
-        {
-          "refId": "B",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
+          }
+        },
+        {
           "expr": "count by (job) (up)",
-          "legendFormat": "{{job}} total",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 3,
-      "type": "timeseries",
-      "title": "Alertmanager notifications",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 8
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "ops"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))",
-          "legendFormat": "{{integration}} sent",
-          "exemplar": true
-        },
-        {
           "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{job}} total",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
-          "expr": "sum by (integration) (rate(alertmanager_notifications_failed_total[$__rate_interval]))",
-          "legendFormat": "{{integration}} failed",
-          "exemplar": true
+          }
         }
-      ]
+      ],
+      "title": "Targets up by job",
+      "description": "Targets Prometheus scrapes successfully, against all it knows, per scrape job.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 0
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
     },
     {
-      "id": 4,
+      "type": "stat",
+      "id": 2,
+      "targets": [
+        {
+          "expr": "min by (service) (vault_reachable{service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Vault reachable",
+      "description": "Whether the component that renders each service's secrets last reached Vault; UNREACHABLE for the profile's `for` is VaultUnreachable (services run on cached secrets meanwhile).",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 12,
+        "x": 12,
+        "y": 0
+      },
+      "links": [
+        {
+          "title": "Runbook: VaultUnreachable",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultUnreachable.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "UNREACHABLE",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "REACHABLE",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 3,
+      "targets": [
+        {
+          "expr": "min by (service) (tls_cert_expiry_seconds{job=\"services\",service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "TLS certificate expires in",
+      "description": "Time until the certificate each service serves expires. Red below the production CertificateExpiringSoon limit (renewal has been failing); a drill's 15-minute certificates always read red here, their own alert limit is the drill profile's.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 12,
+        "x": 0,
+        "y": 8
+      },
+      "links": [
+        {
+          "title": "Runbook: CertificateExpiringSoon",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CertificateExpiringSoon.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 44063,
+                "color": "yellow"
+              },
+              {
+                "value": 88126,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
       "type": "timeseries",
-      "title": "Alerts received by Alertmanager",
-      "description": "",
+      "id": 4,
+      "targets": [
+        {
+          "expr": "max by (rule_group) (prometheus_rule_group_last_duration_seconds)",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{rule_group}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Rule evaluation duration",
+      "description": "Time each rule group's last evaluation took; near the evaluation interval, alerts come late.",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -1676,230 +4925,180 @@ EOT
         "x": 12,
         "y": 8
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "ops"
-        },
-        "overrides": []
-      },
+      "links": [],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "sum by (status) (rate(alertmanager_alerts_received_total[$__rate_interval]))",
-          "legendFormat": "{{status}}",
-          "exemplar": true
-        }
-      ]
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
     },
     {
+      "type": "timeseries",
       "id": 5,
-      "type": "stat",
-      "title": "Vault reachable",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 16
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "bool"
-        },
-        "overrides": []
-      },
-      "options": {},
       "targets": [
         {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "min by (service) (vault_reachable{service=~\"$service\"})",
-          "legendFormat": "{{service}}",
-          "exemplar": false
-        }
-      ]
-    },
-    {
-      "id": 6,
-      "type": "stat",
-      "title": "TLS certificate expires in",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 12,
-        "y": 16
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "s"
-        },
-        "overrides": []
-      },
-      "options": {},
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "min by (service) (tls_cert_expiry_seconds{job=\"services\",service=~\"$service\"})",
-          "legendFormat": "{{service}}",
-          "exemplar": false
-        }
-      ]
-    },
-    {
-      "id": 7,
-      "type": "timeseries",
-      "title": "Rule evaluation duration",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 0,
-        "y": 24
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "s"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "max by (rule_group) (prometheus_rule_group_last_duration_seconds)",
-          "legendFormat": "{{rule_group}}",
-          "exemplar": true
-        }
-      ]
-    },
-    {
-      "id": 8,
-      "type": "timeseries",
-      "title": "Scrape duration",
-      "description": "",
-      "datasource": {
-        "type": "prometheus",
-        "uid": "prometheus"
-      },
-      "gridPos": {
-        "h": 8,
-        "w": 12,
-        "x": 12,
-        "y": 24
-      },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "s"
-        },
-        "overrides": []
-      },
-      "options": {
-        "legend": {
-          "displayMode": "list",
-          "placement": "bottom"
-        }
-      },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
           "expr": "max by (service) (scrape_duration_seconds{job=\"services\",service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": true,
           "legendFormat": "{{service}}",
-          "exemplar": true
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
         }
-      ]
+      ],
+      "title": "Scrape duration",
+      "description": "How long each service's /metrics scrape takes; close to the scrape timeout means lost samples.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 16
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "s",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    }
+  ],
+  "links": [
+    {
+      "title": "Firedrill dashboards",
+      "type": "dashboards",
+      "icon": "",
+      "tooltip": "",
+      "tags": [
+        "firedrill"
+      ],
+      "asDropdown": true,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true
+    },
+    {
+      "title": "Runbook: VaultUnreachable",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultUnreachable.md"
+    },
+    {
+      "title": "Runbook: CertificateExpiringSoon",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CertificateExpiringSoon.md"
+    },
+    {
+      "title": "Alerting pipeline",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true,
+      "url": "/d/firedrill-alerting"
     }
   ]
 }
 EOT
     "firedrill-slo.json"      = <<EOT
 {
-  "uid": "firedrill-slo",
-  "title": "Firedrill \u2014 SLOs and error-budget burn",
-  "description": "Availability SLOs of the edge services. Window names are production windows; the drill profile divides them (see the rule group names).",
-  "tags": [
-    "firedrill"
-  ],
-  "editable": false,
-  "schemaVersion": 38,
-  "version": 1,
-  "refresh": "10s",
-  "time": {
-    "from": "now-30m",
-    "to": "now"
-  },
-  "timezone": "browser",
+  "schemaVersion": 39,
   "templating": {
     "list": [
       {
+        "type": "query",
         "name": "service",
         "label": "service",
-        "type": "query",
+        "skipUrlSync": false,
+        "query": "label_values(up{job=\"services\"}, service)",
         "datasource": {
           "type": "prometheus",
           "uid": "prometheus"
         },
-        "definition": "label_values(up{job=\"services\"}, service)",
-        "query": {
-          "query": "label_values(up{job=\"services\"}, service)",
-          "refId": "service"
-        },
-        "refresh": 2,
-        "includeAll": true,
-        "multi": true,
-        "allValue": ".*",
         "current": {
-          "selected": true,
           "text": [
             "All"
           ],
           "value": [
             "$__all"
-          ]
+          ],
+          "selected": true
         },
-        "sort": 1
+        "multi": true,
+        "refresh": 2,
+        "sort": 1,
+        "includeAll": true,
+        "allValue": ".*",
+        "auto": false,
+        "auto_min": "10s",
+        "auto_count": 30
       }
     ]
   },
@@ -1912,90 +5111,288 @@ EOT
           "uid": "prometheus"
         },
         "enable": true,
-        "expr": "ALERTS{alertstate=\"firing\"}",
         "iconColor": "red",
-        "titleFormat": "{{ alertname }}",
-        "textFormat": "{{ service }}",
-        "step": "30s"
+        "hide": false,
+        "builtIn": 0,
+        "expr": "ALERTS{alertstate=\"firing\",service=~\"$service\"}",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{service}} ({{severity}})",
+        "tagKeys": "alertname,service,severity"
       }
     ]
   },
+  "uid": "firedrill-slo",
+  "title": "Firedrill \u2014 SLOs and error-budget burn",
+  "description": "Availability SLOs of the edge services. Window names are production windows; the drill profile divides them (see the rule group names).",
+  "tags": [
+    "firedrill"
+  ],
+  "timezone": "browser",
+  "editable": false,
+  "graphTooltip": 0,
+  "time": {
+    "from": "now-30m",
+    "to": "now"
+  },
+  "fiscalYearStartMonth": 0,
+  "refresh": "10s",
+  "version": 1,
   "panels": [
     {
-      "id": 1,
       "type": "stat",
+      "id": 1,
+      "targets": [
+        {
+          "expr": "slo:error_budget:remaining_ratio{service=~\"$service\"}",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}} {{slo}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
       "title": "Error budget remaining (budget period)",
-      "description": "",
+      "description": "Share of the budget period's error budget left: green while the SLO holds, red below 0 (the objective is missed for the period).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
       },
       "gridPos": {
-        "h": 8,
+        "h": 5,
         "w": 12,
         "x": 0,
         "y": 0
       },
+      "links": [
+        {
+          "title": "Runbook: ErrorBudgetBurnPage",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnPage.md"
+        },
+        {
+          "title": "Runbook: ErrorBudgetBurnTicket",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnTicket.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
       "fieldConfig": {
         "defaults": {
-          "unit": "percentunit"
+          "unit": "percentunit",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 0,
+                "color": "green"
+              }
+            ]
+          }
         },
         "overrides": []
-      },
-      "options": {},
+      }
+    },
+    {
+      "type": "stat",
+      "id": 2,
       "targets": [
         {
+          "expr": "slo:objective:ratio{service=~\"$service\"}",
           "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}} {{slo}}",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
-          "expr": "slo:error_budget:remaining_ratio{service=~\"$service\"}",
-          "legendFormat": "{{service}} {{slo}}",
-          "exemplar": false
+          }
         }
-      ]
-    },
-    {
-      "id": 2,
-      "type": "stat",
+      ],
       "title": "Objective",
-      "description": "",
+      "description": "The availability objective of each SLO (slo.py): the share of requests that must succeed.",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
       },
       "gridPos": {
-        "h": 8,
+        "h": 5,
         "w": 12,
         "x": 12,
         "y": 0
       },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
       "fieldConfig": {
         "defaults": {
-          "unit": "percentunit"
+          "unit": "percentunit",
+          "mappings": [
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
         },
         "overrides": []
-      },
-      "options": {},
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 3,
       "targets": [
         {
+          "expr": "slo:sli_error:ratio_rate5m{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
           "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} e5m",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
-          },
-          "expr": "slo:objective:ratio{service=~\"$service\"}",
-          "legendFormat": "{{service}} {{slo}}",
-          "exemplar": false
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate30m{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{service}} 30m",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate1h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "{{service}} e1h",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate2h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
+          "refId": "D",
+          "exemplar": true,
+          "legendFormat": "{{service}} e2h",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate6h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
+          "refId": "E",
+          "exemplar": true,
+          "legendFormat": "{{service}} e6h",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate24h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
+          "refId": "F",
+          "exemplar": true,
+          "legendFormat": "{{service}} 24h",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate72h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
+          "refId": "G",
+          "exemplar": true,
+          "legendFormat": "{{service}} 72h",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
         }
-      ]
-    },
-    {
-      "id": 3,
-      "type": "timeseries",
+      ],
       "title": "Burn rate by window",
-      "description": "",
+      "description": "How fast each window spends the error budget. Burn rate 1 spends the budget exactly over the budget period. The page alert needs 6.0x or more (red line) on both of a pair of windows, the ticket 1.0x (yellow line).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -2004,98 +5401,114 @@ EOT
         "h": 8,
         "w": 24,
         "x": 0,
-        "y": 8
+        "y": 5
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "none"
+      "links": [
+        {
+          "title": "Runbook: ErrorBudgetBurnPage",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnPage.md"
         },
-        "overrides": []
-      },
+        {
+          "title": "Runbook: ErrorBudgetBurnTicket",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnTicket.md"
+        }
+      ],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 1.0,
+                "color": "yellow"
+              },
+              {
+                "value": 6.0,
+                "color": "red"
+              }
+            ]
           },
-          "expr": "slo:sli_error:ratio_rate5m{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
-          "legendFormat": "{{service}} e5m",
-          "exemplar": true
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
         },
-        {
-          "refId": "B",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate30m{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
-          "legendFormat": "{{service}} 30m",
-          "exemplar": true
-        },
-        {
-          "refId": "C",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate1h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
-          "legendFormat": "{{service}} e1h",
-          "exemplar": true
-        },
-        {
-          "refId": "D",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate2h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
-          "legendFormat": "{{service}} e2h",
-          "exemplar": true
-        },
-        {
-          "refId": "E",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate6h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
-          "legendFormat": "{{service}} e6h",
-          "exemplar": true
-        },
-        {
-          "refId": "F",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate24h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
-          "legendFormat": "{{service}} 24h",
-          "exemplar": true
-        },
-        {
-          "refId": "G",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate72h{service=~\"$service\"} / on (service, slo) (1 - slo:objective:ratio{service=~\"$service\"})",
-          "legendFormat": "{{service}} 72h",
-          "exemplar": true
-        }
-      ]
+        "overrides": []
+      }
     },
     {
-      "id": 4,
       "type": "timeseries",
+      "id": 4,
+      "targets": [
+        {
+          "expr": "slo:sli_error:ratio_rate5m{service=~\"$service\"}",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} e5m",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate30m{service=~\"$service\"}",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{service}} 30m",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "slo:sli_error:ratio_rate1h{service=~\"$service\"}",
+          "refId": "C",
+          "exemplar": true,
+          "legendFormat": "{{service}} e1h",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
       "title": "SLI error ratio (short windows)",
-      "description": "",
+      "description": "Failed share of requests over the short windows; the yellow line is the budget (0.10%, burn rate 1), the red line the page threshold (6.0x the budget).",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -2104,58 +5517,69 @@ EOT
         "h": 8,
         "w": 12,
         "x": 0,
-        "y": 16
+        "y": 13
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "percentunit"
-        },
-        "overrides": []
-      },
+      "links": [],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
+      "fieldConfig": {
+        "defaults": {
+          "unit": "percentunit",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "green"
+              },
+              {
+                "value": 0.001,
+                "color": "yellow"
+              },
+              {
+                "value": 0.006,
+                "color": "red"
+              }
+            ]
           },
-          "expr": "slo:sli_error:ratio_rate5m{service=~\"$service\"}",
-          "legendFormat": "{{service}} e5m",
-          "exemplar": true
+          "custom": {
+            "thresholdsStyle": {
+              "mode": "dashed"
+            }
+          }
         },
-        {
-          "refId": "B",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate30m{service=~\"$service\"}",
-          "legendFormat": "{{service}} 30m",
-          "exemplar": true
-        },
-        {
-          "refId": "C",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "slo:sli_error:ratio_rate1h{service=~\"$service\"}",
-          "legendFormat": "{{service}} e1h",
-          "exemplar": true
-        }
-      ]
+        "overrides": []
+      }
     },
     {
-      "id": 5,
       "type": "timeseries",
+      "id": 5,
+      "targets": [
+        {
+          "expr": "ALERTS{alertname=~\"ErrorBudgetBurn.*\",service=~\"$service\"}",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{alertname}} {{service}} {{alertstate}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
       "title": "Burn-rate alerts",
-      "description": "",
+      "description": "Burn-rate alerts pending or firing (1 while active); the alerting dashboard follows their delivery.",
+      "transparent": false,
       "datasource": {
         "type": "prometheus",
         "uid": "prometheus"
@@ -2164,32 +5588,113 @@ EOT
         "h": 8,
         "w": 12,
         "x": 12,
-        "y": 16
+        "y": 13
       },
-      "fieldConfig": {
-        "defaults": {
-          "unit": "none"
+      "links": [
+        {
+          "title": "Runbook: ErrorBudgetBurnPage",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnPage.md"
         },
-        "overrides": []
-      },
+        {
+          "title": "Runbook: ErrorBudgetBurnTicket",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnTicket.md"
+        },
+        {
+          "title": "Alerting pipeline",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": false,
+          "includeVars": true,
+          "keepTime": true,
+          "url": "/d/firedrill-alerting"
+        }
+      ],
+      "repeatDirection": "h",
       "options": {
         "legend": {
           "displayMode": "list",
-          "placement": "bottom"
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
         }
       },
-      "targets": [
-        {
-          "refId": "A",
-          "datasource": {
-            "type": "prometheus",
-            "uid": "prometheus"
-          },
-          "expr": "ALERTS{alertname=~\"ErrorBudgetBurn.*\",service=~\"$service\"}",
-          "legendFormat": "{{alertname}} {{service}} {{alertstate}}",
-          "exemplar": true
-        }
-      ]
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    }
+  ],
+  "links": [
+    {
+      "title": "Firedrill dashboards",
+      "type": "dashboards",
+      "icon": "",
+      "tooltip": "",
+      "tags": [
+        "firedrill"
+      ],
+      "asDropdown": true,
+      "targetBlank": false,
+      "includeVars": true,
+      "keepTime": true
+    },
+    {
+      "title": "Runbook: ErrorBudgetBurnPage",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnPage.md"
+    },
+    {
+      "title": "Runbook: ErrorBudgetBurnTicket",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/ErrorBudgetBurnTicket.md"
     }
   ]
 }

@@ -29,6 +29,7 @@ from .settings import LINKS, THRESHOLDS, Links, Thresholds
 OVERVIEW_UID = "firedrill-overview"
 SLO_UID = "firedrill-slo"
 PLATFORM_UID = "firedrill-platform"
+ALERTING_UID = "firedrill-alerting"
 SERVICE_VAR = "var-service={{ $labels.service }}"
 
 # Symptoms a broken dependency causes in its callers (Alertmanager inhibits these).
@@ -241,7 +242,7 @@ class AlertBuilder:
         w = duration(self.w)
         return self.alert(
             "IncidentReceiverUnreachable",
-            dashboard=PLATFORM_UID,
+            dashboard=ALERTING_UID,
             expr=(
                 f'max by (service) (up{{{SERVICES},service="{name}"}}) == 0\n'
                 f'or\nmax by (service) (absent(up{{{SERVICES},service="{name}"}}))\n'
@@ -299,9 +300,7 @@ class AlertBuilder:
 
     def certificate_expiring(self) -> Alert:
         victim = sc.first_service(Protocol.GRPC)
-        # Renewal is due at cert_renew_fraction of the lifetime; alert when half the time left after
-        # that point has gone too, i.e. renewal has been failing for a while.
-        limit = int(self.p.cert_ttl_s * (1 - self.p.cert_renew_fraction) / 2)
+        limit = certificate_expiry_limit_s(self.p)
         series = sc.gauge_series(
             "tls_cert_expiry_seconds", victim, self.p.cert_ttl_s, limit // 2, instance=sc.instance(victim)
         )
@@ -369,6 +368,12 @@ class AlertBuilder:
             scenarios=(Scenario("errors", raw, labels, detect_s=3 * self.i, clear_s=clear, warmup_s=2 * self.w),),
             blip=Scenario("blip", direct, labels, detect_s=self.i, clear_s=self.i),
         )
+
+
+def certificate_expiry_limit_s(profile: TimingProfile) -> int:
+    """Renewal is due at cert_renew_fraction of the lifetime; CertificateExpiringSoon fires when half
+    the time left after that point has gone too, i.e. renewal has been failing for a while."""
+    return int(profile.cert_ttl_s * (1 - profile.cert_renew_fraction) / 2)
 
 
 def alerts(profile: TimingProfile, thresholds: Thresholds = THRESHOLDS, links: Links = LINKS) -> tuple[Alert, ...]:

@@ -1,180 +1,269 @@
-"""Grafana dashboards, generated: RED overview, SLO and burn rate, the gRPC movie app, platform.
+"""Grafana dashboards, generated: RED overview, SLOs, the gRPC movie app, platform, alerting, cluster.
 
 Panels read the recording rules where one exists, so the dashboards work unchanged with either
-timing profile; raw-metric panels use ``$__rate_interval``.
+timing profile; raw-metric panels use ``$__rate_interval``. Thresholds are the alert thresholds
+(settings.THRESHOLDS) and the SLO objectives and burn-rate factors (slo.py), never written here.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from services.common import catalog
 from services.common.catalog import Protocol
+from services.common.profiles import PRODUCTION
 
 from . import recording as rec
 from . import slo as slo_mod
-from .alerts import OVERVIEW_UID, PLATFORM_UID, SLO_UID
+from .alerts import ALERTING_UID, OVERVIEW_UID, PLATFORM_UID, SLO_UID, certificate_expiry_limit_s
+from .dashboard_alerting import alerting
+from .dashboard_cluster import cluster
+from .dashboard_links import header_runbooks, runbooks
 from .files import REPO
-from .grafana_model import Dashboard, Panel, Query
+from .grafana_kit import (
+    Board,
+    Core,
+    Query,
+    Step,
+    Thresholds,
+    above,
+    below,
+    board,
+    informational,
+    stat_panel,
+    states,
+    timeseries_panel,
+    to_dashboard,
+)
+from .settings import THRESHOLDS
 
 MOVIE_UID = "firedrill-movie"
 SEL = 'service=~"$service"'
 DASHBOARDS_DIR = REPO / "grafana" / "dashboards"
 
 
-def overview() -> Dashboard:
-    return Dashboard(
-        uid=OVERVIEW_UID,
-        title="Firedrill — services overview (RED)",
-        description="Rate, errors and duration of every service, plus process resources.",
-        panels=(
-            Panel(
-                "Scrape health (up)",
-                (Query(f'max by (service) (up{{job="services",{SEL}}})', "{{service}}"),),
-                unit="none",
-                kind="stat",
-                width=24,
-                height=4,
-                core=True,
+def overview() -> Board:
+    t = THRESHOLDS
+    return board(
+        OVERVIEW_UID,
+        "Firedrill — services overview (RED)",
+        "Rate, errors and duration of every service, plus process resources. Red lines are the alert thresholds.",
+        (
+            Core(
+                stat_panel(
+                    "Scrape health (up)",
+                    "Whether Prometheus scrapes each service: DOWN for more than the profile's `for` is ServiceDown.",
+                    (Query(f'max by (service) (up{{job="services",{SEL}}})', "{{service}}"),),
+                    "none",
+                    below(1),
+                    mappings=states("DOWN", "UP"),
+                    links=runbooks("ServiceDown"),
+                    width=24,
+                    height=4,
+                )
             ),
-            Panel(
-                "Request rate",
-                (
-                    Query(f"{rec.HTTP_RATE}{{{SEL}}}", "{{service}} http"),
-                    Query(f"{rec.GRPC_RATE}{{{SEL}}}", "{{service}} grpc"),
-                ),
-                unit="reqps",
-                core=True,
-            ),
-            Panel(
-                "Error ratio",
-                (
-                    Query(f"{rec.HTTP_ERROR_RATIO}{{{SEL}}}", "{{service}} http"),
-                    Query(f"{rec.GRPC_ERROR_RATIO}{{{SEL}}}", "{{service}} grpc"),
-                ),
-                unit="percentunit",
-                core=True,
-            ),
-            Panel(
-                "p95 latency",
-                (
-                    Query(f"{rec.HTTP_P95}{{{SEL}}}", "{{service}} http"),
-                    Query(f"{rec.GRPC_P95}{{{SEL}}}", "{{service}} grpc"),
-                ),
-                unit="s",
-                core=True,
-            ),
-            Panel(
-                "Requests by status",
-                (
-                    Query(
-                        f'sum by (service, status) (rate(http_requests_total{{job="services",{SEL}}}'
-                        "[$__rate_interval]))",
-                        "{{service}} {{status}}",
+            Core(
+                timeseries_panel(
+                    "Request rate",
+                    "Requests per second each service serves (HTTP and gRPC), from the recording rules.",
+                    (
+                        Query(f"{rec.HTTP_RATE}{{{SEL}}}", "{{service}} http"),
+                        Query(f"{rec.GRPC_RATE}{{{SEL}}}", "{{service}} grpc"),
                     ),
-                ),
-                unit="reqps",
-                core=True,
+                    "reqps",
+                )
             ),
-            Panel(
-                "In flight",
-                (Query(f'sum by (service) (http_requests_in_flight{{job="services",{SEL}}})', "{{service}}"),),
-                unit="none",
-                core=True,
-            ),
-            Panel(
-                "HTTP calls to upstreams",
-                (
-                    Query(
-                        f'sum by (service, upstream, outcome) (rate(http_client_requests_total{{job="services",{SEL}}}'
-                        "[$__rate_interval]))",
-                        "{{service}}→{{upstream}} {{outcome}}",
+            Core(
+                timeseries_panel(
+                    "Error ratio",
+                    f"Share of requests that failed (HTTP 5xx, gRPC server codes); above {t.error_ratio:.0%} for the "
+                    "profile's `for` is HighErrorRatio. The SLO dashboard shows what it costs the error budget.",
+                    (
+                        Query(f"{rec.HTTP_ERROR_RATIO}{{{SEL}}}", "{{service}} http"),
+                        Query(f"{rec.GRPC_ERROR_RATIO}{{{SEL}}}", "{{service}} grpc"),
                     ),
-                ),
-                unit="reqps",
+                    "percentunit",
+                    thresholds=above(t.error_ratio),
+                    links=[*runbooks("HighErrorRatio"), to_dashboard(SLO_UID, "SLOs and error budget")],
+                )
             ),
-            Panel("CPU (cores)", (Query(f"{rec.CPU_RATE}{{{SEL}}}", "{{service}}"),), unit="none", core=True),
-            Panel(
-                "Resident memory",
-                (
-                    Query(f"{rec.MEMORY}{{{SEL}}}", "{{service}} now"),
-                    Query(f"{rec.MEMORY_PREDICTED}{{{SEL}}}", "{{service}} predicted"),
-                ),
-                unit="bytes",
-                core=True,
+            Core(
+                timeseries_panel(
+                    "p95 latency",
+                    f"95th percentile request duration; above {t.latency_p95_s}s is HighLatencyP95. Exemplar dots "
+                    "open the slow request's trace in Jaeger.",
+                    (
+                        Query(f"{rec.HTTP_P95}{{{SEL}}}", "{{service}} http"),
+                        Query(f"{rec.GRPC_P95}{{{SEL}}}", "{{service}} grpc"),
+                    ),
+                    "s",
+                    thresholds=above(t.latency_p95_s),
+                    links=runbooks("HighLatencyP95"),
+                )
+            ),
+            Core(
+                timeseries_panel(
+                    "Requests by status",
+                    "HTTP requests per second by response status (route templates, never raw URLs).",
+                    (
+                        Query(
+                            f'sum by (service, status) (rate(http_requests_total{{job="services",{SEL}}}'
+                            "[$__rate_interval]))",
+                            "{{service}} {{status}}",
+                        ),
+                    ),
+                    "reqps",
+                )
+            ),
+            Core(
+                timeseries_panel(
+                    "In flight",
+                    "HTTP requests being served right now: a queue building up shows here before latency does.",
+                    (Query(f'sum by (service) (http_requests_in_flight{{job="services",{SEL}}})', "{{service}}"),),
+                    "none",
+                )
+            ),
+            Core(
+                timeseries_panel(
+                    "HTTP calls to upstreams",
+                    "Calls each service makes to its upstreams by outcome: a failing dependency shows as errors "
+                    "or timeouts here while the dependency's own dashboard row is red.",
+                    (
+                        Query(
+                            "sum by (service, upstream, outcome) (rate(http_client_requests_total"
+                            f'{{job="services",{SEL}}}[$__rate_interval]))',
+                            "{{service}}→{{upstream}} {{outcome}}",
+                        ),
+                    ),
+                    "reqps",
+                )
+            ),
+            Core(
+                timeseries_panel(
+                    "CPU (cores)",
+                    f"CPU seconds per second of the busiest process; a Python process saturates at one core "
+                    f"(CpuSaturation above {t.cpu_cores}).",
+                    (Query(f"{rec.CPU_RATE}{{{SEL}}}", "{{service}}"),),
+                    "none",
+                    thresholds=above(t.cpu_cores),
+                    links=runbooks("CpuSaturation"),
+                )
+            ),
+            Core(
+                timeseries_panel(
+                    "Resident memory",
+                    "Resident memory now and where predict_linear says it is heading; the predicted line crossing "
+                    f"{t.memory_limit_bytes // 2**20} MiB is MemoryGrowth.",
+                    (
+                        Query(f"{rec.MEMORY}{{{SEL}}}", "{{service}} now"),
+                        Query(f"{rec.MEMORY_PREDICTED}{{{SEL}}}", "{{service}} predicted"),
+                    ),
+                    "bytes",
+                    thresholds=above(t.memory_limit_bytes),
+                    links=runbooks("MemoryGrowth"),
+                )
             ),
         ),
+        links=header_runbooks(OVERVIEW_UID),
     )
 
 
-def slo() -> Dashboard:
+def _one_budget() -> float:
+    budgets = {s.budget for s in slo_mod.slos()}
+    if len(budgets) != 1:
+        raise ValueError(f"the SLO panels draw one budget line; the SLOs have several: {sorted(budgets)}")
+    return budgets.pop()
+
+
+def slo() -> Board:
     windows = [w for w in slo_mod.window_names() if w != slo_mod.BUDGET_PERIOD_S]
-    return Dashboard(
-        uid=SLO_UID,
-        title="Firedrill — SLOs and error-budget burn",
-        description="Availability SLOs of the edge services. Window names are production windows; the drill "
-        "profile divides them (see the rule group names).",
-        panels=(
-            Panel(
-                "Error budget remaining (budget period)",
-                (Query(f"{slo_mod.BUDGET_REMAINING_RECORD}{{{SEL}}}", "{{service}} {{slo}}"),),
-                unit="percentunit",
-                kind="stat",
-                width=12,
-                core=True,
+    budget = _one_budget()
+    page, ticket = slo_mod.PAGE, slo_mod.TICKET
+    page_factor = min(w.factor for w in page.windows)
+    ticket_factor = min(w.factor for w in ticket.windows)
+    burn = "Burn rate 1 spends the budget exactly over the budget period."
+    return board(
+        SLO_UID,
+        "Firedrill — SLOs and error-budget burn",
+        "Availability SLOs of the edge services. Window names are production windows; the drill profile divides "
+        "them (see the rule group names).",
+        (
+            Core(
+                stat_panel(
+                    "Error budget remaining (budget period)",
+                    "Share of the budget period's error budget left: green while the SLO holds, red below 0 "
+                    "(the objective is missed for the period).",
+                    (Query(f"{slo_mod.BUDGET_REMAINING_RECORD}{{{SEL}}}", "{{service}} {{slo}}"),),
+                    "percentunit",
+                    below(0),
+                    links=runbooks(page.name, ticket.name),
+                )
             ),
-            Panel(
-                "Objective",
-                (Query(f"{slo_mod.OBJECTIVE_RECORD}{{{SEL}}}", "{{service}} {{slo}}"),),
-                unit="percentunit",
-                kind="stat",
-                width=12,
-                core=True,
+            Core(
+                stat_panel(
+                    "Objective",
+                    "The availability objective of each SLO (slo.py): the share of requests that must succeed.",
+                    (Query(f"{slo_mod.OBJECTIVE_RECORD}{{{SEL}}}", "{{service}} {{slo}}"),),
+                    "percentunit",
+                    informational(),
+                )
             ),
-            Panel(
-                "Burn rate by window",
-                tuple(
-                    Query(
-                        f"{slo_mod.ratio_record(w)}{{{SEL}}} / on (service, slo) "
-                        f"(1 - {slo_mod.OBJECTIVE_RECORD}{{{SEL}}})",
-                        "{{service}} " + slo_mod.ratio_record(w)[-3:],
-                    )
-                    for w in windows
-                ),
-                unit="none",
-                width=24,
-                core=True,
+            Core(
+                timeseries_panel(
+                    "Burn rate by window",
+                    f"How fast each window spends the error budget. {burn} The page alert needs {page_factor}x or more "
+                    f"(red line) on both of a pair of windows, the ticket {ticket_factor}x (yellow line).",
+                    tuple(
+                        Query(
+                            f"{slo_mod.ratio_record(w)}{{{SEL}}} / on (service, slo) "
+                            f"(1 - {slo_mod.OBJECTIVE_RECORD}{{{SEL}}})",
+                            "{{service}} " + slo_mod.ratio_record(w)[-3:],
+                        )
+                        for w in windows
+                    ),
+                    "none",
+                    thresholds=Thresholds("green", (Step(ticket_factor, "yellow"), Step(page_factor, "red"))),
+                    links=runbooks(page.name, ticket.name),
+                    width=24,
+                )
             ),
-            Panel(
-                "SLI error ratio (short windows)",
-                tuple(
-                    Query(f"{slo_mod.ratio_record(w)}{{{SEL}}}", "{{service}} " + slo_mod.ratio_record(w)[-3:])
-                    for w in windows[:3]
-                ),
-                unit="percentunit",
-                core=True,
+            Core(
+                timeseries_panel(
+                    "SLI error ratio (short windows)",
+                    f"Failed share of requests over the short windows; the yellow line is the budget ({budget:.2%}, "
+                    f"burn rate 1), the red line the page threshold ({page_factor}x the budget).",
+                    tuple(
+                        Query(f"{slo_mod.ratio_record(w)}{{{SEL}}}", "{{service}} " + slo_mod.ratio_record(w)[-3:])
+                        for w in windows[:3]
+                    ),
+                    "percentunit",
+                    thresholds=above(round(page_factor * budget, 10), warning=budget),
+                )
             ),
-            Panel(
+            timeseries_panel(
                 "Burn-rate alerts",
+                "Burn-rate alerts pending or firing (1 while active); the alerting dashboard follows their delivery.",
                 (Query(f'ALERTS{{alertname=~"ErrorBudgetBurn.*",{SEL}}}', "{{alertname}} {{service}} {{alertstate}}"),),
-                unit="none",
+                "none",
+                links=[*runbooks(page.name, ticket.name), to_dashboard(ALERTING_UID, "Alerting pipeline")],
             ),
         ),
+        links=header_runbooks(SLO_UID),
     )
 
 
-def movie() -> Dashboard:
+def movie() -> Board:
     grpc = [s.name for s in catalog.SERVICES if s.protocol is Protocol.GRPC]
     sel = f'job="services",service=~"{"|".join(grpc)}"'
-    return Dashboard(
-        uid=MOVIE_UID,
-        title="Firedrill — movie app (gRPC)",
-        description="movie fans out to metadata and rating (and auth); server and client side of every call.",
-        service_variable=False,
-        panels=(
-            Panel(
+    t = THRESHOLDS
+    return board(
+        MOVIE_UID,
+        "Firedrill — movie app (gRPC)",
+        "movie fans out to metadata and rating (and auth); server and client side of every call.",
+        (
+            timeseries_panel(
                 "Server calls by method and code",
+                "gRPC calls each server handled per second, by method and status code.",
                 (
                     Query(
                         f"sum by (service, grpc_method, grpc_code) (rate(grpc_server_handled_total{{{sel}}}"
@@ -182,131 +271,144 @@ def movie() -> Dashboard:
                         "{{service}} {{grpc_method}} {{grpc_code}}",
                     ),
                 ),
-                unit="reqps",
+                "reqps",
             ),
-            Panel(
+            timeseries_panel(
                 "Server p95 by method",
+                f"95th percentile handling time per method; above {t.latency_p95_s}s is HighLatencyP95. Exemplar "
+                "dots open the trace in Jaeger.",
                 (
                     Query(
-                        f"histogram_quantile(0.95, sum by (service, grpc_method, le) "
+                        "histogram_quantile(0.95, sum by (service, grpc_method, le) "
                         f"(rate(grpc_server_handling_seconds_bucket{{{sel}}}[$__rate_interval])))",
                         "{{service}} {{grpc_method}}",
                     ),
                 ),
-                unit="s",
+                "s",
+                thresholds=above(t.latency_p95_s),
+                links=runbooks("HighLatencyP95"),
             ),
-            Panel(
+            timeseries_panel(
                 "Client calls (movie → upstreams)",
+                "Calls movie makes to metadata, rating and auth, by status: DeadlineExceeded or Unavailable here "
+                "while movie still answers means it degraded gracefully.",
                 (
                     Query(
-                        f"sum by (service, grpc_service, grpc_method, grpc_code) "
+                        "sum by (service, grpc_service, grpc_method, grpc_code) "
                         f"(rate(grpc_client_handled_total{{{sel}}}[$__rate_interval]))",
                         "{{service}}→{{grpc_service}}.{{grpc_method}} {{grpc_code}}",
                     ),
                 ),
-                unit="reqps",
+                "reqps",
             ),
-            Panel(
+            timeseries_panel(
                 "Client p95 (movie → upstreams)",
+                "95th percentile time movie waits for each upstream, deadline included.",
                 (
                     Query(
-                        f"histogram_quantile(0.95, sum by (service, grpc_service, le) "
+                        "histogram_quantile(0.95, sum by (service, grpc_service, le) "
                         f"(rate(grpc_client_handling_seconds_bucket{{{sel}}}[$__rate_interval])))",
                         "{{service}}→{{grpc_service}}",
                     ),
                 ),
-                unit="s",
+                "s",
+                thresholds=above(t.latency_p95_s),
             ),
-            Panel(
+            timeseries_panel(
                 "Error ratio (server faults)",
+                f"Share of gRPC calls that failed on the server side; above {t.error_ratio:.0%} is HighErrorRatio.",
                 (Query(f'{rec.GRPC_ERROR_RATIO}{{service=~"{"|".join(grpc)}"}}', "{{service}}"),),
-                unit="percentunit",
+                "percentunit",
+                thresholds=above(t.error_ratio),
+                links=runbooks("HighErrorRatio"),
             ),
-            Panel(
-                "Scrape health",
-                (Query(f"max by (service) (up{{{sel}}})", "{{service}}"),),
-                unit="none",
-                kind="stat",
-                core=True,
+            Core(
+                stat_panel(
+                    "Scrape health",
+                    "Whether Prometheus scrapes each gRPC service's ops port.",
+                    (Query(f"max by (service) (up{{{sel}}})", "{{service}}"),),
+                    "none",
+                    below(1),
+                    mappings=states("DOWN", "UP"),
+                    links=runbooks("ServiceDown"),
+                )
             ),
         ),
+        links=[to_dashboard(OVERVIEW_UID, "Services overview")],
+        service_filter=False,
     )
 
 
-def platform() -> Dashboard:
-    return Dashboard(
-        uid=PLATFORM_UID,
-        title="Firedrill — platform and alerting",
-        description="Alerts, Alertmanager delivery to the incident receiver, scrape health, Vault and certificates.",
-        panels=(
-            Panel(
-                "Firing alerts",
-                (Query('sum by (alertname, severity) (ALERTS{alertstate="firing"})', "{{alertname}} {{severity}}"),),
-                unit="none",
+def platform() -> Board:
+    expiry = certificate_expiry_limit_s(PRODUCTION)
+    return board(
+        PLATFORM_UID,
+        "Firedrill — platform",
+        "Scrape health, Vault and certificates, and Prometheus' own rule evaluation. Alert delivery is on the "
+        "alerting dashboard, the Nomad, Consul and Vault servers on the cluster dashboard.",
+        (
+            Core(
+                timeseries_panel(
+                    "Targets up by job",
+                    "Targets Prometheus scrapes successfully, against all it knows, per scrape job.",
+                    (Query("sum by (job) (up)", "{{job}} up"), Query("count by (job) (up)", "{{job}} total")),
+                    "none",
+                )
             ),
-            Panel(
-                "Targets up by job",
-                (Query("sum by (job) (up)", "{{job}} up"), Query("count by (job) (up)", "{{job}} total")),
-                unit="none",
-                core=True,
+            Core(
+                stat_panel(
+                    "Vault reachable",
+                    "Whether the component that renders each service's secrets last reached Vault; UNREACHABLE for "
+                    "the profile's `for` is VaultUnreachable (services run on cached secrets meanwhile).",
+                    (Query(f"min by (service) (vault_reachable{{{SEL}}})", "{{service}}"),),
+                    "none",
+                    below(1),
+                    mappings=states("UNREACHABLE", "REACHABLE"),
+                    links=runbooks("VaultUnreachable"),
+                )
             ),
-            Panel(
-                "Alertmanager notifications",
-                (
-                    Query(
-                        "sum by (integration) (rate(alertmanager_notifications_total[$__rate_interval]))",
-                        "{{integration}} sent",
-                    ),
-                    Query(
-                        "sum by (integration) (rate(alertmanager_notifications_failed_total[$__rate_interval]))",
-                        "{{integration}} failed",
-                    ),
-                ),
-                unit="ops",
-                core=True,
+            Core(
+                stat_panel(
+                    "TLS certificate expires in",
+                    "Time until the certificate each service serves expires. Red below the production "
+                    "CertificateExpiringSoon limit (renewal has been failing); a drill's 15-minute certificates "
+                    "always read red here, their own alert limit is the drill profile's.",
+                    (Query(f'min by (service) (tls_cert_expiry_seconds{{job="services",{SEL}}})', "{{service}}"),),
+                    "s",
+                    below(expiry, healthy_from=2 * expiry),
+                    links=runbooks("CertificateExpiringSoon"),
+                )
             ),
-            Panel(
-                "Alerts received by Alertmanager",
-                (Query("sum by (status) (rate(alertmanager_alerts_received_total[$__rate_interval]))", "{{status}}"),),
-                unit="ops",
-                core=False,
+            Core(
+                timeseries_panel(
+                    "Rule evaluation duration",
+                    "Time each rule group's last evaluation took; near the evaluation interval, alerts come late.",
+                    (Query("max by (rule_group) (prometheus_rule_group_last_duration_seconds)", "{{rule_group}}"),),
+                    "s",
+                )
             ),
-            Panel(
-                "Vault reachable",
-                (Query(f"min by (service) (vault_reachable{{{SEL}}})", "{{service}}"),),
-                unit="bool",
-                kind="stat",
-            ),
-            Panel(
-                "TLS certificate expires in",
-                (Query(f'min by (service) (tls_cert_expiry_seconds{{job="services",{SEL}}})', "{{service}}"),),
-                unit="s",
-                kind="stat",
-            ),
-            Panel(
-                "Rule evaluation duration",
-                (Query("max by (rule_group) (prometheus_rule_group_last_duration_seconds)", "{{rule_group}}"),),
-                unit="s",
-                core=True,
-            ),
-            Panel(
-                "Scrape duration",
-                (Query(f'max by (service) (scrape_duration_seconds{{job="services",{SEL}}})', "{{service}}"),),
-                unit="s",
-                core=True,
+            Core(
+                timeseries_panel(
+                    "Scrape duration",
+                    "How long each service's /metrics scrape takes; close to the scrape timeout means lost samples.",
+                    (Query(f'max by (service) (scrape_duration_seconds{{job="services",{SEL}}})', "{{service}}"),),
+                    "s",
+                )
             ),
         ),
+        links=[
+            *header_runbooks(PLATFORM_UID),
+            to_dashboard(ALERTING_UID, "Alerting pipeline"),
+        ],
     )
 
 
-def dashboards() -> tuple[Dashboard, ...]:
-    return (overview(), slo(), movie(), platform())
+def dashboards() -> tuple[Board, ...]:
+    return (overview(), slo(), movie(), platform(), alerting(), cluster())
 
 
 def dashboard_files(directory: Path = DASHBOARDS_DIR) -> dict[Path, str]:
-    return {
-        directory / f"{d.uid}.json": json.dumps(d.to_json(), indent=2, sort_keys=False) + "\n" for d in dashboards()
-    }
+    return {directory / f"{d.uid}.json": d.render() for d in dashboards()}
 
 
 def render_dashboards(directory: Path = DASHBOARDS_DIR) -> list[Path]:

@@ -71,6 +71,27 @@ def _nomad_job(consul_server: str, role: str) -> dict[str, Any]:
     }
 
 
+def _vault_job(consul_server: str) -> dict[str, Any]:
+    """Vault's /v1/sys/metrics on every Vault server, over TLS, without a token.
+
+    The listener sets ``unauthenticated_metrics_access`` (terraform's bootstrap); Vault registers
+    itself in Consul as ``vault`` at its api_addr, and its certificate carries vault.service.consul.
+    """
+    return {
+        "job_name": "vault",
+        "metrics_path": "/v1/sys/metrics",
+        "params": {"format": ["prometheus"]},
+        "scheme": "https",
+        "tls_config": {"ca_file": CLUSTER_CA_FILE, "server_name": "vault.service.consul"},
+        "consul_sd_configs": [_consul_sd(consul_server, ["vault"])],
+        "relabel_configs": [{"source_labels": ["__meta_consul_node"], "target_label": "node"}],
+    }
+
+
+# The scrape jobs of the cluster's own agents (the cluster dashboard reads these).
+CLUSTER_JOBS = ("nomad-server", "nomad-client", "consul", "vault")
+
+
 def _consul_jobs(consul_server: str) -> list[dict[str, Any]]:
     names = list(catalog.service_names())
     return [
@@ -114,6 +135,7 @@ def _consul_jobs(consul_server: str) -> list[dict[str, Any]]:
                 {"source_labels": ["__meta_consul_node"], "target_label": "node"},
             ],
         },
+        _vault_job(consul_server),
         {
             "job_name": "prometheus",
             "consul_sd_configs": [_consul_sd(consul_server, ["prometheus"])],
