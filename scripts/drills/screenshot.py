@@ -37,15 +37,17 @@ TIMEOUT_S = 90
 
 PROBE_ID = "firedrill-probe"
 # Collects, after layout, the boxes a test checks; written into the DOM that --dump-dom prints.
-PROBE = (
-    """<script>(function(){
+# The page height is taken as it opens; folded <details> are then unfolded, so that what a person
+# sees after clicking them is checked too.
+PROBE = """<script>(function(){
 function box(e){var r=e.getBoundingClientRect();return {left:r.left,right:r.right,top:r.top,bottom:r.bottom,
 width:r.width,height:r.height};}
 function each(sel,f){return Array.prototype.map.call(document.querySelectorAll(sel),f);}
 function chartOf(e){var s=e.closest('svg.chart');return s?s.id:null;}
-var doc=document.documentElement;
+var doc=document.documentElement;var height=doc.scrollHeight;
+each('details',function(e){e.open=true;});
 var out={viewport:{width:window.innerWidth,height:window.innerHeight},
-scrollWidth:doc.scrollWidth,clientWidth:doc.clientWidth,scrollHeight:doc.scrollHeight,
+scrollWidth:doc.scrollWidth,clientWidth:doc.clientWidth,scrollHeight:height,
 charts:each('svg.chart',function(e){return {id:e.id,box:box(e)};}),
 series:each('svg.chart .series',function(e){return {chart:chartOf(e),box:box(e)};}),
 labels:each('svg.chart text',function(e){return {chart:chartOf(e),cls:e.getAttribute('class'),
@@ -53,10 +55,8 @@ text:e.textContent,box:box(e)};}),
 links:each('a[href]',function(e){return {href:e.getAttribute('href'),text:e.textContent,box:box(e)};}),
 overflowing:each('pre,dd,td,.span-name,code',function(e){return e.scrollWidth>e.clientWidth+1?e.tagName:null;})
 .filter(function(x){return x;})};
-var p=document.createElement('pre');p.id='%s';p.textContent=JSON.stringify(out);document.body.appendChild(p);
-})();</script>"""
-    % PROBE_ID
-)  # noqa: UP031 (a JavaScript body full of braces)
+var p=document.createElement('pre');p.id='__PROBE_ID__';p.textContent=JSON.stringify(out);document.body.appendChild(p);
+})();</script>""".replace("__PROBE_ID__", PROBE_ID)
 
 
 def find_chromium() -> str | None:
