@@ -42,7 +42,7 @@ def _trace_link(trace_id: object, jaeger_url: str | None, shown: set[str]) -> st
         return _link(url, trace_id)
     if trace_id in shown:
         return f'<a href="#trace-{escape(trace_id)}"><code>{escape(trace_id)}</code></a> (waterfall below)'
-    return f"<code>{escape(trace_id)}</code>"
+    return f"<code>{escape(trace_id)}</code> (no span of it was recorded in the drill window)"
 
 
 def render_incident(

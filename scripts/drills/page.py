@@ -28,7 +28,7 @@ a{color:#0050a0}code{overflow-wrap:anywhere}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.85em;font-weight:600;color:#fff;
 background:#666;vertical-align:middle}
 .verdict-passed,.status-resolved{background:#1b7f4b}.verdict-failed,.status-firing,.reason-failing{background:#b03a10}
-.reason-slowest{background:#7a5a00}
+.reason-slowest{background:#7a5a00}.reason-exemplar{background:#5a3d8a}
 .sub{color:#555;margin:0 0 1em}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;margin:1em 0}
 .tile{border:1px solid #ddd;border-radius:6px;padding:8px 12px}.tile b{display:block;font-size:1.5em}
@@ -89,6 +89,20 @@ def _details(result: DrillResult) -> str:
     return f"<section><h2>Details</h2><table>{body}</table></section>"
 
 
+def _reading_guide(recording: Recording, outage: tuple[float, float] | None) -> str:
+    """What the shading and hatching mean, said once for all charts."""
+    notes = []
+    if outage is not None:
+        notes.append(f"Shaded: the outage, from the stop to the restart ({outage[1] - outage[0]:.1f} s).")
+    windows = sorted({s.query.rate_window_s for s in recording.series if s.query.rate_window_s})
+    for window in windows:
+        notes.append(
+            f"Hatched: the {window:g} s after traffic starts, the stop and the restart. Each point is a rate over "
+            f"the {window:g} s before it, so a curve shows a change up to {window:g} s after it happened."
+        )
+    return f'<p class="chart-note">{" ".join(notes)}</p>' if notes else ""
+
+
 def _charts(recording: Recording, zone: tzinfo | None) -> str:
     result = recording.result
     events = drill_events(result.moments, result.service)
@@ -96,21 +110,11 @@ def _charts(recording: Recording, zone: tzinfo | None) -> str:
     parts = []
     for index, series in enumerate(recording.series):
         svg = render_chart(series, recording.window, events, outage, zone, f"chart-{index}")
-        notes = []
-        if outage is not None:
-            notes.append(f"Shaded: the outage, from the stop to the restart ({outage[1] - outage[0]:.1f} s).")
-        if series.query.rate_window_s:
-            window_s = f"{series.query.rate_window_s:g} s"
-            notes.append(
-                f"Hatched: the {window_s} after traffic starts, the stop and the restart. Each point is a rate "
-                f"over the {window_s} before it, so the curve shows a change up to {window_s} after it happened."
-            )
-        note = f'<p class="chart-note">{" ".join(notes)}</p>' if notes else ""
         parts.append(
-            f"<figure><figcaption>{escape(series.query.title)}</figcaption>{svg}{note}"
+            f"<figure><figcaption>{escape(series.query.title)}</figcaption>{svg}"
             f'<p class="q">PromQL: <code>{escape(series.query.expr)}</code></p></figure>'
         )
-    return "<section><h2>What users saw</h2>" + "".join(parts) + "</section>"
+    return "<section><h2>What users saw</h2>" + _reading_guide(recording, outage) + "".join(parts) + "</section>"
 
 
 def render_page(recording: Recording, zone: tzinfo | None = None) -> str:

@@ -136,7 +136,8 @@ def collect(
     notes = []
     traces: list[Trace] = []
     if traces_dir is not None and traces_dir.is_dir():
-        traces = pick_traces(read_spans(traces_dir, *window))
+        exemplar = ((result.incident or {}).get("enrichment") or {}).get("exemplar_trace_id")
+        traces = pick_traces(read_spans(traces_dir, *window), also=exemplar)
         if not traces:
             notes.append(f"no sampled trace in {traces_dir} during the drill")
     elif jaeger_url:

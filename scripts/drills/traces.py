@@ -138,17 +138,24 @@ def _spread(items: list[Trace], count: int) -> list[Trace]:
     return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
-def pick_traces(spans: Iterable[Span], failing: int = 3, slowest: int = 3) -> list[Trace]:
-    """Failing traces spread over the window (in time order), then the slowest that did not fail."""
+def pick_traces(spans: Iterable[Span], failing: int = 3, slowest: int = 3, also: str | None = None) -> list[Trace]:
+    """Failing traces spread over the window (in time order), then the slowest that did not fail.
+
+    ``also`` names one more trace to show when its spans are there (the incident's exemplar).
+    """
+    grouped = group_traces(spans)
     failed, succeeded = [], []
-    for trace_id, members in group_traces(spans).items():
+    for trace_id, members in grouped.items():
         if any(span.failed for span in members):
             failed.append(Trace(trace_id, "failing", tuple(members)))
         else:
             succeeded.append(Trace(trace_id, "slowest", tuple(members)))
     failed.sort(key=lambda t: t.start_ns)
     succeeded.sort(key=lambda t: t.duration_ms, reverse=True)
-    return _spread(failed, failing) + succeeded[:slowest]
+    chosen = _spread(failed, failing) + succeeded[:slowest]
+    if also in grouped and all(trace.trace_id != also for trace in chosen):
+        chosen.append(Trace(also, "exemplar", tuple(grouped[also])))
+    return chosen
 
 
 def jaeger_trace_url(jaeger: str | None, trace_id: str) -> str | None:

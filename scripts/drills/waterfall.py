@@ -7,7 +7,7 @@ from html import escape
 
 from scripts.drills.traces import Span, Trace, jaeger_trace_url
 
-REASONS = {"failing": "failed", "slowest": "slowest"}
+REASONS = {"failing": "failed", "slowest": "slowest", "exemplar": "incident's exemplar"}
 
 
 def _depths(trace: Trace) -> list[tuple[Span, int]]:
@@ -60,9 +60,9 @@ def render_trace(trace: Trace, jaeger_url: str | None, zone: tzinfo | None) -> s
 
 def render_traces(traces: list[Trace], jaeger_url: str | None, zone: tzinfo | None, notes: list[str]) -> str:
     intro = (
-        "<p>The failing traces of the drill window (spread over it) and the slowest of the others, "
-        "from the spans the services recorded. Each row is one span; the bar shows when it ran "
-        "within the trace.</p>"
+        "<p>Failing traces of the drill window (spread over it), the slowest of those that succeeded, "
+        "and the incident's exemplar trace, from the spans the services recorded. Each row is one span, "
+        "indented under its caller; the bar shows when it ran within the trace.</p>"
     )
     body = "".join(render_trace(trace, jaeger_url, zone) for trace in traces)
     if not traces:

@@ -119,6 +119,7 @@ def test_the_incident_is_a_card_with_links_and_the_raw_record_folded(recording: 
     assert f'<a href="{incident["runbook_url"]}"' in card
     assert f'<a href="{incident["dashboard_url"]}"' in card
     assert "{" not in card, "no JSON in the card itself"
+    assert "a64bcffd7bba74890f7821b33560ca7b</code> (no span of it was recorded in the drill window)" in card
     details = page[page.index("<details>") : page.index("</details>")]
     assert "<details open" not in page
     assert json.loads(re.sub(r"<.*?>", "", details.split("<pre>")[1]).replace("&quot;", '"')) == incident

@@ -92,6 +92,17 @@ def test_failing_traces_first_spread_over_time_then_the_slowest_successes(tmp_pa
     assert all(t.root.kind == "SERVER" for t in picked)
 
 
+def test_the_incident_exemplar_is_added_when_its_spans_are_there(tmp_path: Path) -> None:
+    folder = _write(tmp_path, _recorded([(1, 40, 200), (2, 5, 200)]))
+    spans = list(read_spans(folder, T0 / S, T0 / S + 10))
+    fastest = min(pick_traces(spans, slowest=2), key=lambda t: t.duration_ms)
+
+    picked = pick_traces(spans, slowest=1, also=fastest.trace_id)
+    assert [(t.reason, round(t.duration_ms)) for t in picked] == [("slowest", 40), ("exemplar", 5)]
+    assert len(pick_traces(spans, slowest=2, also=fastest.trace_id)) == 2, "never shown twice"
+    assert len(pick_traces(spans, slowest=1, also="0" * 32)) == 1, "an exemplar without spans here is left out"
+
+
 def test_a_trace_survives_the_recording_round_trip(tmp_path: Path) -> None:
     folder = _write(tmp_path, _recorded([(1, 40, 503)]))
     (trace,) = pick_traces(read_spans(folder, T0 / S, T0 / S + 10))
