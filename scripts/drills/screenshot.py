@@ -1,6 +1,11 @@
 """A report as a person sees it, through headless Chromium (Debian's ``chromium``).
 
     python -m scripts.drills.screenshot REPORT.html OUT.png [--width 1400] [--height N]
+    python -m scripts.drills.screenshot RECORDING.json OUT.png   # renders the saved drill first
+
+The picture in docs/drill-report.md is made from the recorded fixture with
+    TZ=UTC python -m scripts.drills.screenshot tests/fixtures/drill_recording.json \
+        docs/images/drill-report.png --width 1100 --height 985
 
 ``screenshot`` writes a PNG of the page (its whole height unless told otherwise); ``measure``
 loads a copy of the page with a small probe script appended and reads back, from the DOM Chromium
@@ -20,6 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from scripts.drills.page import render_page
+from scripts.drills.recording import load
 
 # Without these, Chromium on this kind of machine tries the network, a GPU and a sandbox it cannot have.
 FLAGS = (
@@ -123,12 +131,18 @@ def screenshot(report: Path, out: Path, width: int = 1400, height: int | None = 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.drills.screenshot", description=__doc__)
-    parser.add_argument("report", type=Path, help="report.html of a drill")
+    parser.add_argument("report", type=Path, help="report.html of a drill, or its recording.json")
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=None, help="crop to this height (default: the whole page)")
     args = parser.parse_args(argv)
-    print(screenshot(args.report, args.out, args.width, args.height))
+    if args.report.suffix != ".json":
+        print(screenshot(args.report, args.out, args.width, args.height))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="firedrill-report-") as folder:
+        page = Path(folder) / "report.html"
+        page.write_text(render_page(load(args.report)), encoding="utf-8")
+        print(screenshot(page, args.out, args.width, args.height))
     return 0
 
 

@@ -14,6 +14,7 @@ import pytest
 from scripts.drills.page import render_page
 from scripts.drills.recording import load
 from scripts.drills.screenshot import Measurement, find_chromium, measure, screenshot
+from scripts.drills.screenshot import main as screenshot_main
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "drill_recording.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -85,10 +86,18 @@ def test_links_are_visible_and_inside_the_page(seen: Measurement) -> None:
         assert box["right"] <= seen.viewport_width, f"{text} is cut"
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE)
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def test_a_screenshot_is_a_png_of_the_whole_page(report: Path, tmp_path: Path) -> None:
     out = screenshot(report, tmp_path / "report.png", width=1000)
-    data = out.read_bytes()
-    assert data.startswith(PNG_SIGNATURE)
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert width == 1000
-    assert height == measure(report, width=1000).page_height
+    assert _png_size(out) == (1000, measure(report, width=1000).page_height)
+
+
+def test_the_screenshot_command_renders_a_recording_first(tmp_path: Path) -> None:
+    out = tmp_path / "docs.png"
+    assert screenshot_main([str(FIXTURE), str(out), "--width", "900", "--height", "600"]) == 0
+    assert _png_size(out) == (900, 600)
