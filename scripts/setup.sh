@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Firedrill needs and is missing: Debian packages (Prometheus, Alertmanager,
-# promtool/amtool, wrk, shellcheck, and Go to build the consul-template renderer the template
-# tests use), the Python virtualenv with the project and its tools, and checkov in its own
-# virtualenv (.venv-checkov, or CHECKOV_VENV) for the Terraform scan of `make validate`.
+# promtool/amtool, wrk, shellcheck, Go to build the consul-template renderer the template
+# tests use, and Chromium to render and check the drill report headless), the Python virtualenv
+# with the project and its tools, and checkov in its own virtualenv (.venv-checkov, or
+# CHECKOV_VENV) for the Terraform scan of `make validate`.
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0; fi
@@ -15,7 +16,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 need_apt=()
 for pair in prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
-            amtool:prometheus-alertmanager wrk:wrk shellcheck:shellcheck go:golang-go; do
+            amtool:prometheus-alertmanager wrk:wrk shellcheck:shellcheck go:golang-go chromium:chromium; do
   bin=${pair%%:*}; pkg=${pair##*:}
   if ! command -v "$bin" >/dev/null 2>&1; then
     case " ${need_apt[*]-} " in *" $pkg "*) ;; *) need_apt+=("$pkg") ;; esac

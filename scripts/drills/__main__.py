@@ -23,9 +23,11 @@ from chaoslib.loader import load_experiment
 
 from scripts.deploy_target.interface import Platform, PlatformError
 from scripts.deploy_target.select import current_platform
-from scripts.drills import report
+from scripts.drills import recording, report
+from scripts.drills.page import render_page
 from scripts.drills.probes import incidents
 from scripts.drills.recorder import RECORDER
+from scripts.local.stack import LocalPlatform
 from scripts.promql import Prometheus
 from services.common import catalog
 from services.common.config import state_dir
@@ -53,10 +55,7 @@ def run_drill(
         known = ", ".join(sorted(p.stem for p in EXPERIMENTS.glob("*.json")))
         raise SystemExit(f"unknown drill {name!r}; known drills: {known}")
     platform = platform or current_platform()
-    if bring_up and platform.name == "local":
-        from scripts.local.stack import LocalPlatform
-
-        assert isinstance(platform, LocalPlatform)
+    if bring_up and isinstance(platform, LocalPlatform):
         print("[drill] making sure the local platform is up", flush=True)
         platform.up(progress=lambda line: print(line, flush=True))
     endpoints = platform.endpoints()
@@ -91,11 +90,11 @@ def run_drill(
         moments=dict(RECORDER.moments),
         notes=dict(RECORDER.notes),
         traffic=traffic,
-        prometheus=prometheus,
         incidents=recorded,
-        window=window,
     )
-    paths = report.write_outputs(out_dir, result, journal, report.render_html(result, prometheus, window))
+    traces_dir = platform.state.traces if isinstance(platform, LocalPlatform) else None
+    gathered = recording.collect(result, prometheus, window, traces_dir, endpoints.jaeger)
+    paths = report.write_outputs(out_dir, result, journal, render_page(gathered), gathered.to_json())
     print(report.terminal_summary(result, paths), flush=True)
     return result
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from scripts.drills.__main__ import run_drill
+from scripts.drills.recording import load as load_recording
 from tests.integration.conftest import RunningPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -35,8 +36,12 @@ def test_outage_drill_fires_one_incident_and_recovers(local_platform: RunningPla
     saved = json.loads((out_dir / "result.json").read_text())
     assert saved["passed"] is True
     page = (out_dir / "report.html").read_text()
-    assert "<svg" in page
-    assert "time to incident stored" in page
+    assert page.count('class="chart"') == 3
+    assert "response stopped" in page
+    assert "stop → incident recorded" in page
+    recording = load_recording(out_dir / "recording.json")
+    assert recording.result.incident == result.incident
+    assert all(series.points for series in recording.series), "every chart has data"
 
     incident = result.incident
     assert incident["status"] == "resolved"

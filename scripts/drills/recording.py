@@ -1,0 +1,147 @@
+"""Everything a drill report shows, gathered once after the drill and saved beside it.
+
+The page is rendered from a ``Recording`` alone (``recording.json`` in the drill's folder), so a
+report can be rendered again, tested, or screenshotted without the platform that produced it:
+
+    python -m scripts.drills.page .firedrill/drills/<run>/recording.json -o report.html
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scripts.drills.report import DrillResult
+from scripts.drills.traces import Trace, pick_traces, read_spans
+from scripts.promql import Prometheus, PrometheusError
+
+RATE_WINDOW_S = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ChartQuery:
+    title: str
+    expr: str
+    unit: str  # "ratio" is drawn as a percentage; anything else is a plain number
+    rate_window_s: float | None  # the window of the expression's rate(), which delays its curve
+
+
+CHARTS = (
+    ChartQuery(
+        "Request rate through hello (req/s)",
+        f'sum(rate(http_requests_total{{service="hello"}}[{RATE_WINDOW_S}s]))',
+        "req/s",
+        RATE_WINDOW_S,
+    ),
+    ChartQuery(
+        "Error ratio at hello",
+        f'(sum(rate(http_requests_total{{service="hello",status=~"5.."}}[{RATE_WINDOW_S}s])) or vector(0))'
+        f' / sum(rate(http_requests_total{{service="hello"}}[{RATE_WINDOW_S}s]))',
+        "ratio",
+        RATE_WINDOW_S,
+    ),
+    ChartQuery(
+        "p95 latency at hello (ms)",
+        "1000 * histogram_quantile(0.95, sum by (le) "
+        f'(rate(http_request_duration_seconds_bucket{{service="hello"}}[{RATE_WINDOW_S}s])))',
+        "ms",
+        RATE_WINDOW_S,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    query: ChartQuery
+    points: list[tuple[float, float]]  # (unix seconds, value); NaN where Prometheus had no value
+    error: str | None = None  # why there are no points, when the query failed
+
+
+@dataclass
+class Recording:
+    result: DrillResult
+    window: tuple[float, float]
+    series: list[Series]
+    traces: list[Trace]
+    jaeger_url: str | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be gathered, for the reader
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "result": asdict(self.result),
+            "window": list(self.window),
+            "series": [
+                {"query": asdict(s.query), "points": [[t, _json_number(v)] for t, v in s.points], "error": s.error}
+                for s in self.series
+            ],
+            "traces": [trace.to_json() for trace in self.traces],
+            "jaeger_url": self.jaeger_url,
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Recording:
+        result = DrillResult(**{k: v for k, v in data["result"].items() if k != "passed"})
+        series = [
+            Series(ChartQuery(**item["query"]), [(float(t), _number(v)) for t, v in item["points"]], item.get("error"))
+            for item in data["series"]
+        ]
+        start, end = data["window"]
+        return cls(
+            result=result,
+            window=(float(start), float(end)),
+            series=series,
+            traces=[Trace.from_json(item) for item in data.get("traces", [])],
+            jaeger_url=data.get("jaeger_url"),
+            notes=list(data.get("notes", [])),
+        )
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def load(path: Path) -> Recording:
+    return Recording.from_json(json.loads(path.read_text()))
+
+
+def query_series(prometheus: Prometheus, window: tuple[float, float], step_s: float = 1) -> list[Series]:
+    start, end = window
+    gathered = []
+    for query in CHARTS:
+        try:
+            found = prometheus.range(query.expr, start, end, step_s)
+        except PrometheusError as exc:
+            gathered.append(Series(query, [], f"query failed: {exc}"))
+            continue
+        gathered.append(Series(query, found[0][1] if found else [], None if found else "no data"))
+    return gathered
+
+
+def collect(
+    result: DrillResult,
+    prometheus: Prometheus,
+    window: tuple[float, float],
+    traces_dir: Path | None,
+    jaeger_url: str | None,
+) -> Recording:
+    """Query the charts' series and pick the traces worth showing; never fails the drill."""
+    notes = []
+    traces: list[Trace] = []
+    if traces_dir is not None and traces_dir.is_dir():
+        exemplar = ((result.incident or {}).get("enrichment") or {}).get("exemplar_trace_id")
+        traces = pick_traces(read_spans(traces_dir, *window), also=exemplar)
+        if not traces:
+            notes.append(f"no sampled trace in {traces_dir} during the drill")
+    elif jaeger_url:
+        notes.append("spans are in Jaeger on this platform: the trace ids below link there")
+    else:
+        notes.append("no span files and no Jaeger on this platform: traces are not shown")
+    return Recording(result, window, query_series(prometheus, window), traces, jaeger_url, notes)
