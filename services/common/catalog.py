@@ -51,6 +51,9 @@ class Callers:
 
     read: tuple[str, ...]
     write: tuple[str, ...]
+    # Paths that change the server whatever their method: response's fault endpoints are GETs
+    # (/slow, /leak, /cpu) but burn time, memory and CPU, so only writers may call them.
+    write_paths: frozenset[str] = frozenset()
 
     @classmethod
     def same(cls, *identities: str) -> Callers:
@@ -58,6 +61,10 @@ class Callers:
 
     def allowed(self, access: Access) -> tuple[str, ...]:
         return self.read if access is Access.READ else self.write
+
+    def access(self, method: str, path: str) -> Access:
+        """What an HTTP request does: a write when its path is a write path, else by its method."""
+        return Access.WRITE if path in self.write_paths else http_access(method)
 
     @property
     def anyone(self) -> tuple[str, ...]:
@@ -170,7 +177,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         module="services.response",
         description="answers hello; hosts the SRE fault-injection endpoints",
         # hello reads /response; the operator's drills inject faults (/admin/faults, POST /log).
-        callers=Callers(read=("hello", "operator"), write=("operator",)),
+        callers=Callers(
+            read=("hello", "operator"), write=("operator",), write_paths=frozenset({"/slow", "/leak", "/cpu"})
+        ),
     ),
     ServiceSpec(
         name="incidents",

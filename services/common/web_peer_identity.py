@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.common.catalog import Access, Callers, http_access
+from services.common.catalog import Access, Callers
 from services.common.tls import accepted_names, peer_identities
 from services.common.web import Handler, json_error
 
@@ -17,7 +17,8 @@ log = logging.getLogger("services.common.tls")
 
 def peer_identity_middleware(callers: Callers) -> Any:
     """Refuse (403) requests whose verified client certificate names no caller allowed the
-    request's kind of access (``catalog.http_access``: GET/HEAD/OPTIONS read, other methods write).
+    request's kind of access (``Callers.access``: GET/HEAD/OPTIONS read, other methods and the
+    listener's write paths write).
 
     Every route is checked, /health and /metrics included: on an mTLS listener they are the
     allowed callers' (Prometheus and health checks use the plain ops port)."""
@@ -27,7 +28,7 @@ def peer_identity_middleware(callers: Callers) -> Any:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         transport = request.transport
         peer = peer_identities(transport.get_extra_info("peercert") if transport is not None else None)
-        access = http_access(request.method)
+        access = callers.access(request.method, request.path)
         if not peer & accepted[access]:
             log.warning(
                 "refused peer",

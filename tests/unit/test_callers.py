@@ -49,3 +49,12 @@ def test_listeners_name_every_port_once() -> None:
     assert movie["api"].mtls
     assert not movie["front"].mtls
     assert not movie["ops"].mtls
+
+
+def test_response_fault_endpoints_are_writes_whatever_their_method() -> None:
+    response = tls.callers("response")
+    for path in ("/slow", "/leak", "/cpu"):
+        assert response.access("GET", path) is Access.WRITE
+        assert "hello" not in response.allowed(response.access("GET", path))
+    assert response.access("GET", "/response") is Access.READ
+    assert "hello" in response.allowed(response.access("GET", "/response"))

@@ -63,6 +63,7 @@ async def _serve(files: TlsFiles, *, allowed: catalog.Callers | None) -> AsyncIt
     app.router.add_get("/", hello)
     app.router.add_post("/", hello)
     app.router.add_get("/held", held)
+    app.router.add_get("/burn", hello)
     runner = web.AppRunner(app)
     await runner.setup()
     port = unused_port()
@@ -77,7 +78,7 @@ async def _serve(files: TlsFiles, *, allowed: catalog.Callers | None) -> AsyncIt
 
 @pytest.fixture
 async def server(pki: ThrowawayPki, tmp_path: Path) -> AsyncIterator[Server]:
-    callers = catalog.Callers(read=("hello", "operator"), write=("operator",))
+    callers = catalog.Callers(read=("hello", "operator"), write=("operator",), write_paths=frozenset({"/burn"}))
     async for running in _serve(pki.write(tmp_path / "response", "response"), allowed=callers):
         yield running
 
@@ -341,3 +342,15 @@ async def test_cluster_style_certificates_match_by_consul_name(
     ctx = client_ctx(cluster_hello, server_name=tls.service_dns_name("response"))
     assert (await get(server.url + "/", ctx))[0] == 200
     assert tls.service_dns_name("response") == "response.service.consul"
+
+
+async def test_a_write_path_is_refused_to_readers_whatever_its_method(
+    server: Server, pki: ThrowawayPki, tmp_path: Path
+) -> None:
+    reader = client_ctx(pki.write(tmp_path / "hello", "hello"))
+    writer = client_ctx(pki.write(tmp_path / "operator", "operator"))
+    assert (await get(server.url + "/", reader))[0] == 200
+    status, body = await get(server.url + "/burn", reader)
+    assert status == 403, body
+    assert "may not write" in body
+    assert (await get(server.url + "/burn", writer))[0] == 200
