@@ -40,6 +40,7 @@ from typing import Any
 
 import aiosqlite
 
+from services.common.sqlite_store import create_private
 from services.incidents.models import NS_PER_S, RANK_SEVERITY, Alert, Notification, Status, format_time
 from services.incidents.schema import migrate
 
@@ -193,6 +194,7 @@ class IncidentStore:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)  # alerts carry whatever rules put in labels and annotations
         write = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             await write.execute("PRAGMA journal_mode = WAL")

@@ -12,6 +12,7 @@ import pytest
 from services.auth.model import User
 from services.auth.repository import SqliteUserRepository
 from services.common.auth_tokens import ensure_key_file, write_private_file
+from services.incidents.store import IncidentStore
 
 
 def mode(path: Path) -> int:
@@ -65,3 +66,14 @@ def test_signing_keys_and_passwords_are_written_private(tmp_path: Path) -> None:
     write_private_file(password_file, "secret\n")
     assert mode(key_file) == 0o600
     assert mode(password_file) == 0o600
+
+
+async def test_the_incident_database_is_private(tmp_path: Path) -> None:
+    database = tmp_path / "incidents" / "incidents.sqlite3"
+    store = IncidentStore(database, enrichment_enabled=False)
+    await store.open()
+    try:
+        assert mode(database) == 0o600
+        assert all(mode(p) == 0o600 for p in database.parent.glob("incidents.sqlite3-*"))
+    finally:
+        await store.close()
