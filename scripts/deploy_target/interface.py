@@ -18,6 +18,10 @@ class PlatformError(Exception):
     """An operation on the platform failed; the message says what to do about it."""
 
 
+# How long an operator command waits for the renderer to finish writing a certificate and key pair.
+OPERATOR_TLS_WAIT_S = 15.0
+
+
 @dataclass(frozen=True, slots=True)
 class UnitStatus:
     """One deployable unit (a supervised process, or a Nomad job/group)."""
@@ -46,9 +50,25 @@ class Endpoints:
         """An SSL context presenting the operator certificate, or None when no mTLS is in use."""
         if self.operator_tls is None:
             return None
-        from services.common.tls import TlsMaterial
+        from services.common.tls import TlsError, TlsMaterial
+        from services.common.waiting import wait_until
 
-        return TlsMaterial(self.operator_tls, "operator").client_context(server_name)
+        files = self.operator_tls
+
+        def matching_pair() -> ssl.SSLContext | None:
+            try:
+                return TlsMaterial(files, "operator").client_context(server_name)
+            except TlsError:
+                return None
+
+        # The renderer writes the certificate and the key one after the other: a pair read between
+        # the two writes does not match. Wait (bounded) for the second write instead of failing.
+        return wait_until(
+            matching_pair,
+            timeout_s=OPERATOR_TLS_WAIT_S,
+            interval_s=0.2,
+            what=f"a matching certificate and key in {files.cert.parent}",
+        )
 
 
 class Platform(Protocol):
