@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import grpc.aio
 
 UnaryBehavior = Callable[[Any, Any], Awaitable[Any]]
 StreamBehavior = Callable[[Any, Any], AsyncIterator[Any]]
@@ -91,3 +92,16 @@ def metadata_value(context: Any, key: str) -> str | None:
             value = item[1]
             return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return None
+
+
+class ApplicationCallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps the unary behaviour of the service's own calls; health checks and reflection pass untouched."""
+
+    def wrap_unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
+        raise NotImplementedError
+
+    async def intercept_service(self, continuation: Any, details: Any) -> Any:
+        handler = await continuation(details)
+        if handler is None or not is_application_call(details):
+            return handler
+        return wrap_handler(handler, unary=self.wrap_unary)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import grpc.aio
-
-from services.common.grpc_handlers import UnaryBehavior, is_application_call, wrap_handler
+from services.common.grpc_handlers import ApplicationCallInterceptor, UnaryBehavior
 
 MAX_FAULT_LATENCY_MS = 10_000
 
@@ -25,22 +23,16 @@ class LatencyFault:
         self.latency_ms = latency_ms
 
 
-class LatencyFaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class LatencyFaultInterceptor(ApplicationCallInterceptor):
     def __init__(self, fault: LatencyFault) -> None:
         self._fault = fault
 
-    async def intercept_service(self, continuation: Any, details: Any) -> Any:
-        handler = await continuation(details)
-        if handler is None or not is_application_call(details):
-            return handler
+    def wrap_unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
         fault = self._fault
 
-        def unary(behavior: UnaryBehavior) -> UnaryBehavior:
-            async def delayed(request: Any, context: Any) -> Any:
-                if fault.latency_ms:
-                    await asyncio.sleep(fault.latency_ms / 1000)
-                return await behavior(request, context)
+        async def delayed(request: Any, context: Any) -> Any:
+            if fault.latency_ms:
+                await asyncio.sleep(fault.latency_ms / 1000)
+            return await behavior(request, context)
 
-            return delayed
-
-        return wrap_handler(handler, unary=unary)
+        return delayed

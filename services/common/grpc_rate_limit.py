@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-import grpc.aio
-
 from services.common.auth_tokens import InvalidToken
 from services.common.grpc_auth import AUTHORIZATION, current_identity, current_token, parse_bearer
-from services.common.grpc_handlers import UnaryBehavior, is_application_call, metadata_value, wrap_handler
+from services.common.grpc_handlers import ApplicationCallInterceptor, UnaryBehavior, metadata_value
 from services.common.ratelimit import CallerLimits
 
 
@@ -28,53 +26,41 @@ def peer_address(context: Any) -> str | None:
     return kind or None
 
 
-class AddressLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AddressLimitInterceptor(ApplicationCallInterceptor):
     def __init__(self, limits: CallerLimits) -> None:
         self._limits = limits
 
-    async def intercept_service(self, continuation: Any, details: Any) -> Any:
-        handler = await continuation(details)
-        if handler is None or not is_application_call(details):
-            return handler
+    def wrap_unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
         limits = self._limits
 
-        def unary(behavior: UnaryBehavior) -> UnaryBehavior:
-            async def limited(request: Any, context: Any) -> Any:
-                try:
-                    token = parse_bearer(metadata_value(context, AUTHORIZATION))
-                except InvalidToken:
-                    return await behavior(request, context)  # auth refuses it; a refusal this cheap spends nothing
-                address = peer_address(context)
-                limits.before_authentication(token, address)
-                try:
-                    return await behavior(request, context)
-                except InvalidToken:
-                    limits.authentication_failed(address)
-                    raise
-
-            return limited
-
-        return wrap_handler(handler, unary=unary)
-
-
-class CallerLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, limits: CallerLimits) -> None:
-        self._limits = limits
-
-    async def intercept_service(self, continuation: Any, details: Any) -> Any:
-        handler = await continuation(details)
-        if handler is None or not is_application_call(details):
-            return handler
-        limits = self._limits
-
-        def unary(behavior: UnaryBehavior) -> UnaryBehavior:
-            async def limited(request: Any, context: Any) -> Any:
-                identity, token = current_identity.get(), current_token.get()
-                if identity is None or token is None:
-                    raise RuntimeError("CallerLimitInterceptor must run after the auth interceptor")
-                limits.authenticated(token, identity.username, identity.expires_at)
+        async def limited(request: Any, context: Any) -> Any:
+            try:
+                token = parse_bearer(metadata_value(context, AUTHORIZATION))
+            except InvalidToken:
+                return await behavior(request, context)  # auth refuses it; a refusal this cheap spends nothing
+            address = peer_address(context)
+            limits.before_authentication(token, address)
+            try:
                 return await behavior(request, context)
+            except InvalidToken:
+                limits.authentication_failed(address)
+                raise
 
-            return limited
+        return limited
 
-        return wrap_handler(handler, unary=unary)
+
+class CallerLimitInterceptor(ApplicationCallInterceptor):
+    def __init__(self, limits: CallerLimits) -> None:
+        self._limits = limits
+
+    def wrap_unary(self, behavior: UnaryBehavior) -> UnaryBehavior:
+        limits = self._limits
+
+        async def limited(request: Any, context: Any) -> Any:
+            identity, token = current_identity.get(), current_token.get()
+            if identity is None or token is None:
+                raise RuntimeError("CallerLimitInterceptor must run after the auth interceptor")
+            limits.authenticated(token, identity.username, identity.expires_at)
+            return await behavior(request, context)
+
+        return limited
