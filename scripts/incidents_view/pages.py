@@ -24,14 +24,16 @@ STYLE = (
     + """
 body{max-width:1200px}
 nav{font-size:.9em;margin-bottom:.6em}nav a{margin-right:1em}
-table.incidents th{width:auto;font-weight:600}table.incidents td{white-space:normal}
+table.incidents th{width:auto;font-weight:600}
+table.incidents td,table.incidents th{overflow-wrap:break-word}
 table.incidents tr:hover td{background:#fafafa}
+.badge,time{white-space:nowrap}
 .severity-critical{color:#b03a10;font-weight:600}.severity-warning{color:#7a5a00;font-weight:600}
 .filters a{margin-right:.8em}.filters a.current{font-weight:700;text-decoration:none;color:#222}
 .pager{margin:1em 0}.pager a{margin-right:1em}
-ol.timeline{list-style:none;padding:0;margin:0}ol.timeline li{display:grid;
-grid-template-columns:210px 110px minmax(0,1fr);gap:8px;padding:3px 0;border-bottom:1px solid #f2f2f2}
-.timeline time{font-variant-numeric:tabular-nums;color:#444}.timeline .offset{color:#777;text-align:right}
+table.timeline td{border-bottom:1px solid #f2f2f2;padding:3px 10px 3px 0}
+table.timeline td.offset{color:#777;text-align:right;white-space:nowrap}
+.timeline time{font-variant-numeric:tabular-nums;color:#444}
 .labels code{display:inline-block;background:#f4f4f4;border-radius:3px;padding:0 4px;margin:1px 2px 1px 0}
 """
 )
@@ -211,13 +213,13 @@ def _timeline(incident: Mapping[str, Any]) -> str:
     if not events:
         return '<p class="missing">No times recorded.</p>'
     origin = _moment(incident.get("started_at")) or events[0][0]
-    items = []
+    rows = []
     for moment, what in events:
-        items.append(
-            f"<li><time>{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}</time>"
-            f'<span class="offset">{_offset((moment - origin).total_seconds())}</span><span>{escape(what)}</span></li>'
+        rows.append(
+            f"<tr><td><time>{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}</time></td>"
+            f'<td class="offset">{_offset((moment - origin).total_seconds())}</td><td>{escape(what)}</td></tr>'
         )
-    return f'<ol class="timeline">{"".join(items)}</ol>'
+    return f'<table class="timeline"><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _enrichment(incident: Mapping[str, Any]) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 
 from scripts.incidents_view import pages
 from scripts.incidents_view.links import CLASSIC_GRAPH, GRAPH, LinkTargets, expr_of, graph_url, safe_url, trace_url
@@ -96,7 +98,7 @@ def test_unsafe_values_are_escaped_and_not_linked() -> None:
         "runbook_url": "javascript:alert(1)",
         "alerts": [{"labels": {"alertname": "X", "x": "<b>"}, "status": "firing", "starts_at": "2024-05-01T12:00:00Z"}],
     }
-    page = pages.incident_page(incident, LinkTargets(None), pages.datetime.now(pages.UTC))
+    page = pages.incident_page(incident, LinkTargets(None), datetime.now(UTC))
     assert "<script>alert" not in page
     assert "&lt;script&gt;" in page
     assert 'href="javascript' not in page
@@ -166,7 +168,8 @@ async def test_an_incident_shows_alerts_timeline_enrichment_and_its_links(stack:
     assert parse_qs(urlsplit(graphs[0]).query)["g0.expr"] == ['up{service="response"} == 0']
     assert f"/traces/{TRACE_ID}" in links
     assert "Alerts (2)" in page
-    timeline = page[page.index('<ol class="timeline">') : page.index("</ol>")]
+    start = page.index('<table class="timeline">')
+    timeline = page[start : page.index("</table>", start)]
     # The alerts are from 2024 and were posted now: they fired and resolved before the incident was recorded.
     assert timeline.index("fired") < timeline.index("incident resolved") < timeline.index("incident recorded")
     assert timeline.index("incident recorded") < timeline.index("enrichment done")
@@ -203,8 +206,6 @@ async def test_the_view_only_reads(stack: Stack) -> None:
 
 
 async def test_an_unreachable_receiver_is_a_502_page(tmp_path: Path) -> None:
-    from aiohttp.test_utils import TestServer
-
     config = ViewConfig("http://127.0.0.1:9", LinkTargets(None), tmp_path)
     view = TestServer(create_view_app(config), host="127.0.0.1")
     await view.start_server()
