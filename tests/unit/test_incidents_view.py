@@ -12,10 +12,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from scripts.deploy_target.interface import Endpoints
 from scripts.incidents_view import pages
 from scripts.incidents_view.links import CLASSIC_GRAPH, GRAPH, LinkTargets, expr_of, graph_url, safe_url, trace_url
 from scripts.incidents_view.server import ViewConfig, create_view_app
 from scripts.incidents_view.spans import read_trace
+from scripts.local.__main__ import where_things_are
 from tests.incidents_view import PROMETHEUS, TRACE_ID, Stack, incidents_behind_a_view, write_spans
 
 
@@ -215,3 +217,15 @@ async def test_an_unreachable_receiver_is_a_502_page(tmp_path: Path) -> None:
         await view.close()
     assert status == 502
     assert "cannot read the incident receiver at http://127.0.0.1:9" in page
+
+
+def test_make_up_prints_the_pages_that_work_with_debians_prometheus_and_alertmanager(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FIREDRILL_PORT_OFFSET", "300")
+    endpoints = Endpoints(services={}, prometheus="http://p:1", alertmanager="http://a:2", incidents="https://i:3")
+    rows = dict(where_things_are(endpoints))
+    assert rows["prometheus"] == "http://p:1/classic/graph"
+    assert "no web UI" in rows["alertmanager"]
+    assert rows["incidents view"] == "run `make incidents-ui`, then open http://127.0.0.1:5380/"
+    assert "amtool alert query --alertmanager.url=http://a:2" in " ".join(v for _, v in where_things_are(endpoints))
