@@ -207,6 +207,10 @@ def ui_command(args: argparse.Namespace) -> int:
     )
     traces = args.traces_dir or (None if cluster else state_dir() / "traces")
     operator = rendered_identity(state_dir(), "operator") if args.url.startswith("https://") else None
+    if args.url.startswith("https://") and operator is None:
+        raise ApiError(
+            f"no operator certificate in {state_dir() / 'secrets'}: the API needs one (start with `make up`)"
+        )
     serve(ViewConfig(args.url, targets, traces, operator), args.port)
     return 0
 

@@ -71,3 +71,12 @@ def test_ui_serves_the_local_platforms_links_on_loopback(tmp_path: Path, monkeyp
     assert config.targets.graph_path == "/classic/graph"
     assert config.traces_dir == tmp_path / "traces"
     assert config.operator_tls is None, "plain http: no certificate to present"
+
+
+def test_ui_needs_the_operator_certificate_for_an_mtls_receiver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FIREDRILL_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("NOMAD_ADDR", raising=False)
+    assert incidents_cli.main(["--url", "https://127.0.0.1:5001", "ui"]) == 1
+    assert "no operator certificate" in capsys.readouterr().err
