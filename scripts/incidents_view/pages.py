@@ -31,7 +31,7 @@ table.incidents tr:hover td{background:#fafafa}
 .severity-critical{color:#b03a10;font-weight:600}.severity-warning{color:#7a5a00;font-weight:600}
 .filters a{margin-right:.8em}.filters a.current{font-weight:700;text-decoration:none;color:#222}
 .pager{margin:1em 0}.pager a{margin-right:1em}
-table.timeline td{border-bottom:1px solid #f2f2f2;padding:3px 10px 3px 0}
+table.timeline{width:auto}table.timeline td{border-bottom:1px solid #f2f2f2;padding:3px 10px 3px 0}
 table.timeline td.offset{color:#777;text-align:right;white-space:nowrap}
 .timeline time{font-variant-numeric:tabular-nums;color:#444}
 .labels code{display:inline-block;background:#f4f4f4;border-radius:3px;padding:0 4px;margin:1px 2px 1px 0}
@@ -69,13 +69,18 @@ def _when(stamp: object) -> str:
     return f'<time datetime="{escape(str(stamp), quote=True)}">{moment:%Y-%m-%d %H:%M:%S} UTC</time>'
 
 
+def _length(seconds: float) -> str:
+    """Seconds to a tenth under a minute (drill incidents last seconds), else hours, minutes and seconds."""
+    return f"{seconds:.1f} s" if seconds < 60 else duration(seconds)
+
+
 def _duration(incident: Mapping[str, Any], now: datetime) -> str:
     if isinstance(incident.get("duration_seconds"), int | float):
-        return escape(duration(float(incident["duration_seconds"])))
+        return escape(_length(float(incident["duration_seconds"])))
     started = _moment(incident.get("started_at"))
     if started is None:
         return _text(None, "—")
-    return f"firing for {escape(duration(max((now - started).total_seconds(), 0.0)))}"
+    return f"firing for {escape(_length(max((now - started).total_seconds(), 0.0)))}"
 
 
 def _badge(status: object) -> str:
@@ -204,8 +209,7 @@ def timeline(incident: Mapping[str, Any]) -> list[tuple[datetime, str]]:
 
 
 def _offset(seconds: float) -> str:
-    sign = "-" if seconds < 0 else "+"
-    return f"{sign}{abs(seconds):.1f} s" if abs(seconds) < 60 else sign + duration(abs(seconds))
+    return ("-" if seconds < 0 else "+") + _length(abs(seconds))
 
 
 def _timeline(incident: Mapping[str, Any]) -> str:

@@ -229,3 +229,9 @@ def test_make_up_prints_the_pages_that_work_with_debians_prometheus_and_alertman
     assert "no web UI" in rows["alertmanager"]
     assert rows["incidents view"] == "run `make incidents-ui`, then open http://127.0.0.1:5380/"
     assert "amtool alert query --alertmanager.url=http://a:2" in " ".join(v for _, v in where_things_are(endpoints))
+
+
+def test_a_drill_incident_of_seconds_reads_in_seconds() -> None:
+    incident = {"id": 3, "status": "resolved", "duration_seconds": 2.04, "started_at": "2024-05-01T12:00:00Z"}
+    answer = {"incidents": [incident], "total": 1, "limit": 50, "offset": 0}
+    assert "<td>2.0 s</td>" in pages.list_page(answer, None, None, datetime.now(UTC))
