@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export FIREDRILL_STATE_DIR ?= $(CURDIR)/.firedrill
 
-.PHONY: help setup demo test lint validate up down status logs simulate-outage simulate bench proto jobs \
+.PHONY: help setup demo test lint validate up down status logs incidents-ui simulate-outage simulate bench proto jobs \
 	    image deploy nomad-status dev-cluster vault-bootstrap rotate-jwt-key clean
 
 help: ## list the targets
@@ -43,6 +43,9 @@ status: setup ## processes, health and scrape state
 
 logs: setup ## last log lines of one program: make logs UNIT=response
 	@$(PY) -m scripts.local logs $(UNIT)
+
+incidents-ui: setup ## the incidents in a browser: a read-only view on 127.0.0.1 (operator certificate); Ctrl-C stops it
+	@$(PY) -m scripts.incidents_cli ui
 
 simulate-outage: setup ## stop response, measure alert/incident/recovery, restore, report
 	@$(PY) -m scripts.drills outage

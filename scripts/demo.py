@@ -12,10 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from scripts.deploy_target.interface import Endpoints, PlatformError
+from scripts.incidents_cli import UI_PORT
 from scripts.local.__main__ import print_endpoints
 from scripts.local.stack import LocalPlatform
 from scripts.promql import Prometheus, PrometheusError
 from scripts.traffic import send_traffic, summary
+from services.common import catalog
 from services.common.config import state_dir
 from services.common.waiting import TimedOut, wait_until
 
@@ -103,7 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             step(5, total, "the outage drill: stop response, watch the alert and the incident, restore")
             from scripts.drills.__main__ import run_drill
 
-            passed = run_drill("outage", "response", state_dir() / "drills", bring_up=False).passed
+            drill = run_drill("outage", "response", state_dir() / "drills", bring_up=False)
+            passed = drill.passed
+            if drill.incident and drill.incident.get("id"):
+                view = f"http://127.0.0.1:{catalog.port(UI_PORT)}/incidents/{drill.incident['id']}"
+                print(f"  the drill's incident in a browser: `make incidents-ui`, then open {view}")
         print_endpoints(endpoints)
         print("\nStop everything with `make down`.")
         return 0 if passed else 1

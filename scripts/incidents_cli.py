@@ -1,8 +1,9 @@
-"""Look at incidents from the receiver's HTTP API: ``python -m scripts.incidents_cli {list,show,test-alert}``.
+"""Look at incidents from the receiver's HTTP API: ``python -m scripts.incidents_cli {list,show,test-alert,ui}``.
 
     python -m scripts.incidents_cli list --status firing --service response
     python -m scripts.incidents_cli show 12
     python -m scripts.incidents_cli test-alert          # post a sample notification (then resolve it)
+    python -m scripts.incidents_cli ui                  # the incidents in a browser, on 127.0.0.1 only
 
 The API address is --url, else FIREDRILL_INCIDENTS_URL, else the local platform's receiver.
 """
@@ -19,8 +20,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from scripts.deploy_target.interface import PlatformError
+from scripts.deploy_target.select import current_platform
 from scripts.vault.local import operator_identity, rendered_identity
 from services.common import catalog
 from services.common.config import state_dir
@@ -30,6 +34,8 @@ from services.incidents.payloads import AlertSpec, group_notification
 
 TIMEOUT_S = 5.0
 MAX_CELL = 48
+# The incidents view's loopback port, shifted by FIREDRILL_PORT_OFFSET like the platform's own ports.
+UI_PORT = 5080
 
 
 class ApiError(Exception):
@@ -185,6 +191,30 @@ def test_alert_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def ui_command(args: argparse.Namespace) -> int:
+    from scripts.incidents_view.links import CLASSIC_GRAPH, GRAPH, LinkTargets
+    from scripts.incidents_view.server import ViewConfig, serve
+
+    cluster = bool(os.environ.get("NOMAD_ADDR"))
+    try:
+        endpoints = current_platform().endpoints()
+    except PlatformError as exc:
+        raise ApiError(str(exc)) from None
+    targets = LinkTargets(
+        prometheus=args.prometheus or endpoints.prometheus,
+        graph_path=GRAPH if cluster else CLASSIC_GRAPH,
+        jaeger=args.jaeger or endpoints.jaeger,
+    )
+    traces = args.traces_dir or (None if cluster else state_dir() / "traces")
+    operator = rendered_identity(state_dir(), "operator") if args.url.startswith("https://") else None
+    if args.url.startswith("https://") and operator is None:
+        raise ApiError(
+            f"no operator certificate in {state_dir() / 'secrets'}: the API needs one (start with `make up`)"
+        )
+    serve(ViewConfig(args.url, targets, traces, operator), args.port)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.incidents_cli",
@@ -208,6 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     test.add_argument("--service", default="firedrill-cli")
     test.add_argument("--resolve", action="store_true", help="resolve it right away")
     test.set_defaults(run=test_alert_command)
+    ui = commands.add_parser(
+        "ui",
+        help="serve the incidents as web pages on 127.0.0.1 (read with the operator's certificate)",
+        description="Serve the incidents as web pages on 127.0.0.1 only; docs/incidents.md says why.",
+    )
+    ui.add_argument("--port", type=int, default=catalog.port(UI_PORT), help="loopback port (default: %(default)s)")
+    ui.add_argument("--prometheus", help="Prometheus base URL for graph links (default: the platform's)")
+    ui.add_argument("--jaeger", help="Jaeger base URL for trace links (default: the platform's, when it has one)")
+    ui.add_argument("--traces-dir", type=Path, help="span files to draw traces from (default: <state>/traces)")
+    ui.set_defaults(run=ui_command)
     args = parser.parse_args(argv)
     args.url = args.url.rstrip("/")
     try:

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scripts.deploy_target.interface import Endpoints, PlatformError
+from scripts.incidents_cli import UI_PORT
 from scripts.local.stack import LocalPlatform
 from scripts.promql import Prometheus, PrometheusError
+from services.common import catalog
 from services.common.config import state_dir
 
 
@@ -17,16 +19,40 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def print_endpoints(endpoints: Endpoints) -> None:
-    say("\nWhere things are:")
+def where_things_are(endpoints: Endpoints) -> list[tuple[str, str]]:
+    """What a person opens on the local platform, with what works here and what does not."""
     rows = [(name, url) for name, url in endpoints.services.items()]
-    rows += [("prometheus", endpoints.prometheus), ("alertmanager", endpoints.alertmanager)]
-    rows += [("incidents API", f"{endpoints.incidents}/incidents")]
+    prometheus, alertmanager = endpoints.prometheus, endpoints.alertmanager
+    # Debian's builds: Prometheus serves only its classic UI (/alerts and /targets answer 404), and
+    # Alertmanager has no web UI at all, only its API.
+    rows += [
+        ("prometheus", f"{prometheus}/classic/graph"),
+        *(("", f"{prometheus}/classic/{page}") for page in ("alerts", "targets", "rules")),
+        ("", "(Debian's Prometheus has only the classic UI: /alerts and /targets answer 404 here)"),
+        ("alertmanager", f"{alertmanager} is an API only: Debian's Alertmanager has no web UI"),
+        ("", f"see alerts at {prometheus}/classic/alerts or `amtool alert query --alertmanager.url={alertmanager}`"),
+        ("incidents view", f"run `make incidents-ui`, then open http://127.0.0.1:{catalog.port(UI_PORT)}/"),
+        (
+            "incidents API",
+            f"{endpoints.incidents}/incidents (operator certificate: `python -m scripts.incidents_cli list`)",
+        ),
+    ]
     if endpoints.vault:
         rows.append(("openbao (vault)", endpoints.vault))
     rows.append(("grafana", endpoints.grafana or "not installed here (runs on the cluster: jobs/monitoring)"))
-    rows.append(("jaeger", endpoints.jaeger or "not installed here; traces in .firedrill/traces/*.jsonl"))
-    for name, url in rows:
+    rows.append(
+        (
+            "jaeger",
+            endpoints.jaeger
+            or "not installed here; traces in .firedrill/traces/*.jsonl (the incidents view draws them)",
+        )
+    )
+    return rows
+
+
+def print_endpoints(endpoints: Endpoints) -> None:
+    say("\nWhere things are:")
+    for name, url in where_things_are(endpoints):
         say(f"  {name:<16} {url}")
 
 

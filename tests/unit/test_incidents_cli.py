@@ -53,3 +53,30 @@ async def test_list_show_and_test_alert_against_the_api(tmp_path: Path, capsys: 
 def test_an_unreachable_receiver_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert incidents_cli.main(["--url", "http://127.0.0.1:9", "list"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_ui_serves_the_local_platforms_links_on_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts.incidents_view import server
+
+    monkeypatch.setenv("FIREDRILL_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("FIREDRILL_PORT_OFFSET", "200")
+    monkeypatch.delenv("NOMAD_ADDR", raising=False)
+    served: list[tuple[server.ViewConfig, int]] = []
+    monkeypatch.setattr(server, "serve", lambda config, port: served.append((config, port)))
+    assert incidents_cli.main(["--url", "http://127.0.0.1:5201", "ui"]) == 0
+    (config, port), *_ = served
+    assert port == incidents_cli.UI_PORT + 200
+    assert config.api_url == "http://127.0.0.1:5201"
+    assert config.targets.prometheus == "http://127.0.0.1:9290"
+    assert config.targets.graph_path == "/classic/graph"
+    assert config.traces_dir == tmp_path / "traces"
+    assert config.operator_tls is None, "plain http: no certificate to present"
+
+
+def test_ui_needs_the_operator_certificate_for_an_mtls_receiver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FIREDRILL_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("NOMAD_ADDR", raising=False)
+    assert incidents_cli.main(["--url", "https://127.0.0.1:5001", "ui"]) == 1
+    assert "no operator certificate" in capsys.readouterr().err
