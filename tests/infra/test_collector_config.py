@@ -6,8 +6,8 @@ image's configuration structs (``mapstructure`` tags); bumping the image fails
 ``test_the_schema_matches_the_pinned_image`` until the schema is checked again.
 
 Sources read (public repositories). The stored versions carry no release tag, so the 0.104.0
-structs themselves were not read: each key used appears in every version read, and none of them
-is one the changelogs list as added late, renamed or removed.
+structs themselves were not read: each key used appears in every version read, the oldest of them
+from long before the pin.
 
 - contrib ``processor/tailsamplingprocessor/config.go`` at 03122acfdec2 (v0.1x) and 497862f69939
   (with ``ottl_condition``, before ``drop``): decision_wait, num_traces, expected_new_traces_per_sec,
