@@ -44,7 +44,13 @@ _trace_files: list[IO[str]] = []
 
 
 class EdgeRootSampler(Sampler):
-    """Samples a new trace when the gate already chose to, else by trace-id ratio (gRPC edges)."""
+    """Samples a new trace when the gate already chose to, else by trace-id ratio (gRPC edges).
+
+    The gate's choice is read from the current context, not from ``parent_context``: the official
+    aiohttp-server middleware extracts the incoming headers into a fresh ``Context()`` and passes
+    that as the parent, so a flag set by the gate never appears there, and the ratio would be
+    applied a second time (10 % of 10 %).
+    """
 
     def __init__(self, ratio: float) -> None:
         self._ratio = TraceIdRatioBased(ratio)
@@ -59,7 +65,7 @@ class EdgeRootSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        if otel_context.get_value(ROOT_SAMPLED_KEY, parent_context):
+        if otel_context.get_value(ROOT_SAMPLED_KEY):
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
         return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
