@@ -31,6 +31,8 @@ import pytest
 from scripts.cluster.jobspec import job_files, read_job
 from tests.infra.test_consul_templates import STATES, Renderer, find_template, load_yaml, renderer
 
+pytestmark = pytest.mark.infra
+
 __all__ = ["renderer"]  # the session fixture, shared with the Consul-template tests
 
 PINNED_IMAGE = "otel/opentelemetry-collector-contrib:0.104.0"
