@@ -2,6 +2,8 @@
 
     python -m scripts.drills.screenshot REPORT.html OUT.png [--width 1400] [--height N]
     python -m scripts.drills.screenshot RECORDING.json OUT.png   # renders the saved drill first
+    python -m scripts.drills.screenshot http://127.0.0.1:5080/incidents/1 OUT.png   # a page served locally
+                                                       (e.g. by `make incidents-ui`)
 
 The picture in docs/drill-report.md is made from the recorded fixture with
     TZ=UTC python -m scripts.drills.screenshot tests/fixtures/drill_recording.json \
@@ -21,6 +23,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,19 +135,31 @@ def screenshot(report: Path, out: Path, width: int = 1400, height: int | None = 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.drills.screenshot", description=__doc__)
-    parser.add_argument("report", type=Path, help="report.html of a drill, or its recording.json")
+    parser.add_argument(
+        "report", help="report.html of a drill, its recording.json, or the http URL of a page served on loopback"
+    )
     parser.add_argument("out", type=Path, help="PNG to write")
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=None, help="crop to this height (default: the whole page)")
     args = parser.parse_args(argv)
-    if args.report.suffix != ".json":
-        print(screenshot(args.report, args.out, args.width, args.height))
+    source = str(args.report)
+    if not source.startswith(("http://", "https://")) and not source.endswith(".json"):
+        print(screenshot(Path(source), args.out, args.width, args.height))
         return 0
     with tempfile.TemporaryDirectory(prefix="firedrill-report-") as folder:
-        page = Path(folder) / "report.html"
-        page.write_text(render_page(load(args.report)), encoding="utf-8")
+        page = Path(folder) / "page.html"
+        page.write_text(_served_page(source) if "://" in source else render_page(load(Path(source))), encoding="utf-8")
         print(screenshot(page, args.out, args.width, args.height))
     return 0
+
+
+def _served_page(url: str) -> str:
+    """The HTML a local server answers (the incidents view): the pages are self-contained, so a saved
+    copy renders as served."""
+    if urllib.parse.urlsplit(url).hostname not in {"127.0.0.1", "localhost"}:
+        raise SystemExit(f"only pages served on this machine are captured, not {url}")
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 (loopback only, checked above)
+        return str(answer.read().decode("utf-8"))
 
 
 if __name__ == "__main__":
