@@ -177,7 +177,10 @@ def ensure_key_file(path: Path) -> bool:
 
 
 class KeySource(Protocol):
-    def current(self) -> KeyRing: ...
+    def current(self) -> KeyRing:
+        """The keys now: the same ``KeyRing`` object until they change (``TokenVerifier`` empties
+        its cache of verified tokens whenever a different object comes back)."""
+        ...
 
 
 class StaticKeySource:
