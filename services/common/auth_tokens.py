@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from services.common.config import ConfigError, Env, state_dir
 from services.common.errors import Unauthenticated
+from services.common.token_digests import TokenDigestCache
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,10 @@ def ensure_key_file(path: Path) -> bool:
 
 
 class KeySource(Protocol):
-    def current(self) -> KeyRing: ...
+    def current(self) -> KeyRing:
+        """The keys now: the same ``KeyRing`` object until they change (``TokenVerifier`` empties
+        its cache of verified tokens whenever a different object comes back)."""
+        ...
 
 
 class StaticKeySource:
@@ -291,13 +295,48 @@ class TokenIssuer:
 
 
 class TokenVerifier:
-    """Accepts only well-formed EdDSA tokens from our issuer, for our audience, in their validity window."""
+    """Accepts only well-formed EdDSA tokens from our issuer, for our audience, in their validity window.
 
-    def __init__(self, keys: KeySource, settings: TokenSettings) -> None:
+    Every service verifies the caller's token on every call, and the signature check is most of
+    that cost, so a token that verified is remembered (``TokenDigestCache``, at most
+    ``cache_entries``; 0 turns it off) and served from memory until its ``exp`` — never later,
+    and never after the key ring changed: a reload may have dropped the token's key, so the
+    cache is emptied and every token is checked against the new ring. Refused tokens are never
+    remembered, so a forged one is checked in full every time.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        settings: TokenSettings,
+        *,
+        cache_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._settings = settings
+        self._verified: TokenDigestCache[Identity] | None = (
+            TokenDigestCache(cache_entries, clock) if cache_entries > 0 else None
+        )
+        self._ring_of_verified: KeyRing | None = None
 
     def verify(self, token: object) -> Identity:
+        ring = self._keys.current()
+        if self._verified is None:
+            return self._verify_signed(token, ring)
+        if ring is not self._ring_of_verified:
+            self._verified.clear()
+            self._ring_of_verified = ring
+        if isinstance(token, str) and len(token) <= MAX_TOKEN_CHARS:
+            known = self._verified.get(token)
+            if known is not None:
+                return known
+        identity = self._verify_signed(token, ring)
+        if isinstance(token, str):
+            self._verified.put(token, identity, identity.expires_at)
+        return identity
+
+    def _verify_signed(self, token: object, ring: KeyRing) -> Identity:
         if not isinstance(token, str) or not token:
             raise InvalidToken("missing token")
         if len(token) > MAX_TOKEN_CHARS:
@@ -313,7 +352,7 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise InvalidToken("token has no key id")
-        key = self._keys.current().verification_keys.get(kid)
+        key = ring.verification_keys.get(kid)
         if key is None:
             raise InvalidToken("token signed with an unknown key")
         try:

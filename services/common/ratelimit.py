@@ -21,7 +21,6 @@ address budget that other users behind the same address (NAT, proxy) need for a 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import time
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.common.errors import ResourceExhausted
+from services.common.token_digests import TokenDigestCache
 
 
 class TokenBucket:
@@ -107,38 +107,14 @@ class KeyedLimiter:
         return len(self._buckets)
 
 
-class KnownTokens:
-    """Digests of tokens that authenticated, with their subject, until they expire; LRU-bounded."""
-
-    def __init__(self, max_entries: int, clock: Callable[[], float] = time.time) -> None:
-        self._max = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
-
-    @staticmethod
-    def _digest(token: str) -> bytes:
-        return hashlib.sha256(token.encode()).digest()
+class KnownTokens(TokenDigestCache[str]):
+    """Tokens that authenticated, with their subject, until they expire; LRU-bounded."""
 
     def subject(self, token: str) -> str | None:
-        key = self._digest(token)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[1] <= self._clock():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[0]
+        return self.get(token)
 
     def remember(self, token: str, subject: str, expires_at: float) -> None:
-        key = self._digest(token)
-        self._entries[key] = (subject, expires_at)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self.put(token, subject, expires_at)
 
 
 def address_key(address: str | None) -> str:

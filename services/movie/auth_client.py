@@ -10,14 +10,15 @@ unavailable, the local verification stands and the degradation is logged and cou
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
+from collections.abc import Callable
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from services.common.auth_tokens import Identity, InvalidToken, TokenVerifier
 from services.common.errors import DeadlineExceeded, Unauthenticated, Unavailable
+from services.common.token_digests import TokenDigestCache
 from services.movie.gateways import AuthGateway
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,14 @@ class RemoteAuthenticator:
         max_entries: int = 10_000,
         timeout_s: float = 0.5,
         metrics_registry: CollectorRegistry = REGISTRY,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._local = local
         self._auth = auth
         self._ttl = cache_ttl_s
-        self._max = max_entries
         self._timeout = timeout_s
-        self._cache: dict[str, tuple[float, Identity]] = {}
+        self._clock = clock
+        self._confirmed: TokenDigestCache[Identity] = TokenDigestCache(max_entries, clock)
         outcomes = Counter(
             "movie_token_validations_total",
             "Token validations by the gateway, by where the answer came from.",
@@ -52,12 +54,10 @@ class RemoteAuthenticator:
 
     async def authenticate(self, token: str) -> Identity:
         identity = self._local.verify(token)
-        key = hashlib.sha256(token.encode()).hexdigest()
-        now = time.time()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        cached = self._confirmed.get(token)
+        if cached is not None:
             self._cached.inc()
-            return cached[1]
+            return cached
         try:
             username, expires_at = await self._auth.validate(token, self._timeout)
         except Unauthenticated as exc:
@@ -68,9 +68,5 @@ class RemoteAuthenticator:
             return identity
         self._remote.inc()
         confirmed = Identity(username, expires_at)
-        if len(self._cache) >= self._max:
-            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-            if len(self._cache) >= self._max:
-                self._cache.clear()
-        self._cache[key] = (min(now + self._ttl, float(expires_at)), confirmed)
+        self._confirmed.put(token, confirmed, min(self._clock() + self._ttl, float(expires_at)))
         return confirmed
