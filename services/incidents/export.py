@@ -128,7 +128,7 @@ class JsonExporter:
         await asyncio.to_thread(write_atomically, self.directory, documents)
         revisions = [(int(doc["id"]), int(doc["revision"])) for doc in documents]
 
-        async def record(conn: Any) -> None:
-            await self._store.mark_exported(conn, revisions)
+        def record(conn: Any) -> None:
+            self._store.mark_exported(conn, revisions)
 
         await self._writer.submit(record)

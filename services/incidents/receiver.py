@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
 import aiohttp
-import aiosqlite
 
 from services.incidents.config import IncidentsConfig
 from services.incidents.enrichment import Enricher, PrometheusClient
@@ -75,8 +75,8 @@ class Receiver:
             raise RuntimeError("receiver not started")
         now_ns = time.time_ns()
 
-        async def apply(conn: aiosqlite.Connection) -> ApplyResult:
-            return await self.store.apply_notification(conn, note, now_ns)
+        def apply(conn: sqlite3.Connection) -> ApplyResult:
+            return self.store.apply_notification(conn, note, now_ns)
 
         result = await self.writer.submit(apply)
         self.metrics.notifications[note.status].inc()

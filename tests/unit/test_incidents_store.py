@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +91,9 @@ async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     await store.close()
     await store.open()
     try:
-        async with store.writer_connection.execute("PRAGMA user_version") as cursor:
-            assert (await cursor.fetchone()) == (len(MIGRATIONS),)
-        async with store.writer_connection.execute("PRAGMA journal_mode") as cursor:
-            assert (await cursor.fetchone()) == ("wal",)
+        run = store.writer_connection.run
+        assert await run(lambda conn: conn.execute("PRAGMA user_version").fetchone()) == (len(MIGRATIONS),)
+        assert await run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()) == ("wal",)
     finally:
         await store.close()
 
@@ -199,19 +199,15 @@ async def test_group_commit_batches_and_isolates_a_failing_operation(tmp_path: P
     writer.start()
     try:
 
-        async def good(conn: aiosqlite.Connection, n: int) -> int:
-            result = await store.apply_notification(conn, note(instance=f"i{n}"), T0)
-            return result.alerts_new
+        def good(conn: sqlite3.Connection, n: int) -> int:
+            return store.apply_notification(conn, note(instance=f"i{n}"), T0).alerts_new
 
-        async def bad(conn: aiosqlite.Connection) -> None:
-            await store.apply_notification(conn, note(instance="doomed"), T0)
+        def bad(conn: sqlite3.Connection) -> None:
+            store.apply_notification(conn, note(instance="doomed"), T0)
             raise ValueError("boom")
 
         def job(n: int) -> Any:
-            async def run(conn: aiosqlite.Connection) -> int:
-                return await good(conn, n)
-
-            return run
+            return lambda conn: good(conn, n)
 
         jobs: list[Any] = [writer.submit(job(n)) for n in range(20)]
         jobs.insert(10, writer.submit(bad))
@@ -246,9 +242,9 @@ async def test_a_failed_commit_fails_the_whole_batch(tmp_path: Path) -> None:
     writer.start()
     try:
 
-        async def leaves_a_foreign_key_broken(conn: aiosqlite.Connection) -> None:
-            await conn.execute("PRAGMA defer_foreign_keys = ON")
-            await conn.execute(
+        def leaves_a_foreign_key_broken(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.execute(
                 "INSERT INTO alerts (incident_id, fingerprint, starts_at_ns, status, labels, annotations,"
                 " first_seen_at_ns, updated_at_ns) VALUES (999, 'f', 1, 'firing', '{}', '{}', 1, 1)"
             )
