@@ -126,6 +126,7 @@ class JsonExporter:
             if document is not None:
                 documents.append(document)
         await asyncio.to_thread(write_atomically, self.directory, documents)
+        self._metrics.exported.inc(len(documents))
         revisions = [(int(doc["id"]), int(doc["revision"])) for doc in documents]
 
         def record(conn: Any) -> None:

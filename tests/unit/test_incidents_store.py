@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ from services.common.waiting import wait_until_async
 from services.incidents.config import IncidentsConfig
 from services.incidents.errors import StoreUnavailable
 from services.incidents.metrics import IncidentMetrics
-from services.incidents.models import NS_PER_S
+from services.incidents.models import NS_PER_S, Status
 from services.incidents.payloads import AlertSpec, group_notification
-from services.incidents.receiver import Receiver
+from services.incidents.receiver import CommittedBodies, CommittedBody, Receiver
 from services.incidents.schema import MIGRATIONS
 from services.incidents.store import IncidentStore
 from services.incidents.validation import validate
@@ -258,3 +259,77 @@ async def test_a_failed_commit_fails_the_whole_batch(tmp_path: Path) -> None:
     finally:
         await writer.stop()
         await store.close()
+
+
+async def test_an_operation_is_answered_only_once_its_batch_is_committed(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path / "x.sqlite3")
+    await store.open()
+    writer = GroupCommitWriter(store.writer_connection)
+    writer.start()
+    entered, release = threading.Event(), threading.Event()
+
+    def held(conn: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(timeout=30)
+
+    try:
+        stored = asyncio.create_task(writer.submit(lambda conn: store.apply_notification(conn, note(), T0)))
+        holding = asyncio.create_task(writer.submit(held))  # the same batch, after it
+        await wait_until_async(entered.is_set, timeout_s=10, interval_s=0.005, what="the batch is running")
+        assert not stored.done()  # its statements ran, but the batch has not committed
+        assert (await store.counts())["alerts"] == 0  # and nothing of it is visible
+        release.set()
+        assert (await stored).alerts_new == 1
+        await holding
+        assert (await store.counts())["alerts"] == 1
+    finally:
+        release.set()
+        await writer.stop()
+        await store.close()
+
+
+async def test_identical_bodies_in_flight_together_both_go_through_the_store(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    receiver = Receiver(config(tmp_path), IncidentMetrics(registry))
+    await receiver.start()
+    try:
+        raw = json.dumps(group_notification([AlertSpec({"alertname": "A", "service": "s"}, T0)])).encode()
+        first, second = await asyncio.gather(receiver.receive_body(raw), receiver.receive_body(raw))
+        # Neither was known as committed when it arrived: the store deduplicated the second.
+        assert (first.repeat, second.repeat) == (False, False)
+        assert sorted((first.result.alerts_new, second.result.alerts_new)) == [0, 1]
+        third = await receiver.receive_body(raw)
+        assert third.repeat
+        assert third.result.alerts_deduplicated == 1
+        assert (await receiver.store.counts())["alerts"] == 1
+    finally:
+        await receiver.stop()
+
+
+async def test_a_body_whose_commit_failed_is_not_remembered(tmp_path: Path) -> None:
+    receiver = Receiver(config(tmp_path), IncidentMetrics(CollectorRegistry()))
+    await receiver.start()
+    try:
+        raw = json.dumps(group_notification([AlertSpec({"alertname": "A", "service": "s"}, T0)])).encode()
+        assert receiver.writer is not None
+        await receiver.writer.stop()  # every write now refused with 503
+        with pytest.raises(StoreUnavailable):
+            await receiver.receive_body(raw)
+        assert len(receiver.committed) == 0
+        receiver.writer.start()
+        assert not (await receiver.receive_body(raw)).repeat
+        assert (await receiver.store.counts())["alerts"] == 1
+    finally:
+        await receiver.stop()
+
+
+def test_committed_bodies_forget_the_least_recently_seen_first() -> None:
+    bodies = CommittedBodies(capacity=2)
+    entry = CommittedBody(Status.FIRING, 1, 0)
+    a, b, c = (bodies.digest(raw) for raw in (b"a", b"b", b"c"))
+    bodies.add(a, entry)
+    bodies.add(b, entry)
+    assert bodies.get(a) == entry  # a is now the most recently seen
+    bodies.add(c, entry)
+    assert (bodies.get(a), bodies.get(b), bodies.get(c)) == (entry, None, entry)
+    assert len(bodies) == 2
