@@ -7,6 +7,7 @@ wrote. (An alert is not *identified* by its startsAt: see services/incidents/sto
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class BadTimestamp(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=4096)  # a group's notifications repeat its alerts' times
 def parse_time(text: str) -> int | None:
     """RFC 3339 text to epoch nanoseconds; None for Go's zero time (year 1)."""
     match = _RFC3339.match(text)
