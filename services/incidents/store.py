@@ -48,19 +48,27 @@ from services.incidents.schema import migrate
 from services.incidents.writer import WriteConnection
 
 _CHUNK = 400
-_AGGREGATE = (
-    "SELECT incident_id, count(*), sum(status = 'firing'), min(starts_at_ns), max(ends_at_ns), max(severity_rank)"
-    " FROM alerts WHERE incident_id IN ({marks}) GROUP BY incident_id"
-)
 # Only "?" placeholders are interpolated into these.
-_OPEN_EPISODES = (
-    "SELECT id, incident_id, fingerprint, starts_at_ns FROM alerts WHERE fingerprint IN ({marks}) AND status = 'firing'"
+# Each incident's status before this write, beside the aggregate of its alerts.
+_AGGREGATE = (
+    "SELECT i.id, i.status, count(*), sum(a.status = 'firing'), min(a.starts_at_ns), max(a.ends_at_ns),"
+    " max(a.severity_rank) FROM incidents AS i JOIN alerts AS a ON a.incident_id = i.id"
+    " WHERE i.id IN ({marks}) GROUP BY i.id"
 )
-_LAST_ENDS = (
-    "SELECT fingerprint, max(ends_at_ns) FROM alerts WHERE fingerprint IN ({marks}) AND status = 'resolved'"
-    " GROUP BY fingerprint"
+# Per fingerprint: its open episodes (alert id, incident id, start), then the end of its latest closed one.
+_EPISODES = (
+    "SELECT fingerprint, id, incident_id, starts_at_ns, NULL FROM alerts"
+    " WHERE fingerprint IN ({marks}) AND status = 'firing'"
+    " UNION ALL"
+    " SELECT fingerprint, NULL, NULL, NULL, max(ends_at_ns) FROM alerts"
+    " WHERE fingerprint IN ({marks}) AND status = 'resolved' GROUP BY fingerprint"
 )
 MAX_DETAIL_ALERTS = 1_000
+# Each incident's first MAX_DETAIL_ALERTS alerts, in the order ``IncidentStore.get`` lists them.
+_DETAIL_ALERTS = (
+    "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY incident_id ORDER BY starts_at_ns, id) AS nth"
+    " FROM alerts WHERE incident_id IN ({marks})) WHERE nth <= ? ORDER BY incident_id, nth"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,20 +298,14 @@ class IncidentStore:
         found: dict[str, _Episodes] = {}
         for chunk in _chunks(sorted(fingerprints)):
             marks = ",".join("?" * len(chunk))
-            rows = _write_rows(
-                conn,
-                _OPEN_EPISODES.format(marks=marks),
-                tuple(chunk),
-            )
-            for alert_id, incident_id, fingerprint, starts_at in rows:
-                found.setdefault(fingerprint, _Episodes()).open.append(_Open(starts_at, (alert_id, incident_id)))
-            rows = _write_rows(
-                conn,
-                _LAST_ENDS.format(marks=marks),
-                tuple(chunk),
-            )
-            for fingerprint, last_end in rows:
-                found.setdefault(fingerprint, _Episodes()).last_end = last_end
+            for fingerprint, alert_id, incident_id, starts_at, last_end in _write_rows(
+                conn, _EPISODES.format(marks=marks), (*chunk, *chunk)
+            ):
+                episodes = found.setdefault(fingerprint, _Episodes())
+                if alert_id is None:
+                    episodes.last_end = last_end
+                else:
+                    episodes.open.append(_Open(starts_at, (alert_id, incident_id)))
         return found
 
     def _record_truncation(self, conn: sqlite3.Connection, note: Notification, touched: set[int]) -> set[int]:
@@ -366,15 +368,12 @@ class IncidentStore:
         self, conn: sqlite3.Connection, ids: list[int], note: Notification, now_ns: int, created: int | None
     ) -> tuple[int, int]:
         marks = ",".join("?" * len(ids))
-        rows = _write_rows(conn, f"SELECT id, status FROM incidents WHERE id IN ({marks})", ids)  # noqa: S608
-        before = {int(row[0]): str(row[1]) for row in rows}
-        aggregate = _AGGREGATE.format(marks=marks)  # only "?" placeholders are interpolated
-        aggregates = [tuple(row) for row in _write_rows(conn, aggregate, ids)]
+        aggregates = _write_rows(conn, _AGGREGATE.format(marks=marks), ids)
         updates = []
         opened = closed = 0
-        for incident_id, total, firing, started, ended, rank in aggregates:
+        for incident_id, before, total, firing, started, ended, rank in aggregates:
             status = Status.FIRING.value if firing else Status.RESOLVED.value
-            previous = None if incident_id == created else before.get(incident_id)
+            previous = None if incident_id == created else before
             if status == Status.FIRING.value and previous is None:
                 opened += 1
             if status == Status.RESOLVED.value and previous == Status.FIRING.value:
@@ -464,6 +463,23 @@ class IncidentStore:
             )
             document["alerts"] = [alert_document(alert) for alert in alerts]
         return document
+
+    async def get_many(self, incident_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Incidents with their alerts, as ``get`` gives them, in two queries per chunk of ids (the
+        exporter's read: one trip to the reader's thread per query instead of two per incident)."""
+        documents: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(set(incident_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = await _rows(self._reader, f"SELECT * FROM incidents WHERE id IN ({marks}) ORDER BY id", chunk)  # noqa: S608
+            alerts = await _rows(self._reader, _DETAIL_ALERTS.format(marks=marks), [*chunk, MAX_DETAIL_ALERTS])
+            by_incident: dict[int, list[dict[str, Any]]] = {}
+            for alert in alerts:
+                by_incident.setdefault(int(alert["incident_id"]), []).append(alert_document(alert))
+            for row in rows:
+                document = incident_document(row)
+                document["alerts"] = by_incident.get(int(row["id"]), [])
+                documents.append(document)
+        return documents
 
     async def list(
         self, *, status: str | None, service: str | None, limit: int, offset: int

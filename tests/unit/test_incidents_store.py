@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from services.common.http_errors import http_status
 from services.common.waiting import wait_until_async
+from services.incidents import store as store_module
 from services.incidents.config import IncidentsConfig
 from services.incidents.errors import StoreUnavailable
 from services.incidents.metrics import IncidentMetrics
@@ -333,3 +334,20 @@ def test_committed_bodies_forget_the_least_recently_seen_first() -> None:
     bodies.add(c, entry)
     assert (bodies.get(a), bodies.get(b), bodies.get(c)) == (entry, None, entry)
     assert len(bodies) == 2
+
+
+async def test_get_many_reads_incidents_as_get_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Receiver(config(tmp_path), IncidentMetrics(CollectorRegistry()))
+    await receiver.start()
+    try:
+        for service, alerts in (("a", 3), ("b", 1), ("c", 2)):
+            specs = [
+                AlertSpec({"alertname": "A", "service": service, "i": str(k)}, T0 + (alerts - k)) for k in range(alerts)
+            ]
+            await receiver.receive(validate(group_notification(specs)))
+        monkeypatch.setattr(store_module, "MAX_DETAIL_ALERTS", 2)  # a detail lists the first alerts only
+        one_by_one = [await receiver.store.get(n) for n in (1, 2, 3)]
+        assert [len(document["alerts"]) for document in one_by_one if document is not None] == [2, 1, 2]
+        assert await receiver.store.get_many([3, 1, 2, 1, 99]) == one_by_one  # by id; unknown ids left out
+    finally:
+        await receiver.stop()
