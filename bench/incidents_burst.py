@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import proc_stats
 from scripts.processes import ServiceProcess
 from services.common.waiting import wait_until
 from services.incidents.models import NS_PER_S
@@ -80,14 +81,13 @@ class ReceiverProcess:
         wait_until(self._files_current, timeout_s=timeout_s, interval_s=0.05, what="incident files caught up")
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the receiver process so far (all its threads); None off Linux."""
+        """User + system CPU time of the receiver process so far (all its threads); None without /proc."""
         if self.process is None:
             return None
         try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return proc_stats.cpu_seconds(self.process.pid)
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, exactly like a crash."""
