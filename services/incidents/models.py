@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,8 @@ def format_time(ns: int | None) -> str | None:
     if ns is None:
         return None
     seconds, nanos = divmod(ns, NS_PER_S)
-    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    # time.gmtime: every incident document formats its times, and this is cheaper than datetime.
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
     if nanos:
         text += "." + f"{nanos:09d}".rstrip("0")
     return text + "Z"

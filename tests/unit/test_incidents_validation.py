@@ -331,6 +331,9 @@ def test_times_round_trip() -> None:
         assert text is not None
         assert parse_time(text) == value
     assert format_time(T0) == "2024-05-01T12:00:00Z"
+    assert format_time(0) == "1970-01-01T00:00:00Z"
+    assert format_time(951_825_600 * NS_PER_S + 10) == "2000-02-29T12:00:00.00000001Z"  # a leap day
+    assert format_time(7_258_118_399 * NS_PER_S + NS_PER_S - 1) == "2199-12-31T23:59:59.999999999Z"
 
 
 def test_far_future_times_are_refused() -> None:
