@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import proc_stats
 from scripts.processes import ServiceProcess
 from services.common.waiting import wait_until
 from services.incidents.models import NS_PER_S
@@ -78,6 +79,15 @@ class ReceiverProcess:
     def wait_files_current(self, timeout_s: float = 60.0) -> None:
         """Until the receiver reports no incident file behind the store."""
         wait_until(self._files_current, timeout_s=timeout_s, interval_s=0.05, what="incident files caught up")
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the receiver process so far (all its threads); None without /proc."""
+        if self.process is None:
+            return None
+        try:
+            return proc_stats.cpu_seconds(self.process.pid)
+        except OSError:
+            return None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, exactly like a crash."""
@@ -306,15 +316,19 @@ def run(notifications: int, duplicate_ratio: float, lanes: int, timeout_s: float
         receiver.start()
         try:
             delivery = Delivery()
+            cpu_before = receiver.cpu_seconds()
             started = time.perf_counter()
             asyncio.run(send(receiver.url, work.lanes, delivery, deadline_s=timeout_s))
             elapsed = time.perf_counter() - started
+            cpu_after = receiver.cpu_seconds()
             receiver.wait_files_current(timeout_s=120)
             store = store_report(receiver.data_dir, work)
             files = files_report(receiver.url, receiver.data_dir)
         finally:
             receiver.stop()
     latencies = sorted(delivery.latencies_s) or [0.0]
+    # The receiver's CPU per notification depends far less on the machine's load than throughput.
+    cpu_s = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     return {
         "notifications_sent": len(delivery.acked) + len(delivery.failed),
         "notifications_acked": len(delivery.acked),
@@ -325,6 +339,11 @@ def run(notifications: int, duplicate_ratio: float, lanes: int, timeout_s: float
         "throughput_per_s": round(len(delivery.acked) / elapsed, 1),
         "latency_p50_ms": round(statistics.median(latencies) * 1000, 2),
         "latency_p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2),
+        "receiver_cpu_s": round(cpu_s, 2) if cpu_s is not None else None,
+        "receiver_cpu_ms_per_notification": round(cpu_s * 1000 / max(1, len(delivery.acked)), 3)
+        if cpu_s is not None
+        else None,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         **store,
         **files,
     }

@@ -209,8 +209,8 @@ class Enricher:
                 enrichment = await self.enrich(incident_id)
                 if enrichment is not None:
 
-                    async def record(conn: Any, found: Enrichment = enrichment, target: int = incident_id) -> None:
-                        await self._store.record_enrichment(conn, target, found, time.time_ns())
+                    def record(conn: Any, found: Enrichment = enrichment, target: int = incident_id) -> None:
+                        self._store.record_enrichment(conn, target, found, time.time_ns())
 
                     await self._writer.submit(record)
                     self._metrics.enrichment[enrichment.status].inc()

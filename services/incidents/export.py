@@ -39,8 +39,7 @@ def write_atomically(directory: Path, documents: list[dict[str, Any]]) -> None:
         target = directory / file_name(int(document["id"]))
         temporary = directory / f".{target.name}.tmp"
         with temporary.open("w", encoding="utf-8") as handle:
-            json.dump(document, handle, ensure_ascii=False, indent=2, sort_keys=True)
-            handle.write("\n")
+            handle.write(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
@@ -120,15 +119,12 @@ class JsonExporter:
             self._metrics.export_pending.set(len(self._dirty))
 
     async def _export(self, batch: list[int]) -> None:
-        documents: list[dict[str, Any]] = []
-        for incident_id in batch:
-            document = await self._store.get(incident_id)
-            if document is not None:
-                documents.append(document)
+        documents = await self._store.get_many(batch)
         await asyncio.to_thread(write_atomically, self.directory, documents)
+        self._metrics.exported.inc(len(documents))
         revisions = [(int(doc["id"]), int(doc["revision"])) for doc in documents]
 
-        async def record(conn: Any) -> None:
-            await self._store.mark_exported(conn, revisions)
+        def record(conn: Any) -> None:
+            self._store.mark_exported(conn, revisions)
 
         await self._writer.submit(record)

@@ -21,6 +21,11 @@ class IncidentMetrics:
             "Webhook bodies refused as invalid (400); too-large bodies are counted by the HTTP metrics (413).",
             registry=registry,
         )
+        self.repeats = Counter(
+            "incidents_notifications_repeated_total",
+            "Notifications byte-identical to one already committed, answered without parsing or writing them.",
+            registry=registry,
+        )
         self.open = Gauge("incidents_open", "Incidents firing now.", registry=registry)
         self.deduplicated = Counter(
             "incidents_alerts_deduplicated_total",
@@ -45,6 +50,11 @@ class IncidentMetrics:
         )
         self.export_pending = Gauge(
             "incidents_export_pending", "Incidents whose JSON file is behind the store.", registry=registry
+        )
+        self.exported = Counter(
+            "incidents_export_files_total",
+            "Incident JSON files written (one per incident per export round).",
+            registry=registry,
         )
         self.commit_batch = Histogram(
             "incidents_commit_batch_size",

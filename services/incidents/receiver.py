@@ -2,19 +2,77 @@
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import aiosqlite
 
 from services.incidents.config import IncidentsConfig
 from services.incidents.enrichment import Enricher, PrometheusClient
+from services.incidents.errors import InvalidPayload
 from services.incidents.export import JsonExporter
 from services.incidents.metrics import IncidentMetrics
-from services.incidents.models import Notification
+from services.incidents.models import Notification, Status
 from services.incidents.store import ApplyResult, IncidentStore
+from services.incidents.validation import parse_notification
 from services.incidents.writer import GroupCommitWriter
+
+# Bodies remembered as committed (a 16-byte digest and three numbers each: a few MiB when full);
+# enough to cover Alertmanager's retries of a burst.
+COMMITTED_BODIES = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a webhook body did, for the answer; ``repeat`` when it was answered from memory."""
+
+    result: ApplyResult
+    truncated_values: int = 0
+    repeat: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBody:
+    status: Status
+    alerts: int
+    truncated_values: int
+
+
+class CommittedBodies:
+    """Digests of webhook bodies whose notification is committed, least recently seen dropped first.
+
+    A byte-identical re-send (Alertmanager's retry after a lost answer, or a resend) carries
+    nothing the store does not already hold: it is answered as all-deduplicated without being
+    parsed or written. Digests are added only after the commit, so a body still in flight is not
+    known yet and takes the normal path; after a restart the memory is empty and every body does.
+    """
+
+    def __init__(self, capacity: int = COMMITTED_BODIES) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[bytes, CommittedBody] = OrderedDict()
+
+    @staticmethod
+    def digest(raw: bytes) -> bytes:
+        return hashlib.blake2b(raw, digest_size=16).digest()
+
+    def get(self, digest: bytes) -> CommittedBody | None:
+        entry = self._entries.get(digest)
+        if entry is not None:
+            self._entries.move_to_end(digest)
+        return entry
+
+    def add(self, digest: bytes, entry: CommittedBody) -> None:
+        self._entries[digest] = entry
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class Receiver:
@@ -26,6 +84,7 @@ class Receiver:
         self.writer: GroupCommitWriter | None = None
         self.exporter: JsonExporter | None = None
         self.enricher: Enricher | None = None
+        self.committed = CommittedBodies()
 
     async def start(self) -> None:
         await self.store.open()
@@ -69,14 +128,33 @@ class Receiver:
             self._session = None
         await self.store.close()
 
+    async def receive_body(self, raw: bytes) -> Receipt:
+        """A webhook body: parsed and committed, or answered from memory when this exact body was
+        committed before. Raises ``InvalidPayload`` (a 400) for a bad body."""
+        digest = self.committed.digest(raw)
+        known = self.committed.get(digest)
+        if known is not None:
+            self.metrics.notifications[known.status].inc()
+            self.metrics.repeats.inc()
+            self.metrics.deduplicated.inc(known.alerts)
+            return Receipt(ApplyResult(alerts_deduplicated=known.alerts), known.truncated_values, repeat=True)
+        try:
+            note = parse_notification(raw)
+        except InvalidPayload:
+            self.metrics.rejected.inc()
+            raise
+        result = await self.receive(note)
+        self.committed.add(digest, CommittedBody(note.status, len(note.alerts), note.truncated_values))
+        return Receipt(result, note.truncated_values)
+
     async def receive(self, note: Notification) -> ApplyResult:
         """Commit one notification; returns only once it is durable."""
         if self.writer is None:
             raise RuntimeError("receiver not started")
         now_ns = time.time_ns()
 
-        async def apply(conn: aiosqlite.Connection) -> ApplyResult:
-            return await self.store.apply_notification(conn, note, now_ns)
+        def apply(conn: sqlite3.Connection) -> ApplyResult:
+            return self.store.apply_notification(conn, note, now_ns)
 
         result = await self.writer.submit(apply)
         self.metrics.notifications[note.status].inc()

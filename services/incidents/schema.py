@@ -7,7 +7,7 @@ Add a migration by appending to ``MIGRATIONS``; never edit one that has shipped.
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: incidents (one per Alertmanager group episode) and their alerts.
@@ -109,24 +109,23 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-async def migrate(conn: aiosqlite.Connection) -> int:
+def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database to the newest schema; returns the version it is at."""
-    async with conn.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
+    row = conn.execute("PRAGMA user_version").fetchone()
     current = int(row[0]) if row else 0
     if current > len(MIGRATIONS):
         raise RuntimeError(
             f"database schema version {current} is newer than this code knows ({len(MIGRATIONS)}); refusing to run"
         )
     for version in range(current + 1, len(MIGRATIONS) + 1):
-        await conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in _statements(MIGRATIONS[version - 1]):
-                await conn.execute(statement)
-            await conn.execute(f"PRAGMA user_version = {version}")
-            await conn.execute("COMMIT")
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
     return len(MIGRATIONS)
 

@@ -82,8 +82,9 @@ def _type_name(value: object) -> str:
 class _Reader:
     """Field access with paths in the errors, counting shortened values."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, check_surrogates: bool = True) -> None:
         self.truncated = 0
+        self._check_surrogates = check_surrogates
 
     def text(self, obj: dict[str, Any], key: str, path: str, *, required: bool, limit: int = MAX_TEXT_CHARS) -> str:
         field = f"{path}{key}"
@@ -94,7 +95,8 @@ class _Reader:
         value = obj[key]
         if not isinstance(value, str):
             raise InvalidPayload(field, f"must be a string, got {_type_name(value)}")
-        _check_encodable(value, field)
+        if self._check_surrogates:
+            _check_encodable(value, field)
         if len(value) > limit:
             raise InvalidPayload(field, f"longer than {limit} characters")
         return value
@@ -114,10 +116,11 @@ class _Reader:
         for name, item in value.items():
             if not name or len(name) > MAX_NAME_CHARS:
                 raise InvalidPayload(field, f"names must be 1 to {MAX_NAME_CHARS} characters")
-            _check_encodable(name, field)
             if not isinstance(item, str):
                 raise InvalidPayload(f"{field}.{name[:64]}", f"must be a string, got {_type_name(item)}")
-            _check_encodable(item, f"{field}.{name[:64]}")
+            if self._check_surrogates:
+                _check_encodable(name, field)
+                _check_encodable(item, f"{field}.{name[:64]}")
             if len(item) > MAX_VALUE_CHARS:
                 item = item[: MAX_VALUE_CHARS - len(TRUNCATION_MARK)] + TRUNCATION_MARK
                 self.truncated += 1
@@ -184,8 +187,8 @@ def _alert(reader: _Reader, raw: object, index: int) -> Alert:
     )
 
 
-def validate(body: dict[str, Any]) -> Notification:
-    reader = _Reader()
+def validate(body: dict[str, Any], *, check_surrogates: bool = True) -> Notification:
+    reader = _Reader(check_surrogates=check_surrogates)
     version = body.get("version")
     if version is not None and version != SUPPORTED_VERSION:
         raise InvalidPayload("version", f'unsupported webhook version {str(version)[:16]!r}; expected "4"')
@@ -231,4 +234,11 @@ def validate(body: dict[str, Any]) -> Notification:
 
 def parse_notification(raw: bytes) -> Notification:
     """Bytes of a webhook body to a validated notification; ``InvalidPayload`` otherwise."""
-    return validate(parse_body(raw))
+    return validate(parse_body(raw), check_surrogates=not _surrogate_free(raw))
+
+
+def _surrogate_free(raw: bytes) -> bool:
+    """True when no string JSON decodes from ``raw`` can hold a surrogate, so the per-string check
+    can be skipped: ASCII bytes (a surrogate is non-ASCII in UTF-8, which json reads with
+    surrogatepass, and in UTF-16/32), no NUL byte (UTF-16/32 text has them), and no ``\\u`` escape."""
+    return raw.isascii() and b"\\u" not in raw and b"\x00" not in raw

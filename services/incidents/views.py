@@ -7,10 +7,10 @@ from aiohttp import web
 from services.common.errors import BadRequest
 from services.common.params import bounded_int
 from services.common.web import json_error
-from services.incidents.errors import IncidentNotFound, InvalidPayload
+from services.incidents.errors import IncidentNotFound
 from services.incidents.models import Status
 from services.incidents.receiver import Receiver
-from services.incidents.validation import ALERT_BUDGET_BYTES, MAX_ALERTS, MAX_BODY_BYTES, parse_notification
+from services.incidents.validation import ALERT_BUDGET_BYTES, MAX_ALERTS, MAX_BODY_BYTES
 
 RECEIVER_KEY = web.AppKey("incidents_receiver", Receiver)
 
@@ -31,15 +31,10 @@ async def receive_alerts(request: web.Request) -> web.Response:
             f"request body is over {MAX_BODY_BYTES} bytes: room for {MAX_ALERTS} alerts (Alertmanager's"
             f" max_alerts) of {ALERT_BUDGET_BYTES} bytes each",
         )
-    try:
-        note = parse_notification(raw)
-    except InvalidPayload:
-        receiver.metrics.rejected.inc()
-        raise
-    result = await receiver.receive(note)
-    body: dict[str, Any] = {"status": "stored", **result.as_dict()}
-    if note.truncated_values:
-        body["truncated_values"] = note.truncated_values
+    receipt = await receiver.receive_body(raw)
+    body: dict[str, Any] = {"status": "stored", **receipt.result.as_dict()}
+    if receipt.truncated_values:
+        body["truncated_values"] = receipt.truncated_values
     return web.json_response(body)
 
 

@@ -1,11 +1,13 @@
 """Group commit: many writes, one transaction, one fsync; every caller answered after the commit.
 
-Callers ``submit`` an operation (a coroutine function taking the write connection). One task
-takes whatever is queued (up to ``max_batch``), runs each operation inside its own SAVEPOINT of a
-single ``BEGIN IMMEDIATE`` transaction, commits, and only then hands each caller its result. So
+Callers ``submit`` an operation (a plain function taking the write connection). One task takes
+whatever is queued (up to ``max_batch``) and hands the whole batch to the database thread in one
+trip: there each operation runs inside its own SAVEPOINT of a single ``BEGIN IMMEDIATE``
+transaction, then the transaction commits; only after that does each caller get its result. So
 a webhook is answered 200 only once its notification is durable, while a burst of notifications
-costs one fsync per batch instead of one per notification. An operation that fails is rolled
-back to its savepoint alone; a failed commit fails every operation of the batch.
+costs one fsync, and one thread hand-off, per batch instead of one per notification (or, as with
+one await per statement, several per notification). An operation that fails is rolled back to its
+savepoint alone; a failed commit fails every operation of the batch.
 """
 
 from __future__ import annotations
@@ -13,18 +15,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from services.incidents.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Operation = Callable[[aiosqlite.Connection], Awaitable[Any]]
+Operation = Callable[[sqlite3.Connection], Any]
+
+
+class WriteConnection:
+    """A sqlite3 connection used only from its own thread; ``run`` is one trip to that thread."""
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+
+    @classmethod
+    async def open(cls, path: Path, setup: Callable[[sqlite3.Connection], None]) -> WriteConnection:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="incidents-write")
+
+        def connect() -> sqlite3.Connection:
+            # Autocommit mode: the writer issues BEGIN/COMMIT itself. Only this thread touches it.
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            try:
+                setup(conn)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        try:
+            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(conn, executor)
+
+    async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, self._conn)
+
+    async def close(self) -> None:
+        await self.run(sqlite3.Connection.close)
+        self._executor.shutdown(wait=True)
 
 
 @dataclass(slots=True)
@@ -36,7 +75,7 @@ class _Job:
 class GroupCommitWriter:
     def __init__(
         self,
-        conn: aiosqlite.Connection,
+        conn: WriteConnection,
         *,
         max_batch: int = 256,
         on_batch: Callable[[int], None] | None = None,
@@ -65,7 +104,8 @@ class GroupCommitWriter:
             await self._task
         self._task = None
 
-    async def submit(self, operation: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+    async def submit(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``operation`` in the next batch; returns (or raises) only after that batch committed."""
         if not self.running:
             raise StoreUnavailable("the incident store is not accepting writes")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -88,26 +128,11 @@ class GroupCommitWriter:
             await self._commit(jobs)
 
     async def _commit(self, jobs: list[_Job]) -> None:
-        conn = self._conn
-        outcomes: list[tuple[bool, Any]] = []
+        operations = [job.operation for job in jobs]
         try:
-            await conn.execute("BEGIN IMMEDIATE")
-            for index, job in enumerate(jobs):
-                savepoint = f"op{index}"
-                await conn.execute(f"SAVEPOINT {savepoint}")
-                try:
-                    outcomes.append((True, await job.operation(conn)))
-                    await conn.execute(f"RELEASE {savepoint}")
-                except Exception as exc:
-                    log.exception("write operation failed; rolled back alone")
-                    await conn.execute(f"ROLLBACK TO {savepoint}")
-                    await conn.execute(f"RELEASE {savepoint}")
-                    outcomes.append((False, exc))
-            await conn.execute("COMMIT")
+            outcomes = await self._conn.run(lambda conn: _transaction(conn, operations))
         except Exception as exc:
             log.exception("commit failed; the batch is refused", extra={"batch": len(jobs)})
-            with contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
             failure = StoreUnavailable(f"could not commit to the incident store: {exc.__class__.__name__}")
             for job in jobs:
                 if not job.future.done():
@@ -123,3 +148,31 @@ class GroupCommitWriter:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
+
+
+def _transaction(conn: sqlite3.Connection, operations: list[Operation]) -> list[tuple[bool, Any]]:
+    """In the database thread: the batch, each operation in its savepoint, then the commit.
+
+    Returns each operation's (ok, result or exception) once committed; raises when the commit
+    (or the transaction itself) fails, after rolling the whole batch back.
+    """
+    outcomes: list[tuple[bool, Any]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for index, operation in enumerate(operations):
+            savepoint = f"op{index}"
+            conn.execute(f"SAVEPOINT {savepoint}")
+            try:
+                outcomes.append((True, operation(conn)))
+                conn.execute(f"RELEASE {savepoint}")
+            except Exception as exc:
+                log.exception("write operation failed; rolled back alone")
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+                outcomes.append((False, exc))
+        conn.execute("COMMIT")
+    except Exception:
+        with contextlib.suppress(Exception):
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes

@@ -314,6 +314,41 @@ async def test_huge_label_values_are_stored_truncated(api: Api) -> None:
     assert len(detail["alerts"][0]["labels"]["description"]) == MAX_VALUE_CHARS
 
 
+async def test_a_byte_identical_resend_is_answered_from_memory_as_the_store_would(api: Api) -> None:
+    body = group_notification([alert(labels={"description": "x" * 200_000})])
+    first = await api.post(body)
+    assert first[1]["alerts_new"] == 1
+    (before,) = await api.incidents()
+    repeat = await api.post(body)  # the same bytes: answered without parsing or writing
+    assert api.metric("incidents_notifications_repeated_total") == 1
+    # The same notification in other bytes goes through the store, which answers the same.
+    answer = await api.client.post("/alerts", data=json.dumps(body, indent=1))
+    from_store = answer.status, await answer.json()
+    assert api.metric("incidents_notifications_repeated_total") == 1
+    expected = {
+        "status": "stored",
+        "alerts_new": 0,
+        "alerts_resolved": 0,
+        "alerts_deduplicated": 1,
+        "incidents_created": [],
+        "incidents_changed": [],
+        "truncated_values": 2,
+    }
+    assert repeat == from_store == (200, expected)
+    assert await api.incidents() == [before]  # nothing changed, not even the update count
+    assert api.metric("incidents_notifications_total", {"status": "firing"}) == 3
+    assert api.metric("incidents_alerts_deduplicated_total") == 2
+
+
+async def test_an_invalid_body_is_refused_every_time(api: Api) -> None:
+    body = group_notification([alert()])
+    body["status"] = "burning"
+    for _ in range(2):
+        assert (await api.post(body))[0] == 400
+    assert api.metric("incidents_notifications_rejected_total") == 2
+    assert api.metric("incidents_notifications_repeated_total") == 0
+
+
 # -- refusing ------------------------------------------------------------------------------------
 
 

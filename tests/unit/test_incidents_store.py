@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,13 @@ from prometheus_client import CollectorRegistry
 
 from services.common.http_errors import http_status
 from services.common.waiting import wait_until_async
+from services.incidents import store as store_module
 from services.incidents.config import IncidentsConfig
 from services.incidents.errors import StoreUnavailable
 from services.incidents.metrics import IncidentMetrics
-from services.incidents.models import NS_PER_S
+from services.incidents.models import NS_PER_S, Status
 from services.incidents.payloads import AlertSpec, group_notification
-from services.incidents.receiver import Receiver
+from services.incidents.receiver import CommittedBodies, CommittedBody, Receiver
 from services.incidents.schema import MIGRATIONS
 from services.incidents.store import IncidentStore
 from services.incidents.validation import validate
@@ -90,10 +93,9 @@ async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     await store.close()
     await store.open()
     try:
-        async with store.writer_connection.execute("PRAGMA user_version") as cursor:
-            assert (await cursor.fetchone()) == (len(MIGRATIONS),)
-        async with store.writer_connection.execute("PRAGMA journal_mode") as cursor:
-            assert (await cursor.fetchone()) == ("wal",)
+        run = store.writer_connection.run
+        assert await run(lambda conn: conn.execute("PRAGMA user_version").fetchone()) == (len(MIGRATIONS),)
+        assert await run(lambda conn: conn.execute("PRAGMA journal_mode").fetchone()) == ("wal",)
     finally:
         await store.close()
 
@@ -199,19 +201,15 @@ async def test_group_commit_batches_and_isolates_a_failing_operation(tmp_path: P
     writer.start()
     try:
 
-        async def good(conn: aiosqlite.Connection, n: int) -> int:
-            result = await store.apply_notification(conn, note(instance=f"i{n}"), T0)
-            return result.alerts_new
+        def good(conn: sqlite3.Connection, n: int) -> int:
+            return store.apply_notification(conn, note(instance=f"i{n}"), T0).alerts_new
 
-        async def bad(conn: aiosqlite.Connection) -> None:
-            await store.apply_notification(conn, note(instance="doomed"), T0)
+        def bad(conn: sqlite3.Connection) -> None:
+            store.apply_notification(conn, note(instance="doomed"), T0)
             raise ValueError("boom")
 
         def job(n: int) -> Any:
-            async def run(conn: aiosqlite.Connection) -> int:
-                return await good(conn, n)
-
-            return run
+            return lambda conn: good(conn, n)
 
         jobs: list[Any] = [writer.submit(job(n)) for n in range(20)]
         jobs.insert(10, writer.submit(bad))
@@ -246,9 +244,9 @@ async def test_a_failed_commit_fails_the_whole_batch(tmp_path: Path) -> None:
     writer.start()
     try:
 
-        async def leaves_a_foreign_key_broken(conn: aiosqlite.Connection) -> None:
-            await conn.execute("PRAGMA defer_foreign_keys = ON")
-            await conn.execute(
+        def leaves_a_foreign_key_broken(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.execute(
                 "INSERT INTO alerts (incident_id, fingerprint, starts_at_ns, status, labels, annotations,"
                 " first_seen_at_ns, updated_at_ns) VALUES (999, 'f', 1, 'firing', '{}', '{}', 1, 1)"
             )
@@ -262,3 +260,94 @@ async def test_a_failed_commit_fails_the_whole_batch(tmp_path: Path) -> None:
     finally:
         await writer.stop()
         await store.close()
+
+
+async def test_an_operation_is_answered_only_once_its_batch_is_committed(tmp_path: Path) -> None:
+    store = IncidentStore(tmp_path / "x.sqlite3")
+    await store.open()
+    writer = GroupCommitWriter(store.writer_connection)
+    writer.start()
+    entered, release = threading.Event(), threading.Event()
+
+    def held(conn: sqlite3.Connection) -> None:
+        entered.set()
+        release.wait(timeout=30)
+
+    try:
+        stored = asyncio.create_task(writer.submit(lambda conn: store.apply_notification(conn, note(), T0)))
+        holding = asyncio.create_task(writer.submit(held))  # the same batch, after it
+        await wait_until_async(entered.is_set, timeout_s=10, interval_s=0.005, what="the batch is running")
+        assert not stored.done()  # its statements ran, but the batch has not committed
+        assert (await store.counts())["alerts"] == 0  # and nothing of it is visible
+        release.set()
+        assert (await stored).alerts_new == 1
+        await holding
+        assert (await store.counts())["alerts"] == 1
+    finally:
+        release.set()
+        await writer.stop()
+        await store.close()
+
+
+async def test_identical_bodies_in_flight_together_both_go_through_the_store(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    receiver = Receiver(config(tmp_path), IncidentMetrics(registry))
+    await receiver.start()
+    try:
+        raw = json.dumps(group_notification([AlertSpec({"alertname": "A", "service": "s"}, T0)])).encode()
+        first, second = await asyncio.gather(receiver.receive_body(raw), receiver.receive_body(raw))
+        # Neither was known as committed when it arrived: the store deduplicated the second.
+        assert (first.repeat, second.repeat) == (False, False)
+        assert sorted((first.result.alerts_new, second.result.alerts_new)) == [0, 1]
+        third = await receiver.receive_body(raw)
+        assert third.repeat
+        assert third.result.alerts_deduplicated == 1
+        assert (await receiver.store.counts())["alerts"] == 1
+    finally:
+        await receiver.stop()
+
+
+async def test_a_body_whose_commit_failed_is_not_remembered(tmp_path: Path) -> None:
+    receiver = Receiver(config(tmp_path), IncidentMetrics(CollectorRegistry()))
+    await receiver.start()
+    try:
+        raw = json.dumps(group_notification([AlertSpec({"alertname": "A", "service": "s"}, T0)])).encode()
+        assert receiver.writer is not None
+        await receiver.writer.stop()  # every write now refused with 503
+        with pytest.raises(StoreUnavailable):
+            await receiver.receive_body(raw)
+        assert len(receiver.committed) == 0
+        receiver.writer.start()
+        assert not (await receiver.receive_body(raw)).repeat
+        assert (await receiver.store.counts())["alerts"] == 1
+    finally:
+        await receiver.stop()
+
+
+def test_committed_bodies_forget_the_least_recently_seen_first() -> None:
+    bodies = CommittedBodies(capacity=2)
+    entry = CommittedBody(Status.FIRING, 1, 0)
+    a, b, c = (bodies.digest(raw) for raw in (b"a", b"b", b"c"))
+    bodies.add(a, entry)
+    bodies.add(b, entry)
+    assert bodies.get(a) == entry  # a is now the most recently seen
+    bodies.add(c, entry)
+    assert (bodies.get(a), bodies.get(b), bodies.get(c)) == (entry, None, entry)
+    assert len(bodies) == 2
+
+
+async def test_get_many_reads_incidents_as_get_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = Receiver(config(tmp_path), IncidentMetrics(CollectorRegistry()))
+    await receiver.start()
+    try:
+        for service, alerts in (("a", 3), ("b", 1), ("c", 2)):
+            specs = [
+                AlertSpec({"alertname": "A", "service": service, "i": str(k)}, T0 + (alerts - k)) for k in range(alerts)
+            ]
+            await receiver.receive(validate(group_notification(specs)))
+        monkeypatch.setattr(store_module, "MAX_DETAIL_ALERTS", 2)  # a detail lists the first alerts only
+        one_by_one = [await receiver.store.get(n) for n in (1, 2, 3)]
+        assert [len(document["alerts"]) for document in one_by_one if document is not None] == [2, 1, 2]
+        assert await receiver.store.get_many([3, 1, 2, 1, 99]) == one_by_one  # by id; unknown ids left out
+    finally:
+        await receiver.stop()

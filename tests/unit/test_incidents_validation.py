@@ -265,6 +265,23 @@ def test_unpaired_surrogates_are_refused() -> None:
     assert caught.value.field == "alerts[0].labels.a"
 
 
+@pytest.mark.parametrize(
+    ("encoding", "surrogate"),
+    [
+        ("utf-8", b"\xed\xa0\x80"),  # raw bytes: json reads UTF-8 with surrogatepass
+        ("utf-16-le", "\\udc00".encode("utf-16-le")),  # an escape whose backslash and u are NUL-separated
+        ("utf-32-be", "\\ud83d".encode("utf-32-be")),
+    ],
+)
+def test_unpaired_surrogates_are_refused_whatever_the_encoding(encoding: str, surrogate: bytes) -> None:
+    head = '{"version":"4","receiver":"r","status":"firing","groupKey":"g","alerts":[{"status":"firing",'
+    tail = '"startsAt":"2024-05-01T12:00:00Z","fingerprint":"f","labels":{"a":"'
+    raw = (head + tail).encode(encoding) + surrogate + '"}}]}'.encode(encoding)
+    with pytest.raises(InvalidPayload) as caught:
+        parse_notification(raw)
+    assert caught.value.field == "alerts[0].labels.a"
+
+
 def test_optional_fields_may_be_absent_or_null() -> None:
     body = valid()
     for name in ("groupLabels", "commonLabels", "commonAnnotations", "externalURL", "truncatedAlerts", "version"):
@@ -314,6 +331,9 @@ def test_times_round_trip() -> None:
         assert text is not None
         assert parse_time(text) == value
     assert format_time(T0) == "2024-05-01T12:00:00Z"
+    assert format_time(0) == "1970-01-01T00:00:00Z"
+    assert format_time(951_825_600 * NS_PER_S + 10) == "2000-02-29T12:00:00.00000001Z"  # a leap day
+    assert format_time(7_258_118_399 * NS_PER_S + NS_PER_S - 1) == "2199-12-31T23:59:59.999999999Z"
 
 
 def test_far_future_times_are_refused() -> None:
