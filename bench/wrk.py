@@ -43,14 +43,16 @@ def parse(output: str) -> WrkResult:
     return WrkResult(requests, rate, p50, p99, errors)
 
 
-def run_wrk(url: str, *, duration_s: int, connections: int, threads: int = 1) -> WrkResult:
+def run_wrk(url: str, *, duration_s: int, connections: int, threads: int = 1, cpu: int | None = None) -> WrkResult:
+    """``cpu``: run wrk on that core only (``taskset``), away from the servers being measured."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: run `make setup` (Debian package wrk)")
     if not 1 <= duration_s <= 600:
         raise ValueError("wrk duration must be between 1 and 600 seconds")
     assert_loopback(url)
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
     output = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
+        [*pin, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
