@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Awaitable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -42,18 +43,20 @@ def peer_identity_middleware(callers: Callers) -> Any:
             verdicts[tls_object] = (peer, allowed)
         return peer, allowed
 
+    async def refuse(request: web.Request, peer: frozenset[str], access: Access) -> web.StreamResponse:
+        log.warning(
+            "refused peer",
+            extra={"peer": ",".join(sorted(peer)) or "<none>", "path": request.path, "access": access.value},
+        )
+        return json_error(403, "peer_not_allowed", f"this client's certificate may not {access.value} on this service")
+
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        # Not a coroutine itself: an allowed request goes straight to the handler.
         peer, allowed = verdict(request.transport)
         access = callers.access(request.method, request.path)
         if access not in allowed:
-            log.warning(
-                "refused peer",
-                extra={"peer": ",".join(sorted(peer)) or "<none>", "path": request.path, "access": access.value},
-            )
-            return json_error(
-                403, "peer_not_allowed", f"this client's certificate may not {access.value} on this service"
-            )
-        return await handler(request)
+            return refuse(request, peer, access)
+        return handler(request)
 
     return middleware
