@@ -159,8 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pause_ms": args.pause_ms,
         "duration_s": args.duration,
         "rounds": rounds,
-        "floor_us_per_request": statistics.median(r["floor"]["server_cpu_us_per_request"] for r in rounds),
-        "firedrill_us_per_request": statistics.median(r["firedrill"]["server_cpu_us_per_request"] for r in rounds),
+        "floor_us_per_request": round(statistics.median(r["floor"]["server_cpu_us_per_request"] for r in rounds), 1),
+        "firedrill_us_per_request": round(
+            statistics.median(r["firedrill"]["server_cpu_us_per_request"] for r in rounds), 1
+        ),
         "ratio_median": round(statistics.median(ratios), 3),
         "ratio_min": round(min(ratios), 3),
         "ratio_max": round(max(ratios), 3),
