@@ -19,6 +19,7 @@ FULL: tuple[tuple[str, list[str]], ...] = (
     ("movie_bench", []),
     ("movie_flood", []),
     ("mtls_bench", []),
+    ("floor_bench", []),
     ("incidents_burst", []),
     ("drills_bench", ["--drills", "5", "--soak-minutes", "10", "--restarts", "3"]),
 )
@@ -27,6 +28,7 @@ QUICK: tuple[tuple[str, list[str]], ...] = (
     ("movie_bench", []),
     ("movie_flood", ["--requests", "100"]),
     ("mtls_bench", []),
+    ("floor_bench", ["--duration", "4", "--rounds", "1"]),
     ("incidents_burst", []),
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),
 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from scripts.traffic import assert_loopback
 
@@ -43,17 +45,35 @@ def parse(output: str) -> WrkResult:
     return WrkResult(requests, rate, p50, p99, errors)
 
 
-def run_wrk(url: str, *, duration_s: int, connections: int, threads: int = 1) -> WrkResult:
+def run_wrk(
+    url: str,
+    *,
+    duration_s: int,
+    connections: int,
+    threads: int = 1,
+    cpu: int | None = None,
+    pause_ms: int | None = None,
+) -> WrkResult:
+    """``cpu``: run wrk on that core only (``taskset``), away from the servers being measured.
+    ``pause_ms``: each connection waits that long after an answer before its next request (wrk's
+    ``delay`` hook), so the offered load is paced instead of as much as the server can take."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: run `make setup` (Debian package wrk)")
     if not 1 <= duration_s <= 600:
         raise ValueError("wrk duration must be between 1 and 600 seconds")
     assert_loopback(url)
-    output = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=duration_s + 30,
-    ).stdout
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    with tempfile.TemporaryDirectory(prefix="fd-wrk-") as tmp:
+        script: list[str] = []
+        if pause_ms is not None:
+            path = Path(tmp) / "pause.lua"
+            path.write_text(f"function delay()\n  return {int(pause_ms)}\nend\n")
+            script = ["-s", str(path)]
+        output = subprocess.run(
+            [*pin, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", *script, url],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=duration_s + 30,
+        ).stdout
     return parse(output)

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from opentelemetry import trace
+from yarl import URL
 
 from services.common.discovery.base import Instance, NoHealthyInstance
 from services.common.discovery.cache import InstanceCache
@@ -20,6 +21,7 @@ from services.common.metrics import HttpClientMetrics
 
 BACKOFF_BASE_S = 0.02
 INSTANCE_POLL_S = 0.1
+MAX_CACHED_URLS = 1024  # instances come and go; the cache starts afresh rather than grow
 
 
 class UpstreamClient:
@@ -43,6 +45,8 @@ class UpstreamClient:
         self._attempts = attempts
         self._metrics = metrics
         self._scheme = scheme
+        # Parsed once per instance and path: aiohttp would parse the same URL string on every call.
+        self._urls: dict[tuple[str, str], URL] = {}
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
@@ -53,6 +57,15 @@ class UpstreamClient:
         if self._traced_session is not None and trace.get_current_span().is_recording():
             return self._traced_session
         return self._session
+
+    def _url(self, instance: Instance, path: str) -> URL:
+        key = (instance.address, path)
+        url = self._urls.get(key)
+        if url is None:
+            if len(self._urls) >= MAX_CACHED_URLS:
+                self._urls.clear()
+            url = self._urls[key] = URL(f"{self._scheme}://{instance.address}{path}")
+        return url
 
     async def _wait_for_instance(self, previous: Instance | None, deadline: float) -> Instance:
         """A healthy instance; while the deadline allows, wait for one to come back.
@@ -86,7 +99,7 @@ class UpstreamClient:
                 break
             instance = await self._wait_for_instance(previous, deadline)
             previous = instance
-            url = f"{self._scheme}://{instance.address}{path}"
+            url = self._url(instance, path)
             try:
                 async with self._session_for_this_call().get(
                     url, timeout=aiohttp.ClientTimeout(total=remaining)

@@ -146,6 +146,28 @@ async def test_a_reader_may_not_write(server: Server, pki: ThrowawayPki, tmp_pat
         assert answer.status == 200
 
 
+async def test_each_request_on_a_kept_alive_connection_is_judged_by_its_access(
+    server: Server, pki: ThrowawayPki, tmp_path: Path
+) -> None:
+    # The peer's verdict is worked out once per connection: reads, writes and write paths on the
+    # same connection, alternating, each get their own answer; another peer's connection its own.
+    hello = aiohttp.TCPConnector(ssl=client_ctx(pki.write(tmp_path / "hello", "hello")), limit=1)
+    operator = aiohttp.TCPConnector(ssl=client_ctx(pki.write(tmp_path / "operator", "operator")), limit=1)
+    async with aiohttp.ClientSession(connector=hello) as reader, aiohttp.ClientSession(connector=operator) as writer:
+        for _ in range(2):
+            for session, method, path, expected in (
+                (reader, "GET", "/", 200),
+                (writer, "POST", "/", 200),
+                (reader, "POST", "/", 403),
+                (reader, "GET", "/burn", 403),
+                (writer, "GET", "/burn", 200),
+            ):
+                async with session.request(method, server.url + path) as answer:
+                    assert (method, path, answer.status) == (method, path, expected)
+                    await answer.read()
+        assert len(hello._conns) == 1  # one connection carried all of the reader's requests
+
+
 async def test_a_certificate_for_another_service_is_refused_where_identity_is_checked(
     server: Server, open_server: Server, pki: ThrowawayPki, tmp_path: Path
 ) -> None:
