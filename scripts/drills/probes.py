@@ -73,14 +73,18 @@ def _is_firing(alertname: str, service: str) -> bool:
 
 
 def wait_for_alert(alertname: str, service: str, timeout_s: float = 90) -> float:
-    """Seconds from the service stop until Prometheus shows the alert firing."""
+    """Seconds from the fault (a stop, or a fault switched on) until Prometheus shows the alert firing."""
     wait_until(
         lambda: _is_firing(alertname, service),
         timeout_s=timeout_s,
         interval_s=POLL_S,
         what=f"{alertname} firing for {service}",
     )
-    return RECORDER.mark("alert_firing") - RECORDER.moments.get("stopped", time.time())
+    now = time.time()
+    RECORDER.mark("alert_firing", now)
+    detected = now - (RECORDER.fault_started() or now)
+    RECORDER.notes.setdefault("detected_s", {})[f"{alertname}{{service={service}}}"] = round(detected, 2)
+    return detected
 
 
 def wait_for_incident(service: str, timeout_s: float = 90) -> dict[str, Any]:
@@ -97,7 +101,7 @@ def wait_for_incident(service: str, timeout_s: float = 90) -> dict[str, Any]:
 
 
 def wait_for_resolution(alertname: str, service: str, timeout_s: float = 120) -> float:
-    """Seconds from the restart until the alert stopped and the incident was resolved."""
+    """Seconds from the repair (restart, fault off) until the alert stopped and the incident was resolved."""
     wait_until(
         lambda: not _is_firing(alertname, service),
         timeout_s=timeout_s,
@@ -112,7 +116,7 @@ def wait_for_resolution(alertname: str, service: str, timeout_s: float = 120) ->
         interval_s=POLL_S,
         what=f"incident {incident_id} resolved",
     )
-    return RECORDER.mark("incident_resolved") - RECORDER.moments.get("restarted", time.time())
+    return RECORDER.mark("incident_resolved") - (RECORDER.fault_ended() or time.time())
 
 
 def wait_for_steady_state(
@@ -125,4 +129,4 @@ def wait_for_steady_state(
         interval_s=0.5,
         what="steady state again (low error ratio, no alert firing)",
     )
-    return RECORDER.mark("steady_again") - RECORDER.moments.get("restarted", time.time())
+    return RECORDER.mark("steady_again") - (RECORDER.fault_ended() or time.time())

@@ -39,6 +39,14 @@ class Recorder:
         """Remember the first time ``name`` happened (wall clock, as Prometheus stamps samples)."""
         return self.moments.setdefault(name, when if when is not None else time.time())
 
+    def fault_started(self) -> float | None:
+        """When the drill broke something: a service stopped, or a fault switched on."""
+        return self.moments.get("stopped", self.moments.get("fault_on"))
+
+    def fault_ended(self) -> float | None:
+        """When the drill repaired it: the service restarted, or the fault switched off."""
+        return self.moments.get("restarted", self.moments.get("fault_off"))
+
     def reset(self, platform: Platform, endpoints: Endpoints) -> None:
         """Start a new drill: forget the moments, notes and traffic of the previous one."""
         self.stop_traffic()

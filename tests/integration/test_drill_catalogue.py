@@ -1,0 +1,64 @@
+"""The fault drills of the catalogue, for real, on the shared local platform (drill profile: alerts in seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts.drills.__main__ import run_drill
+from services.common.waiting import wait_until
+from tests.integration.conftest import RunningPlatform
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture
+def quiet_platform(local_platform: RunningPlatform) -> RunningPlatform:
+    """The platform once no alert fires (a freshly started one briefly has ServiceDown for unscraped targets)."""
+    prometheus = local_platform.prometheus
+    wait_until(
+        lambda: not [a for a in prometheus.firing_alerts() if a.get("alertname") != "ErrorBudgetBurnTicket"],
+        timeout_s=120,
+        interval_s=0.5,
+        what="no alert firing before the drill",
+    )
+    return local_platform
+
+
+def test_latency_drill_detects_slow_responses_without_a_page(quiet_platform: RunningPlatform, tmp_path) -> None:
+    result = run_drill("latency", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
+
+    assert result.failed_expectations() == []
+    assert result.passed
+    assert result.expected_alerts == ["HighLatencyP95{service=response}"]
+    assert not any(
+        label.startswith("ErrorBudgetBurnPage") for label in result.symptom_alerts + result.unexpected_alerts
+    )
+    assert result.time_to_alert_s is not None
+    assert result.time_to_alert_s > 0
+    assert result.time_to_recovery_s is not None
+    assert result.time_to_recovery_s > 0
+    assert result.requests_sent > 0
+    assert result.requests_failed_during_outage == 0, "800 ms is inside hello's deadline: nobody saw a failure"
+    assert result.incident is not None
+    assert result.incident["alertname"] == "HighLatencyP95"
+    assert result.incident["status"] == "resolved"
+    page = (next(tmp_path.glob("*-latency-response")) / "report.html").read_text()
+    assert "response fault on" in page
+    assert "fault on → alert firing" in page
+
+
+def test_errors_drill_pages_through_the_burn_rate(quiet_platform: RunningPlatform, tmp_path) -> None:
+    result = run_drill("errors", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
+
+    assert result.failed_expectations() == []
+    assert result.passed
+    assert sorted(result.expected_alerts) == ["ErrorBudgetBurnPage{service=hello}", "HighErrorRatio{service=response}"]
+    assert set(result.notes["detected_s"]) == set(result.expected_alerts)
+    assert result.requests_failed_during_outage > 0, "half of response's answers failed: users saw it"
+    assert result.incident is not None
+    assert result.incident["alertname"] == "HighErrorRatio"
+    assert result.incident["status"] == "resolved"
+    saved = json.loads((next(tmp_path.glob("*-errors-response")) / "result.json").read_text())
+    assert saved["passed"] is True
