@@ -82,6 +82,8 @@ def run_recorded(
     platform: Platform | None = None,
 ) -> recording.Recording:
     spec = catalogue.load(name)
+    if service not in (None, spec.breaks) and "service" not in spec.experiment.get("configuration", {}):
+        raise SystemExit(f"drill {name} always breaks {spec.breaks}; --service does not apply to it")
     service = service or spec.breaks
     experiment_file = EXPERIMENTS / f"{name}.json"
     platform = platform or current_platform()

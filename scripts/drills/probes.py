@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -130,3 +131,37 @@ def wait_for_steady_state(
         what="steady state again (low error ratio, no alert firing)",
     )
     return RECORDER.mark("steady_again") - (RECORDER.fault_ended() or time.time())
+
+
+def movie_answer(movie_id: str, as_user: str = "demo") -> dict[str, Any]:
+    """One call to movie's HTTP front as a user: the status and, on 200, whether ratings were included."""
+    from scripts.drills.actions import user_token
+
+    _, endpoints = RECORDER.require()
+    request = urllib.request.Request(  # noqa: S310 (the platform's own URL)
+        f"{endpoints.services['movie']}/movies/{urllib.parse.quote(movie_id)}",
+        headers={"Authorization": f"Bearer {user_token(as_user)}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+            body = json.load(answer)
+            return {"status": answer.status, "rating_available": body.get("rating_available")}
+    except urllib.error.HTTPError as exc:
+        return {"status": exc.code, "rating_available": None}
+
+
+def wait_for_movie_answer(movie_id: str, rating_available: bool, timeout_s: float = 30) -> dict[str, Any]:
+    """Wait until movie answers 200 with ``rating_available`` as given (degraded, or whole again)."""
+
+    def answered() -> dict[str, Any] | None:
+        answer = movie_answer(movie_id)
+        return answer if answer["status"] == 200 and answer["rating_available"] is rating_available else None
+
+    found = wait_until(
+        answered,
+        timeout_s=timeout_s,
+        interval_s=0.5,
+        what=f"movie answering 200 with rating_available {rating_available}",
+    )
+    RECORDER.mark("movie_degraded" if not rating_available else "movie_whole")
+    return found

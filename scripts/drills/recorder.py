@@ -64,7 +64,9 @@ class Recorder:
             raise RuntimeError("the drill recorder is not attached to a platform (run via python -m scripts.drills)")
         return self.platform, self.endpoints
 
-    def start_traffic(self, url: str, rate_per_s: float, max_seconds: float, max_requests: int) -> None:
+    def start_traffic(
+        self, url: str, rate_per_s: float, max_seconds: float, max_requests: int, headers: dict[str, str] | None = None
+    ) -> None:
         if self.traffic is not None:
             return
         ready = threading.Event()
@@ -83,6 +85,7 @@ class Recorder:
                     rate_per_s=rate_per_s,
                     timeout_s=5.0,
                     stop=traffic.stop_requested,
+                    headers=headers,
                 )
 
             traffic.result = asyncio.run(main())

@@ -62,3 +62,20 @@ def test_errors_drill_pages_through_the_burn_rate(quiet_platform: RunningPlatfor
     assert result.incident["status"] == "resolved"
     saved = json.loads((next(tmp_path.glob("*-errors-response")) / "result.json").read_text())
     assert saved["passed"] is True
+
+
+def test_dependency_down_drill_degrades_movie_without_a_page(quiet_platform: RunningPlatform, tmp_path) -> None:
+    result = run_drill("dependency-down", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
+
+    assert result.failed_expectations() == []
+    assert result.passed
+    assert result.service == "rating"
+    assert result.expected_alerts == ["ServiceDown{service=rating}"]
+    assert not [label for label in result.symptom_alerts + result.unexpected_alerts if "service=movie" in label]
+    assert result.requests_sent > 0
+    assert result.requests_failed_during_outage == 0, "movie answered every user while rating was down"
+    assert result.moments["stopped"] < result.moments["movie_degraded"] < result.moments["restarted"]
+    assert result.moments["movie_whole"] > result.moments["restarted"]
+    assert result.incident is not None
+    assert result.incident["status"] == "resolved"
+    assert quiet_platform.platform.supervisor.process("rating")["statename"] == "RUNNING"
