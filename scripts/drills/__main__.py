@@ -37,7 +37,6 @@ from scripts.promql import Prometheus
 from services.common import catalog
 from services.common.config import state_dir
 
-EXPERIMENTS = catalogue.EXPERIMENTS
 SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
 
 
@@ -85,7 +84,7 @@ def run_recorded(
     if service not in (None, spec.breaks) and "service" not in spec.experiment.get("configuration", {}):
         raise SystemExit(f"drill {name} always breaks {spec.breaks}; --service does not apply to it")
     service = service or spec.breaks
-    experiment_file = EXPERIMENTS / f"{name}.json"
+    experiment_file = catalogue.EXPERIMENTS / f"{name}.json"
     platform = platform or current_platform()
     if bring_up and isinstance(platform, LocalPlatform):
         print("[drill] making sure the local platform is up", flush=True)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaoslib.configuration import load_configuration
+
 from services.common import catalog
 
 EXPERIMENTS = Path(__file__).resolve().parent / "experiments"
@@ -120,6 +122,10 @@ def describe(spec: DrillSpec, service: str) -> str:
         f"  tolerated alerts: {', '.join(spec.tolerated_for(service))}",
         f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}",
         "  failed user requests allowed: "
-        + ("any (an outage)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),
+        + ("any (users see the fault)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),
     ]
-    return "\n".join(lines).replace("${service}", service)
+    text = "\n".join(lines)
+    configuration = load_configuration(experiment.get("configuration", {}), {"service": service})
+    for key, value in {**configuration, "service": service}.items():
+        text = text.replace(f"${{{key}}}", str(value))
+    return text
