@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import pytest
 
-from scripts.drills.__main__ import run_drill
+from scripts.drills import catalogue
+from scripts.drills.__main__ import run_all, run_drill
 from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
 
@@ -79,3 +82,29 @@ def test_dependency_down_drill_degrades_movie_without_a_page(quiet_platform: Run
     assert result.incident is not None
     assert result.incident["status"] == "resolved"
     assert quiet_platform.platform.supervisor.process("rating")["statename"] == "RUNNING"
+
+
+def test_simulate_all_scores_every_drill_and_fails_when_one_does(
+    quiet_platform: RunningPlatform, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    shutil.copy(catalogue.EXPERIMENTS / "dependency-down.json", experiments)
+    # The latency drill, expecting a page that a slow but error-free service must never cause.
+    latency = json.loads((catalogue.EXPERIMENTS / "latency.json").read_text())
+    latency["extensions"][0]["expected_alerts"].append("ErrorBudgetBurnPage{service=hello}")
+    (experiments / "latency-expecting-a-page.json").write_text(json.dumps(latency))
+    monkeypatch.setattr(catalogue, "EXPERIMENTS", experiments)
+
+    code = run_all(catalogue.names(), tmp_path / "out", bring_up=False, platform=quiet_platform.platform)
+
+    assert code == 1
+    out = capsys.readouterr().out
+    table = out[out.index("Scorecard") :]
+    assert re.search(r"latency-expecting-a-page \(response\) .* no \(1/2\) .* FAILED", table)
+    assert re.search(r"dependency-down \(rating\) .* yes .* 0/\d+ \(max 0\) +0 +PASSED", table)
+    assert "latency-expecting-a-page: expected alert never fired: ErrorBudgetBurnPage{service=hello}" in table
+    (page,) = (tmp_path / "out").glob("*-scorecard.html")
+    html = page.read_text()
+    assert html.count('<section id="drill-') == 2
+    assert "expected alert never fired: ErrorBudgetBurnPage{service=hello}" in html
