@@ -30,12 +30,13 @@ from scripts.deploy_target.interface import Platform, PlatformError
 from scripts.deploy_target.select import current_platform
 from scripts.drills import catalogue, recording, report, scorecard
 from scripts.drills.page import render_page
-from scripts.drills.probes import incidents
+from scripts.drills.probes import incidents, page_burn_settled
 from scripts.drills.recorder import RECORDER
 from scripts.local.stack import LocalPlatform
 from scripts.promql import Prometheus
 from services.common import catalog
 from services.common.config import state_dir
+from services.common.waiting import wait_until
 
 SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
 
@@ -104,7 +105,7 @@ def run_recorded(
         RECORDER.stop_traffic()
         try:
             platform.start(service)
-            if "fault_on" in RECORDER.moments:
+            if "fault" in RECORDER.notes:
                 platform.set_fault(str(RECORDER.notes["fault"]["service"]))
         except PlatformError as exc:
             print(f"[drill] WARNING: could not make sure {service} runs unharmed again: {exc}", file=sys.stderr)
@@ -117,7 +118,9 @@ def run_recorded(
     window = (RECORDER.moments.get("traffic_started", started) - 5, finished + 2)
     prometheus = Prometheus(endpoints.prometheus)
     try:
-        recorded = [i for i in incidents(service=service) if _opened_after(i, window[0])]
+        # An incident that opened before the fault (a previous drill's) is not this drill's.
+        since = RECORDER.fault_started() or window[0]
+        recorded = [i for i in incidents(service=service) if _opened_after(i, since)]
     except OSError:
         recorded = []
     result = report.build_result(
@@ -137,10 +140,19 @@ def run_recorded(
     return gathered
 
 
+def _wait_for_page_burn_to_settle(platform: Platform, timeout_s: float = 180) -> None:
+    RECORDER.reset(platform, platform.endpoints())
+    if not page_burn_settled():
+        print("[drill] waiting for the previous drill's errors to leave the burn-rate windows", flush=True)
+        wait_until(page_burn_settled, timeout_s=timeout_s, interval_s=1, what="the SLO burn rate settled")
+
+
 def run_all(names: list[str], out_root: Path, bring_up: bool = True, platform: Platform | None = None) -> int:
     """Every drill in turn (each on the service it breaks by default), the scorecard, 1 if any failed."""
     recordings = []
     for index, name in enumerate(names):
+        if index:
+            _wait_for_page_burn_to_settle(platform or current_platform())
         recordings.append(run_recorded(name, None, out_root, bring_up=bring_up and index == 0, platform=platform))
         if recordings[-1].result.status == "interrupted":
             print("[drill] interrupted: the remaining drills are not run", file=sys.stderr, flush=True)

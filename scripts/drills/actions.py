@@ -63,9 +63,9 @@ def start_service(service: str) -> str:
 def inject_fault(service: str = "response", latency_ms: int = 0, error_ratio: float = 0.0) -> dict[str, float]:
     """Switch on a runtime fault through the platform (the same call on the local platform and Nomad)."""
     platform, _ = RECORDER.require()
+    RECORDER.notes["fault"] = {"service": service, "latency_ms": latency_ms, "error_ratio": error_ratio}
     RECORDER.mark("fault_on")
     platform.set_fault(service, latency_ms=latency_ms, error_ratio=error_ratio)
-    RECORDER.notes["fault"] = {"service": service, "latency_ms": latency_ms, "error_ratio": error_ratio}
     log.info("fault on %s: latency %d ms, error ratio %.2f", service, latency_ms, error_ratio)
     return {"latency_ms": latency_ms, "error_ratio": error_ratio}
 

@@ -165,3 +165,20 @@ def wait_for_movie_answer(movie_id: str, rating_available: bool, timeout_s: floa
     )
     RECORDER.mark("movie_degraded" if not rating_available else "movie_whole")
     return found
+
+
+def page_burn_settled() -> bool:
+    """No edge SLO burns its budget above a page threshold over that page's short window right now.
+
+    A drill that made users fail leaves its errors in the burn-rate windows for a while; the next
+    drill waits for this so that a page the previous one earned is not counted as its false alert.
+    """
+    from scripts.monitoring.slo import PAGE, ratio_record, slos, threshold
+
+    prometheus = _prometheus()
+    for slo in slos():
+        for pair in PAGE.windows:
+            ratio = prometheus.value(f"max({ratio_record(pair.short_s)}{{{slo.matchers()}}})")
+            if ratio is not None and ratio > threshold(slo, pair.factor):
+                return False
+    return True

@@ -43,7 +43,8 @@ class DrillResult:
     @property
     def passed(self) -> bool:
         return (
-            self.status == "completed"
+            not self.refused
+            and self.status == "completed"
             and not self.deviated
             and not self.missing_alerts
             and not self.unexpected_alerts
