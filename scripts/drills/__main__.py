@@ -147,9 +147,11 @@ def _wait_for_page_burn_to_settle(platform: Platform, timeout_s: float = 180) ->
         wait_until(page_burn_settled, timeout_s=timeout_s, interval_s=1, what="the SLO burn rate settled")
 
 
-def run_all(names: list[str], out_root: Path, bring_up: bool = True, platform: Platform | None = None) -> int:
-    """Every drill in turn (each on the service it breaks by default), the scorecard, 1 if any failed."""
-    recordings = []
+def run_catalogue(
+    names: list[str], out_root: Path, bring_up: bool = True, platform: Platform | None = None
+) -> list[recording.Recording]:
+    """Every drill in turn, each on the service it breaks by default; stops after an interrupted one."""
+    recordings: list[recording.Recording] = []
     for index, name in enumerate(names):
         if index:
             _wait_for_page_burn_to_settle(platform or current_platform())
@@ -157,6 +159,12 @@ def run_all(names: list[str], out_root: Path, bring_up: bool = True, platform: P
         if recordings[-1].result.status == "interrupted":
             print("[drill] interrupted: the remaining drills are not run", file=sys.stderr, flush=True)
             break
+    return recordings
+
+
+def run_all(names: list[str], out_root: Path, bring_up: bool = True, platform: Platform | None = None) -> int:
+    """Every drill in turn, the scorecard printed and written as one page; 1 if any drill failed."""
+    recordings = run_catalogue(names, out_root, bring_up, platform)
     results = [r.result for r in recordings]
     page = out_root / f"{time.strftime('%Y%m%d-%H%M%S')}-scorecard.html"
     page.write_text(scorecard.render_scorecard_page(recordings))
