@@ -10,6 +10,13 @@ from scripts.drills.page import STYLE, render_section, verdict_badge
 from scripts.drills.recording import Recording
 from scripts.drills.report import DrillResult
 
+# Short cells stay whole ("yes", "PASSED"); names break between words only.
+SCORECARD_STYLE = """
+.scorecard{font-size:.9em}.scorecard th{width:auto}
+.scorecard td,.scorecard th{overflow-wrap:normal;padding:4px 6px}
+.scorecard td:nth-child(n+3){white-space:nowrap}
+"""
+
 COLUMNS = (
     "drill",
     "expected alert",
@@ -61,7 +68,7 @@ def row(result: DrillResult) -> Row:
     allowed = "" if result.max_failed_requests is None else f" (max {result.max_failed_requests})"
     return Row(
         drill=f"{result.experiment} ({result.service})",
-        expected_alert=", ".join(expected) or "none",
+        expected_alert=", ".join(expected) or "none",  # breaks at ", " on the page
         fired=fired,
         time_to_detect=_seconds(result.time_to_alert_s),
         time_to_recover=_seconds(result.time_to_recovery_s),
@@ -105,7 +112,7 @@ def render_scorecard_page(recordings: list[Recording], zone: tzinfo | None = Non
     passed = bool(results) and all(r.passed for r in results)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Firedrill: drill scorecard</title><style>{STYLE}.scorecard th{{width:auto}}</style></head>
+<title>Firedrill: drill scorecard</title><style>{STYLE}{SCORECARD_STYLE}</style></head>
 <body><header><h1>Drill scorecard {verdict_badge(passed)}</h1><p class="sub">{escape(started)}</p></header>
 <section><table class="scorecard"><tr>{head}</tr>{body}</table></section>
 {sections}
