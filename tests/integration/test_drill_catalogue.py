@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 
 import pytest
 
 from scripts.drills import catalogue
 from scripts.drills.__main__ import run_all, run_drill
+from scripts.processes import python_module, spawn
 from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
 
@@ -108,3 +111,27 @@ def test_simulate_all_scores_every_drill_and_fails_when_one_does(
     html = page.read_text()
     assert html.count('<section id="drill-') == 2
     assert "expected alert never fired: ErrorBudgetBurnPage{service=hello}" in html
+
+
+def test_ctrl_c_in_the_middle_of_a_drill_runs_its_rollbacks(quiet_platform: RunningPlatform, tmp_path) -> None:
+    log = tmp_path / "drill.log"
+    env = {**os.environ, "FIREDRILL_STATE_DIR": str(quiet_platform.state_dir)}
+    command = python_module("scripts.drills", "latency", "--no-up", "--out", str(tmp_path / "out"))
+    drill = spawn("drill", command, log, env=env)
+    try:
+        wait_until(lambda: "fault on response" in log.read_text(), timeout_s=60, what="the fault switched on")
+        os.killpg(drill.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+        wait_until(lambda: not drill.running, timeout_s=90, what="the drill to finish its rollbacks")
+    finally:
+        drill.stop()
+
+    out = log.read_text()
+    assert drill.process.returncode == 1
+    assert "Rollback: always-switch-the-fault-off" in out
+    assert "(Chaos Toolkit: interrupted" in out
+    prometheus = quiet_platform.prometheus
+    wait_until(
+        lambda: prometheus.value('max(fault_injected_latency_seconds{service="response"})') == 0,
+        timeout_s=30,
+        what="response scraped with its fault switched off",
+    )
