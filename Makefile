@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export FIREDRILL_STATE_DIR ?= $(CURDIR)/.firedrill
 
-.PHONY: help setup demo test lint validate up down status logs incidents-ui simulate-outage simulate bench proto jobs \
+.PHONY: help setup demo test lint validate up down status logs incidents-ui simulate-outage simulate simulate-all bench proto jobs \
 	    image deploy nomad-status dev-cluster vault-bootstrap rotate-jwt-key clean
 
 help: ## list the targets
@@ -50,8 +50,12 @@ incidents-ui: setup ## the incidents in a browser: a read-only view on 127.0.0.1
 simulate-outage: setup ## stop response, measure alert/incident/recovery, restore, report
 	@$(PY) -m scripts.drills outage
 
-simulate: setup ## run a named drill: make simulate SCENARIO=latency
-	@$(PY) -m scripts.drills $(SCENARIO)
+simulate: setup ## run a named drill: make simulate SCENARIO=latency (DRY_RUN=1: only say what it would do)
+	@test -n "$(SCENARIO)" || { echo "usage: make simulate SCENARIO=<drill>; drills: $$($(PY) -c 'from scripts.drills.catalogue import names; print(*names())')"; exit 2; }
+	@$(PY) -m scripts.drills $(SCENARIO) $(if $(DRY_RUN),--dry-run)
+
+simulate-all: setup ## every drill in turn, a scorecard and one HTML report; fails if any drill does
+	@$(PY) -m scripts.drills all $(if $(DRY_RUN),--dry-run)
 
 bench: setup ## benchmarks (instrumented vs bare, drills, movie, movie under a flood, mTLS); results in BENCHMARKS.md
 	@$(PY) -m bench.run

@@ -22,6 +22,7 @@ FULL: tuple[tuple[str, list[str]], ...] = (
     ("floor_bench", []),
     ("incidents_burst", []),
     ("drills_bench", ["--drills", "5", "--soak-minutes", "10", "--restarts", "3"]),
+    ("drill_scorecard", ["--runs", "3"]),
 )
 QUICK: tuple[tuple[str, list[str]], ...] = (
     ("http_overhead", ["--duration", "5", "--rounds", "1"]),
@@ -31,6 +32,7 @@ QUICK: tuple[tuple[str, list[str]], ...] = (
     ("floor_bench", ["--duration", "4", "--rounds", "1"]),
     ("incidents_burst", []),
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),
+    ("drill_scorecard", ["--runs", "1"]),
 )
 
 
@@ -38,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="shorter runs (about 6 minutes instead of 30)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (about 10 minutes instead of 45)")
     parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
     args = parser.parse_args(argv)
     failed = []

@@ -73,6 +73,7 @@ async def send_traffic(
     rate_per_s: float | None = None,
     timeout_s: float = 5.0,
     stop: asyncio.Event | None = None,
+    headers: dict[str, str] | None = None,
 ) -> TrafficResult:
     if not 0 < requests <= MAX_REQUESTS:
         raise ValueError(f"requests must be between 1 and {MAX_REQUESTS}")
@@ -94,7 +95,7 @@ async def send_traffic(
                 await asyncio.sleep(max(0.0, next_slot - time.monotonic()))
             began = time.monotonic()
             try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
+                async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
                     await answer.read()
                     status = str(answer.status)
             except TimeoutError:

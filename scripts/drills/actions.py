@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+from pathlib import Path
+from typing import Any
 
+from scripts.deploy_target.interface import PlatformError
 from scripts.drills.recorder import RECORDER
+from scripts.local.stack import LocalPlatform
+from scripts.movie.client import default_password_file, open_channel
+from services.genproto import auth_pb2, auth_pb2_grpc
 
 log = logging.getLogger("chaostoolkit")
+# Tokens by (user, auth address), kept in memory only: a drill is far shorter than a token's life.
+_TOKENS: dict[tuple[str, str], str] = {}
 
 
 def start_traffic(
@@ -15,11 +25,13 @@ def start_traffic(
     rate_per_s: float = 20,
     max_seconds: float = 240,
     max_requests: int = 10_000,
+    as_user: str | None = None,
 ) -> str:
-    """Bounded background traffic through a service, for the whole drill."""
+    """Bounded background traffic through a service, for the whole drill (``as_user``: with that user's token)."""
     _, endpoints = RECORDER.require()
     url = endpoints.services[service] + path
-    RECORDER.start_traffic(url, rate_per_s, max_seconds, max_requests)
+    headers = {"Authorization": f"Bearer {user_token(as_user)}"} if as_user else None
+    RECORDER.start_traffic(url, rate_per_s, max_seconds, max_requests, headers)
     RECORDER.mark("traffic_started")
     return url
 
@@ -46,3 +58,53 @@ def start_service(service: str) -> str:
     RECORDER.mark("restarted")
     platform.start(service)
     return service
+
+
+def inject_fault(service: str = "response", latency_ms: int = 0, error_ratio: float = 0.0) -> dict[str, float]:
+    """Switch on a runtime fault through the platform (the same call on the local platform and Nomad)."""
+    platform, _ = RECORDER.require()
+    RECORDER.notes["fault"] = {"service": service, "latency_ms": latency_ms, "error_ratio": error_ratio}
+    RECORDER.mark("fault_on")
+    platform.set_fault(service, latency_ms=latency_ms, error_ratio=error_ratio)
+    log.info("fault on %s: latency %d ms, error ratio %.2f", service, latency_ms, error_ratio)
+    return {"latency_ms": latency_ms, "error_ratio": error_ratio}
+
+
+def clear_fault(service: str = "response") -> str:
+    """Switch every runtime fault off; used by the method and, always, by the rollbacks."""
+    platform, _ = RECORDER.require()
+    platform.set_fault(service)
+    if "fault_on" in RECORDER.moments:
+        RECORDER.mark("fault_off")
+    return service
+
+
+def password_file(user: str) -> Path:
+    """FIREDRILL_DRILL_PASSWORD_FILE, or the demo user's password file of the local platform."""
+    configured = os.environ.get("FIREDRILL_DRILL_PASSWORD_FILE")
+    if configured:
+        return Path(configured)
+    platform, _ = RECORDER.require()
+    if isinstance(platform, LocalPlatform) and user == "demo":
+        return default_password_file(platform.state.root)
+    raise PlatformError(f"set FIREDRILL_DRILL_PASSWORD_FILE to the file holding {user}'s password")
+
+
+def user_token(user: str, timeout_s: float = 10.0) -> str:
+    """A token from auth, asked at the address the platform gives (never logged, never an argument)."""
+    _, endpoints = RECORDER.require()
+    address = endpoints.services["auth"].removeprefix("grpc://")
+    if (user, address) in _TOKENS:
+        return _TOKENS[user, address]
+    password = password_file(user).read_text(encoding="utf-8").strip()
+
+    async def fetch() -> str:
+        stub: Any = auth_pb2_grpc.AuthServiceStub
+        async with open_channel(address, "auth", endpoints.operator_tls) as channel:
+            answer = await stub(channel).GetToken(
+                auth_pb2.GetTokenRequest(username=user, password=password), timeout=timeout_s
+            )
+        return str(answer.token)
+
+    _TOKENS[user, address] = asyncio.run(fetch())
+    return _TOKENS[user, address]

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 STYLES: dict[str, tuple[str, str]] = {
     "traffic_started": ("traffic starts", "#555555"),
     "stopped": ("{service} stopped", "#D55E00"),
+    "fault_on": ("{service} fault on", "#D55E00"),
     "alert_firing": ("alert firing", "#B8860B"),
     "incident_recorded": ("incident recorded", "#CC79A7"),
     "restarted": ("{service} restarted", "#009E73"),
+    "fault_off": ("{service} fault off", "#009E73"),
     "alert_resolved": ("alert resolved", "#56B4E9"),
     "incident_resolved": ("incident resolved", "#0072B2"),
     "steady_again": ("steady again", "#444444"),
@@ -28,21 +30,27 @@ class Event:
 
 
 def drill_events(moments: dict[str, float], service: str) -> list[Event]:
-    """The recorded moments that have a style, in time order; later ones say how long after the stop."""
-    stopped = moments.get("stopped")
+    """The recorded moments that have a style, in time order; later ones say how long after the fault."""
+    stopped = moments.get("stopped", moments.get("fault_on"))
     events = []
     for key, (label, colour) in STYLES.items():
         if key not in moments:
             continue
         text = label.format(service=service)
-        if stopped is not None and not key.startswith(("stopped", "traffic")) and moments[key] >= stopped:
+        if (
+            stopped is not None
+            and key not in ("stopped", "fault_on")
+            and not key.startswith("traffic")
+            and moments[key] >= stopped
+        ):
             text += f" +{moments[key] - stopped:.1f} s"
         events.append(Event(key, text, colour, moments[key]))
     return sorted(events, key=lambda e: e.when)
 
 
 def outage_span(moments: dict[str, float]) -> tuple[float, float] | None:
-    """From the stop to the restart (or None when the drill never stopped anything)."""
-    if "stopped" not in moments:
+    """From the stop (or fault on) to the restart (or fault off); None when the drill broke nothing."""
+    start = moments.get("stopped", moments.get("fault_on"))
+    if start is None:
         return None
-    return moments["stopped"], moments.get("restarted", moments["stopped"])
+    return start, moments.get("restarted", moments.get("fault_off", start))

@@ -63,13 +63,14 @@ def _seconds(value: float | None) -> str:
 
 
 def _tiles(result: DrillResult) -> str:
+    broke, repaired = ("stop", "restart") if "stopped" in result.moments else ("fault on", "fault off")
     tiles = [
-        (_seconds(result.time_to_alert_s), "stop → alert firing"),
-        (_seconds(result.time_to_incident_s), "stop → incident recorded"),
-        (_seconds(result.time_to_recovery_s), "restart → incident resolved"),
+        (_seconds(result.time_to_alert_s), f"{broke} → alert firing"),
+        (_seconds(result.time_to_incident_s), f"{broke} → incident recorded"),
+        (_seconds(result.time_to_recovery_s), f"{repaired} → incident resolved"),
         (
             f"{result.requests_failed_during_outage} / {result.requests_sent}",
-            "requests failed in the outage / sent",
+            "requests failed in the fault / sent",
         ),
     ]
     body = "".join(f'<div class="tile"><b>{escape(v)}</b><span>{escape(what)}</span></div>' for v, what in tiles)
@@ -81,7 +82,8 @@ def _details(result: DrillResult) -> str:
         ("Chaos Toolkit status", f"{result.status} (deviated: {result.deviated})"),
         ("requests sent / failed", f"{result.requests_sent} / {result.requests_failed}"),
         ("expected alerts", ", ".join(result.expected_alerts) or "none"),
-        ("symptom alerts (inhibited downstream)", ", ".join(result.symptom_alerts) or "none"),
+        ("expected alerts that never fired", ", ".join(result.missing_alerts) or "none"),
+        ("symptom alerts (tolerated downstream)", ", ".join(result.symptom_alerts) or "none"),
         ("alerts that should not have fired", ", ".join(result.unexpected_alerts) or "none"),
         ("incidents recorded for the service", str(result.incidents_for_service)),
     ]
@@ -103,13 +105,13 @@ def _reading_guide(recording: Recording, outage: tuple[float, float] | None) -> 
     return f'<p class="chart-note">{" ".join(notes)}</p>' if notes else ""
 
 
-def _charts(recording: Recording, zone: tzinfo | None) -> str:
+def _charts(recording: Recording, zone: tzinfo | None, prefix: str = "") -> str:
     result = recording.result
     events = drill_events(result.moments, result.service)
     outage = outage_span(result.moments)
     parts = []
     for index, series in enumerate(recording.series):
-        svg = render_chart(series, recording.window, events, outage, zone, f"chart-{index}")
+        svg = render_chart(series, recording.window, events, outage, zone, f"{prefix}chart-{index}")
         parts.append(
             f"<figure><figcaption>{escape(series.query.title)}</figcaption>{svg}"
             f'<p class="q">PromQL: <code>{escape(series.query.expr)}</code></p></figure>'
@@ -117,22 +119,32 @@ def _charts(recording: Recording, zone: tzinfo | None) -> str:
     return "<section><h2>What users saw</h2>" + _reading_guide(recording, outage) + "".join(parts) + "</section>"
 
 
+def render_section(recording: Recording, zone: tzinfo | None = None, prefix: str = "") -> str:
+    """One drill's tiles, charts, incident, traces and details (``prefix`` keeps chart ids unique on a page)."""
+    result = recording.result
+    shown = {trace.trace_id for trace in recording.traces}
+    return f"""{_tiles(result)}
+{_charts(recording, zone, prefix)}
+{render_incident(result.incident, recording.jaeger_url, shown, zone)}
+{render_traces(recording.traces, recording.jaeger_url, zone, recording.notes)}
+{_details(result)}"""
+
+
+def verdict_badge(passed: bool) -> str:
+    verdict = "passed" if passed else "failed"
+    return f'<span class="badge verdict-{verdict}">{verdict.upper()}</span>'
+
+
 def render_page(recording: Recording, zone: tzinfo | None = None) -> str:
     result = recording.result
-    verdict = "passed" if result.passed else "failed"
     started = datetime.fromtimestamp(recording.window[0], zone).astimezone(zone)
-    shown = {trace.trace_id for trace in recording.traces}
     title = f"Drill {result.experiment}: {result.service}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Firedrill: {escape(title)}</title><style>{STYLE}</style></head>
-<body><header><h1>{escape(title)} <span class="badge verdict-{verdict}">{verdict.upper()}</span></h1>
+<body><header><h1>{escape(title)} {verdict_badge(result.passed)}</h1>
 <p class="sub">{started:%Y-%m-%d %H:%M:%S %Z} · {recording.window[1] - recording.window[0]:.0f} s window</p></header>
-{_tiles(result)}
-{_charts(recording, zone)}
-{render_incident(result.incident, recording.jaeger_url, shown, zone)}
-{render_traces(recording.traces, recording.jaeger_url, zone, recording.notes)}
-{_details(result)}
+{render_section(recording, zone)}
 </body></html>
 """
 

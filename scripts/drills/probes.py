@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -73,14 +74,18 @@ def _is_firing(alertname: str, service: str) -> bool:
 
 
 def wait_for_alert(alertname: str, service: str, timeout_s: float = 90) -> float:
-    """Seconds from the service stop until Prometheus shows the alert firing."""
+    """Seconds from the fault (a stop, or a fault switched on) until Prometheus shows the alert firing."""
     wait_until(
         lambda: _is_firing(alertname, service),
         timeout_s=timeout_s,
         interval_s=POLL_S,
         what=f"{alertname} firing for {service}",
     )
-    return RECORDER.mark("alert_firing") - RECORDER.moments.get("stopped", time.time())
+    now = time.time()
+    RECORDER.mark("alert_firing", now)
+    detected = now - (RECORDER.fault_started() or now)
+    RECORDER.notes.setdefault("detected_s", {})[f"{alertname}{{service={service}}}"] = round(detected, 2)
+    return detected
 
 
 def wait_for_incident(service: str, timeout_s: float = 90) -> dict[str, Any]:
@@ -97,7 +102,7 @@ def wait_for_incident(service: str, timeout_s: float = 90) -> dict[str, Any]:
 
 
 def wait_for_resolution(alertname: str, service: str, timeout_s: float = 120) -> float:
-    """Seconds from the restart until the alert stopped and the incident was resolved."""
+    """Seconds from the repair (restart, fault off) until the alert stopped and the incident was resolved."""
     wait_until(
         lambda: not _is_firing(alertname, service),
         timeout_s=timeout_s,
@@ -112,7 +117,7 @@ def wait_for_resolution(alertname: str, service: str, timeout_s: float = 120) ->
         interval_s=POLL_S,
         what=f"incident {incident_id} resolved",
     )
-    return RECORDER.mark("incident_resolved") - RECORDER.moments.get("restarted", time.time())
+    return RECORDER.mark("incident_resolved") - (RECORDER.fault_ended() or time.time())
 
 
 def wait_for_steady_state(
@@ -125,4 +130,55 @@ def wait_for_steady_state(
         interval_s=0.5,
         what="steady state again (low error ratio, no alert firing)",
     )
-    return RECORDER.mark("steady_again") - RECORDER.moments.get("restarted", time.time())
+    return RECORDER.mark("steady_again") - (RECORDER.fault_ended() or time.time())
+
+
+def movie_answer(movie_id: str, as_user: str = "demo") -> dict[str, Any]:
+    """One call to movie's HTTP front as a user: the status and, on 200, whether ratings were included."""
+    from scripts.drills.actions import user_token
+
+    _, endpoints = RECORDER.require()
+    request = urllib.request.Request(  # noqa: S310 (the platform's own URL)
+        f"{endpoints.services['movie']}/movies/{urllib.parse.quote(movie_id)}",
+        headers={"Authorization": f"Bearer {user_token(as_user)}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+            body = json.load(answer)
+            return {"status": answer.status, "rating_available": body.get("rating_available")}
+    except urllib.error.HTTPError as exc:
+        return {"status": exc.code, "rating_available": None}
+
+
+def wait_for_movie_answer(movie_id: str, rating_available: bool, timeout_s: float = 30) -> dict[str, Any]:
+    """Wait until movie answers 200 with ``rating_available`` as given (degraded, or whole again)."""
+
+    def answered() -> dict[str, Any] | None:
+        answer = movie_answer(movie_id)
+        return answer if answer["status"] == 200 and answer["rating_available"] is rating_available else None
+
+    found = wait_until(
+        answered,
+        timeout_s=timeout_s,
+        interval_s=0.5,
+        what=f"movie answering 200 with rating_available {rating_available}",
+    )
+    RECORDER.mark("movie_degraded" if not rating_available else "movie_whole")
+    return found
+
+
+def page_burn_settled() -> bool:
+    """No edge SLO burns its budget above a page threshold over that page's short window right now.
+
+    A drill that made users fail leaves its errors in the burn-rate windows for a while; the next
+    drill waits for this so that a page the previous one earned is not counted as its false alert.
+    """
+    from scripts.monitoring.slo import PAGE, ratio_record, slos, threshold
+
+    prometheus = _prometheus()
+    for slo in slos():
+        for pair in PAGE.windows:
+            ratio = prometheus.value(f"max({ratio_record(pair.short_s)}{{{slo.matchers()}}})")
+            if ratio is not None and ratio > threshold(slo, pair.factor):
+                return False
+    return True

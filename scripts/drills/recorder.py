@@ -39,6 +39,14 @@ class Recorder:
         """Remember the first time ``name`` happened (wall clock, as Prometheus stamps samples)."""
         return self.moments.setdefault(name, when if when is not None else time.time())
 
+    def fault_started(self) -> float | None:
+        """When the drill broke something: a service stopped, or a fault switched on."""
+        return self.moments.get("stopped", self.moments.get("fault_on"))
+
+    def fault_ended(self) -> float | None:
+        """When the drill repaired it: the service restarted, or the fault switched off."""
+        return self.moments.get("restarted", self.moments.get("fault_off"))
+
     def reset(self, platform: Platform, endpoints: Endpoints) -> None:
         """Start a new drill: forget the moments, notes and traffic of the previous one."""
         self.stop_traffic()
@@ -56,7 +64,9 @@ class Recorder:
             raise RuntimeError("the drill recorder is not attached to a platform (run via python -m scripts.drills)")
         return self.platform, self.endpoints
 
-    def start_traffic(self, url: str, rate_per_s: float, max_seconds: float, max_requests: int) -> None:
+    def start_traffic(
+        self, url: str, rate_per_s: float, max_seconds: float, max_requests: int, headers: dict[str, str] | None = None
+    ) -> None:
         if self.traffic is not None:
             return
         ready = threading.Event()
@@ -75,6 +85,7 @@ class Recorder:
                     rate_per_s=rate_per_s,
                     timeout_s=5.0,
                     stop=traffic.stop_requested,
+                    headers=headers,
                 )
 
             traffic.result = asyncio.run(main())

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.drills.catalogue import DrillSpec, alert_label, matches
 from scripts.traffic import TrafficResult
-from services.common import catalog
 
 
 @dataclass
@@ -30,15 +30,45 @@ class DrillResult:
     incidents_for_service: int
     incident: dict[str, Any] | None
     notes: dict[str, Any] = field(default_factory=dict)
+    # Expected alerts that never fired (an expectation of the drill that failed).
+    missing_alerts: list[str] = field(default_factory=list)
+    expects_incident: bool = True
+    max_failed_requests: int | None = None  # None: users may see failures (an outage)
+
+    @property
+    def refused(self) -> bool:
+        """The steady state did not hold before the drill, so it broke nothing."""
+        return self.notes.get("refused_because") is not None
 
     @property
     def passed(self) -> bool:
         return (
-            self.status == "completed"
+            not self.refused
+            and self.status == "completed"
             and not self.deviated
+            and not self.missing_alerts
             and not self.unexpected_alerts
-            and self.incidents_for_service == 1
+            and self.incidents_for_service == (1 if self.expects_incident else 0)
+            and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
         )
+
+    def failed_expectations(self) -> list[str]:
+        """Why the verdict is FAILED, one reason a line (empty when the drill passed)."""
+        if self.refused:
+            return [f"refused to start: {self.notes['refused_because']}"]
+        reasons = []
+        if self.status != "completed" or self.deviated:
+            reasons.append(f"Chaos Toolkit status {self.status}, deviated {self.deviated}")
+        reasons += [f"expected alert never fired: {label}" for label in self.missing_alerts]
+        reasons += [f"false alert: {label}" for label in self.unexpected_alerts]
+        wanted = 1 if self.expects_incident else 0
+        if self.incidents_for_service != wanted:
+            reasons.append(f"{self.incidents_for_service} incidents for {self.service}, expected {wanted}")
+        if self.max_failed_requests is not None and self.requests_failed_during_outage > self.max_failed_requests:
+            reasons.append(
+                f"{self.requests_failed_during_outage} user requests failed, at most {self.max_failed_requests} allowed"
+            )
+        return reasons
 
 
 def _between(moments: dict[str, float], start: str, end: str) -> float | None:
@@ -54,19 +84,21 @@ def failed_during(traffic: TrafficResult | None, start: float | None, end: float
     return sum(1 for when, ok in traffic.timeline if not ok and start <= when <= stop)
 
 
-def classify_alerts(fired: set[tuple[str, str]], service: str) -> tuple[list[str], list[str], list[str]]:
-    """Split alerts that fired into expected, symptoms of the outage downstream, and unexpected."""
-    dependents = {spec.name for spec in catalog.SERVICES if service in spec.depends_on}
-    expected, symptoms, unexpected = [], [], []
+def classify_alerts(
+    fired: set[tuple[str, str]], expected: list[str], tolerated: list[str]
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Split alerts that fired into expected, tolerated symptoms and false alerts; list the missing."""
+    found, symptoms, unexpected = [], [], []
     for alertname, alert_service in sorted(fired):
-        label = f"{alertname}{{service={alert_service}}}"
-        if alertname == "ServiceDown" and alert_service == service:
-            expected.append(label)
-        elif alert_service in dependents:
-            symptoms.append(label)  # inhibited by Alertmanager while the dependency is down
+        label = alert_label(alertname, alert_service)
+        if label in expected:
+            found.append(label)
+        elif any(matches(label, pattern) for pattern in tolerated):
+            symptoms.append(label)  # downstream of the fault; Alertmanager inhibits the dependency's callers
         else:
             unexpected.append(label)
-    return expected, symptoms, unexpected
+    missing = [label for label in expected if label not in found]
+    return found, symptoms, unexpected, missing
 
 
 def alerts_seen(notes: dict[str, Any]) -> set[tuple[str, str]]:
@@ -84,8 +116,13 @@ def build_result(
     notes: dict[str, Any],
     traffic: TrafficResult | None,
     incidents: list[dict[str, Any]],
+    spec: DrillSpec,
 ) -> DrillResult:
-    expected, symptoms, unexpected = classify_alerts(alerts_seen(notes), service)
+    expected, symptoms, unexpected, missing = classify_alerts(
+        alerts_seen(notes), spec.expected_for(service), spec.tolerated_for(service)
+    )
+    start = "stopped" if "stopped" in moments else "fault_on"
+    end = "restarted" if "restarted" in moments else "fault_off"
     in_window = [i for i in incidents if i.get("id") == notes.get("incident_id")] or incidents
     return DrillResult(
         experiment=experiment,
@@ -93,18 +130,21 @@ def build_result(
         status=str(journal.get("status", "unknown")),
         deviated=bool(journal.get("deviated", False)),
         moments=moments,
-        time_to_alert_s=_between(moments, "stopped", "alert_firing"),
-        time_to_incident_s=_between(moments, "stopped", "incident_recorded"),
-        time_to_recovery_s=_between(moments, "restarted", "incident_resolved"),
+        time_to_alert_s=_between(moments, start, "alert_firing"),
+        time_to_incident_s=_between(moments, start, "incident_recorded"),
+        time_to_recovery_s=_between(moments, end, "incident_resolved" if spec.expects_incident else "steady_again"),
         requests_sent=traffic.sent if traffic else 0,
         requests_failed=traffic.failed if traffic else 0,
-        requests_failed_during_outage=failed_during(traffic, moments.get("stopped"), moments.get("steady_again")),
+        requests_failed_during_outage=failed_during(traffic, moments.get(start), moments.get("steady_again")),
         expected_alerts=expected,
         symptom_alerts=symptoms,
         unexpected_alerts=unexpected,
         incidents_for_service=len(incidents),
         incident=in_window[0] if in_window else None,
         notes=notes,
+        missing_alerts=missing,
+        expects_incident=spec.expects_incident,
+        max_failed_requests=spec.max_failed_requests,
     )
 
 
@@ -135,13 +175,15 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f" (Chaos Toolkit: {result.status}, deviated: {result.deviated})",
         f"  time to alert firing       {fmt(result.time_to_alert_s)}",
         f"  time to incident stored    {fmt(result.time_to_incident_s)}",
-        f"  time to recovery           {fmt(result.time_to_recovery_s)}  (restart -> incident resolved)",
+        f"  time to recovery           {fmt(result.time_to_recovery_s)}  (repair -> incident resolved)",
         f"  requests sent / failed     {result.requests_sent} / {result.requests_failed}"
-        f"  ({result.requests_failed_during_outage} failed during the outage)",
-        f"  expected alerts            {', '.join(result.expected_alerts) or 'none'}",
-        f"  symptom alerts             {', '.join(result.symptom_alerts) or 'none'} (inhibited downstream)",
+        f"  ({result.requests_failed_during_outage} failed during the fault)",
+        f"  expected alerts            {', '.join(result.expected_alerts) or 'none'}"
+        + (f"  (never fired: {', '.join(result.missing_alerts)})" if result.missing_alerts else ""),
+        f"  symptom alerts             {', '.join(result.symptom_alerts) or 'none'} (tolerated downstream)",
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
+        *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
         f"  report  {paths['report']}",
         f"  result  {paths['result']}",
         f"  journal {paths['journal']}",
