@@ -20,6 +20,7 @@ FULL: tuple[tuple[str, list[str]], ...] = (
     ("movie_flood", []),
     ("mtls_bench", []),
     ("incidents_burst", []),
+    ("footprint", []),
     ("drills_bench", ["--drills", "5", "--soak-minutes", "10", "--restarts", "3"]),
 )
 QUICK: tuple[tuple[str, list[str]], ...] = (
@@ -28,6 +29,7 @@ QUICK: tuple[tuple[str, list[str]], ...] = (
     ("movie_flood", ["--requests", "100"]),
     ("mtls_bench", []),
     ("incidents_burst", []),
+    ("footprint", []),
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),
 )
 
