@@ -5,7 +5,7 @@
 Starts its own local platform (state in a temp dir, ports shifted), waits until it is healthy
 and a few seconds more, then reads RSS (and PSS, which shares the pages of common libraries
 fairly between processes, when /proc/<pid>/smaps_rollup is readable) of supervisord, its event
-listener and every program it runs, each counted with its child processes. Prints a table per
+listener, every program it runs and their child processes (one row each). Prints a table per
 process and the total, writes bench/results/footprint.json, and stops the platform.
 """
 
@@ -33,7 +33,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "footprint.json"
 @dataclass(frozen=True)
 class Footprint:
     name: str
-    pids: tuple[int, ...]
+    pid: int
     rss_mb: float
     pss_mb: float | None
 
@@ -67,32 +67,39 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def footprint(name: str, pids: list[int]) -> Footprint:
-    rss = [_kilobytes(Path(f"/proc/{p}/status"), "VmRSS") or 0 for p in pids]
-    pss = [_kilobytes(Path(f"/proc/{p}/smaps_rollup"), "Pss") for p in pids]
-    pss_total = None if any(value is None for value in pss) else sum(value or 0 for value in pss) / 1024
-    return Footprint(name, tuple(pids), sum(rss) / 1024, pss_total)
+def footprint(name: str, pid: int) -> Footprint:
+    rss = _kilobytes(Path(f"/proc/{pid}/status"), "VmRSS") or 0
+    pss = _kilobytes(Path(f"/proc/{pid}/smaps_rollup"), "Pss")
+    return Footprint(name, pid, rss / 1024, None if pss is None else pss / 1024)
+
+
+def _command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
 
 
 def measure(platform: LocalPlatform) -> list[Footprint]:
     daemon = int(platform.state.supervisor_pidfile.read_text().strip())
-    # supervisord alone; each program (and the event listener) is counted with its own children.
-    rows = [footprint("supervisord", [daemon])]
+    rows = [footprint("supervisord", daemon)]
     for info in sorted(platform.supervisor.processes(), key=lambda item: str(item["name"])):
         if int(info.get("pid") or 0) > 0:
-            rows.append(footprint(str(info["name"]), process_tree(int(info["pid"]))))
+            program, *children = process_tree(int(info["pid"]))
+            rows.append(footprint(str(info["name"]), program))
+            # e.g. the OpenBao wrapper's `bao` process: one row each, named after the program.
+            rows += [footprint(f"{info['name']}/{_command_name(child)}", child) for child in children]
     return rows
 
 
 def print_table(rows: list[Footprint]) -> None:
-    print(f"{'process':<24} {'pids':>5} {'RSS MB':>8} {'PSS MB':>8}")
+    print(f"{'process':<24} {'pid':>8} {'RSS MB':>8} {'PSS MB':>8}")
     for row in sorted(rows, key=lambda item: -item.rss_mb):
         pss = f"{row.pss_mb:8.1f}" if row.pss_mb is not None else f"{'-':>8}"
-        print(f"{row.name:<24} {len(row.pids):>5} {row.rss_mb:8.1f} {pss}")
+        print(f"{row.name:<24} {row.pid:>8} {row.rss_mb:8.1f} {pss}")
     total_pss = None if any(row.pss_mb is None for row in rows) else sum(row.pss_mb or 0 for row in rows)
     total_pss_text = f"{total_pss:8.1f}" if total_pss is not None else f"{'-':>8}"
-    processes = sum(len(row.pids) for row in rows)
-    print(f"{'total':<24} {processes:>5} {sum(row.rss_mb for row in rows):8.1f} {total_pss_text}")
+    print(f"{f'total ({len(rows)} processes)':<24} {'':>8} {sum(row.rss_mb for row in rows):8.1f} {total_pss_text}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
