@@ -21,6 +21,7 @@ FULL: tuple[tuple[str, list[str]], ...] = (
     ("mtls_bench", []),
     ("floor_bench", []),
     ("incidents_burst", []),
+    ("footprint", []),
     ("drills_bench", ["--drills", "5", "--soak-minutes", "10", "--restarts", "3"]),
     ("drill_scorecard", ["--runs", "3"]),
 )
@@ -31,6 +32,7 @@ QUICK: tuple[tuple[str, list[str]], ...] = (
     ("mtls_bench", []),
     ("floor_bench", ["--duration", "4", "--rounds", "1"]),
     ("incidents_burst", []),
+    ("footprint", []),
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),
     ("drill_scorecard", ["--runs", "1"]),
 )

@@ -56,7 +56,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from scripts.vault.bootstrap import run_bootstrap
 from scripts.vault.identity_requests import ADMIN_TOKEN, JWT_KEYS, JWT_PUBLIC, requests_for
-from scripts.vault.throwaway_pki import write_private
+from scripts.vault.private_file import write_private
 from scripts.vault.vaultapi import (
     APPROLE_MOUNT,
     KV_MOUNT,

@@ -346,7 +346,7 @@ class Bootstrap:
                 self._credentials(name, approle_dir / identity)
 
     def _credentials(self, role: str, folder: Path) -> None:
-        from scripts.vault.throwaway_pki import write_private
+        from scripts.vault.private_file import write_private
 
         role_id = self.vault.auth.approle.read_role_id(role, mount_point=APPROLE_MOUNT)["data"]["role_id"]
         role_file, secret_file = folder / "role-id", folder / "secret-id"

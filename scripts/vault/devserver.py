@@ -34,7 +34,7 @@ from types import FrameType, TracebackType
 
 from scripts.ports import free_port
 from scripts.processes import Spawned, python_module, spawn
-from scripts.vault.throwaway_pki import write_private
+from scripts.vault.private_file import write_private
 from services.common.waiting import wait_until
 
 _BANNER_SECRET = re.compile(r"^(\s*(?:Root Token|Unseal Key)\s*:\s*).+$")

@@ -48,7 +48,7 @@ from jwt.algorithms import RSAAlgorithm
 from scripts.cluster.consul_template import CONSUL_FUNCTIONS, ENV_FUNCTIONS, NOMAD_FUNCTIONS, VAULT_FUNCTIONS
 from scripts.cluster.hcl_strings import HclEvalError, HclScope
 from scripts.cluster.jobspec import JobSpecError, labelled, load_hcl
-from scripts.vault.throwaway_pki import write_private
+from scripts.vault.private_file import write_private
 
 # Heredocs kept raw: python-hcl2 re-quotes them otherwise (and loses the final newline).
 _HCL_OPTIONS = SerializationOptions(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from scripts.vault.private_file import write_private
 from services.common.config import TlsFiles
 from services.common.tls import service_dns_name
 
@@ -148,18 +147,3 @@ class ThrowawayPki:
         for path, content in ((files.ca, self.ca_pem), (files.key, leaf.key_pem), (files.cert, leaf.cert_pem)):
             write_private(path, content)
         return files
-
-
-def write_private(path: Path, content: bytes) -> None:
-    """Atomically replace ``path`` with ``content``, readable by the owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)

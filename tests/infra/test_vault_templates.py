@@ -49,6 +49,7 @@ from scripts.vault.bootstrap import JWKS_URL_ENV
 from scripts.vault.devserver import DevServer, bao_binary
 from scripts.vault.identity_requests import TOKEN_VERIFIERS, requests_for
 from scripts.vault.local import service_env
+from scripts.vault.private_file import write_private
 from scripts.vault.template_render import (
     AgentRun,
     AgentTemplate,
@@ -63,7 +64,7 @@ from scripts.vault.template_render import (
     render_once,
     task_path,
 )
-from scripts.vault.throwaway_pki import ThrowawayPki, write_private
+from scripts.vault.throwaway_pki import ThrowawayPki
 from scripts.vault.vaultapi import (
     ADMIN_TOKEN_PATH,
     GRAFANA_PATH,

@@ -22,13 +22,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.vault import bootstrap, rotate_jwt_key
 from scripts.vault.devserver import DevServer, bao_binary
+from scripts.vault.private_file import write_private
 from scripts.vault.testbed import (
     VaultPlatform,
     load_loop,
     new_platform,
     remove,
 )
-from scripts.vault.throwaway_pki import ThrowawayPki, write_private
+from scripts.vault.throwaway_pki import ThrowawayPki
 from scripts.vault.vaultapi import APPROLE_MOUNT, JWT_KEYS_PATH, KV_MOUNT, client, policy_name
 from services.common import tls
 from services.common.auth_tokens import KeyRing
