@@ -12,17 +12,10 @@ from services.auth.repository import MemoryUserRepository
 from services.common.auth_tokens import KeyRing, StaticKeySource, TokenIssuer, TokenSettings, TokenVerifier
 from services.common.errors import ResourceExhausted, Unauthenticated
 from services.common.ratelimit import KeyedLimiter
+from tests.unit.helpers import Clock
 
 SETTINGS = TokenSettings("firedrill-auth", "firedrill-movie")
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make(clock: Clock | None = None) -> tuple[AuthController, MemoryUserRepository]:

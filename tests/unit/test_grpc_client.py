@@ -10,6 +10,7 @@ import pytest
 from services.common.errors import DeadlineExceeded, InvalidArgument, NotFound, Unavailable
 from services.common.grpc_client import RetryPolicy, call_with_retry
 from services.common.ratelimit import KeyedLimiter, TokenBucket
+from tests.unit.helpers import Clock
 
 
 def rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
@@ -97,14 +98,6 @@ def test_backoff_has_full_jitter_and_a_cap() -> None:
     samples = [policy.backoff_s(5) for _ in range(200)]
     assert all(0 <= s <= 0.3 for s in samples)
     assert len(set(samples)) > 100
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_token_bucket_allows_the_burst_then_the_rate() -> None:

@@ -12,14 +12,7 @@ from scripts.local.reasons import explaining_line, reason, tail_lines
 from scripts.local.restarter import EVENTS, Backoff, listen, start_if_still_failed
 from scripts.local.supervisor import RESTARTER, render_config
 from services.common.profiles import DRILL, PRODUCTION, duration
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.helpers import Clock
 
 
 def test_backoff_doubles_up_to_the_cap_and_restarts_from_the_first_delay_after_a_long_run() -> None:

@@ -9,16 +9,9 @@ from services.metadata.cache import TtlCache
 from services.metadata.controller import MetadataController
 from services.metadata.model import Metadata
 from services.metadata.repository import MemoryMetadataRepository, SqliteMetadataRepository
+from tests.unit.helpers import Clock
 
 MATRIX = Metadata("tt1", "The Matrix", "red pill", "Wachowskis")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def controller(clock: Clock | None = None) -> tuple[MetadataController, MemoryMetadataRepository]:

@@ -19,16 +19,9 @@ from services.common.auth_tokens import (
 from services.common.errors import Unauthenticated
 from services.movie.auth_client import RemoteAuthenticator
 from services.movie.gateways import AuthGateway
+from tests.unit.helpers import Clock
 
 SETTINGS = TokenSettings(issuer="firedrill-auth", audience="firedrill-movie", ttl_s=600, leeway_s=0)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeAuth:

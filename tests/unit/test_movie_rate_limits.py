@@ -22,19 +22,11 @@ from services.common.ratelimit import Budget, CallerLimits, KnownTokens, address
 from services.movie.controller import MovieController
 from services.movie.http import create_http_app
 from services.movie.model import MovieDetails, MovieMetadata
-from tests.unit.helpers import service_config
+from tests.unit.helpers import Clock, service_config
 
 USERS = {"token-alice": "alice", "token-bob": "bob"}
 EXPIRES_AT = 2_000_000_000
 FORGED = "forged.token.value"
-
-
-class Clock:
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class CountingAuthenticator:

@@ -5,18 +5,11 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from services.common.secrets_metrics import VaultContact, vault_reachable_gauge
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.helpers import Clock
 
 
 def test_reachable_only_while_the_last_call_succeeded_recently_enough() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     contact = VaultContact(window_s=5.0, clock=clock)
     registry = CollectorRegistry()
     vault_reachable_gauge(registry).labels("hello").set_function(contact.reachable)

@@ -28,16 +28,9 @@ from services.common.auth_tokens import (
     TokenVerifier,
 )
 from services.common.token_digests import TokenDigestCache
+from tests.unit.helpers import Clock
 
 SETTINGS = TokenSettings(issuer="firedrill-auth", audience="firedrill-movie", ttl_s=60, leeway_s=0)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
