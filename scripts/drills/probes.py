@@ -9,6 +9,7 @@ state, and bounded waits; for one GET it would add maya, pendulum and dateparser
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 import urllib.error
@@ -88,10 +89,23 @@ def wait_for_alert(alertname: str, service: str, timeout_s: float = 90) -> float
     return detected
 
 
+def _epoch_s(rfc3339: str) -> float:
+    """The receiver's times (``2026-12-02T10:22:13.668Z``, any number of fraction digits) in epoch seconds."""
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction or 0}")
+
+
+def _recorded_since_the_fault(service: str) -> list[dict[str, Any]]:
+    """Firing incidents for the service created after the drill broke something: one left firing by
+    anything else (an alert that never resolved, a hand-posted test alert) is not this drill's."""
+    since = RECORDER.fault_started() or 0.0
+    return [i for i in incidents(service=service, status="firing") if _epoch_s(i["created_at"]) >= since - 1]
+
+
 def wait_for_incident(service: str, timeout_s: float = 90) -> dict[str, Any]:
-    """The incident recorded for the service (firing), and when it appeared."""
+    """The incident recorded for the service (firing) since the fault, and when it appeared."""
     found = wait_until(
-        lambda: incidents(service=service, status="firing"),
+        lambda: _recorded_since_the_fault(service),
         timeout_s=timeout_s,
         interval_s=POLL_S,
         what=f"a firing incident for {service}",
