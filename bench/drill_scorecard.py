@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.private_platform import private_platform
 from scripts.drills import catalogue
 from scripts.drills.__main__ import run_catalogue
 from scripts.drills.report import DrillResult
-from scripts.local.stack import LocalPlatform
-from scripts.ports import reserved_port_offset
 from scripts.promql import Prometheus
-from services.common import catalog
-from services.common.profiles import DRILL
 from services.common.waiting import wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results" / "drill_scorecard.json"
@@ -71,19 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.runs <= 10:
         parser.error("--runs must be between 1 and 10")
     runs: list[list[DrillResult]] = []
-    with reserved_port_offset(catalog.base_ports()) as offset, tempfile.TemporaryDirectory(prefix="fd-score-") as tmp:
-        os.environ["FIREDRILL_PORT_OFFSET"] = str(offset)
-        platform = LocalPlatform(Path(tmp), DRILL)
-        try:
-            endpoints = platform.up(progress=lambda line: print(line, flush=True), wait_timeout_s=120)
-            prometheus = Prometheus(endpoints.prometheus)
-            for number in range(1, args.runs + 1):
-                print(f"[bench] catalogue run {number}/{args.runs}", flush=True)
-                _quiet(prometheus)
-                out = Path(tmp) / "drills" / f"run{number}"
-                runs.append([r.result for r in run_catalogue(catalogue.names(), out, False, platform)])
-        finally:
-            platform.down()
+    with private_platform("fd-score-", wait_timeout_s=120) as (platform, endpoints, state):
+        prometheus = Prometheus(endpoints.prometheus)
+        for number in range(1, args.runs + 1):
+            print(f"[bench] catalogue run {number}/{args.runs}", flush=True)
+            _quiet(prometheus)
+            out = state / "drills" / f"run{number}"
+            runs.append([r.result for r in run_catalogue(catalogue.names(), out, False, platform)])
     summary = {"runs": args.runs, "drills": summarise(runs)}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2))

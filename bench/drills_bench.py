@@ -13,23 +13,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.private_platform import private_platform
 from scripts.drills.__main__ import run_drill
 from scripts.local.stack import LocalPlatform
-from scripts.ports import reserved_port_offset
 from scripts.promql import Prometheus, PrometheusError
 from scripts.traffic import send_traffic
-from services.common import catalog
 from services.common.profiles import DRILL
 
 RESULTS = Path(__file__).resolve().parent / "results" / "drills.json"
@@ -130,23 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--soak-minutes", type=float, default=10, help="soak length in minutes (default 10)")
     parser.add_argument("--restarts", type=int, default=3, help="quick restarts during the soak (default 3)")
     args = parser.parse_args(argv)
-    # A SIGTERM (e.g. a timeout) must still stop the platform this benchmark started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    # Ports shifted by an offset nobody else holds, so the bench can run beside a test run.
-    with (
-        reserved_port_offset(catalog.base_ports()) as offset,
-        tempfile.TemporaryDirectory(prefix="fd-bench-drills-") as tmp,
-    ):
-        os.environ["FIREDRILL_PORT_OFFSET"] = str(offset)
-        platform = LocalPlatform(Path(tmp), DRILL)
-        try:
-            platform.up(progress=lambda line: print(line, flush=True))
-            # The soak first: a drill's outage legitimately keeps the slow-burn SLO ticket firing for its
-            # long window afterwards, which would be counted as a false alert of the soak.
-            soak_results = soak(platform, args.soak_minutes, args.restarts) if args.soak_minutes else {}
-            drill_results = drills(platform, Path(tmp), args.drills) if args.drills else {}
-        finally:
-            platform.down()
+    with private_platform("fd-bench-drills-") as (platform, _, state):
+        # The soak first: a drill's outage legitimately keeps the slow-burn SLO ticket firing for its
+        # long window afterwards, which would be counted as a false alert of the soak.
+        soak_results = soak(platform, args.soak_minutes, args.restarts) if args.soak_minutes else {}
+        drill_results = drills(platform, state, args.drills) if args.drills else {}
     report = {
         "benchmark": "drills",
         "command": f"python -m bench.drills_bench --drills {args.drills} --soak-minutes {args.soak_minutes:g} "

@@ -14,18 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.private_platform import private_platform
 from scripts.local.stack import LocalPlatform
-from scripts.ports import reserved_port_offset
-from services.common import catalog
-from services.common.profiles import DRILL
 
 RESULTS = Path(__file__).resolve().parent / "results" / "footprint.json"
 
@@ -108,22 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--settle-s", type=float, default=5, help="wait after healthy before reading (default 5)")
     args = parser.parse_args(argv)
-    # A SIGTERM (e.g. a timeout) must still stop the platform this benchmark started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with (
-        reserved_port_offset(catalog.base_ports()) as offset,
-        tempfile.TemporaryDirectory(prefix="fd-bench-footprint-") as tmp,
-    ):
-        os.environ["FIREDRILL_PORT_OFFSET"] = str(offset)
-        platform = LocalPlatform(Path(tmp), DRILL)
-        try:
-            platform.up(progress=lambda line: print(line, flush=True))
-            # Deliberately a plain pause: memory settles after the first scrapes and health checks,
-            # and there is no condition to wait on for "settled".
-            time.sleep(args.settle_s)
-            rows = measure(platform)
-        finally:
-            platform.down()
+    with private_platform("fd-bench-footprint-") as (platform, _, _):
+        # Deliberately a plain pause: memory settles after the first scrapes and health checks,
+        # and there is no condition to wait on for "settled".
+        time.sleep(args.settle_s)
+        rows = measure(platform)
     print_table(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
