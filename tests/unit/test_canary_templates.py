@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from scripts.canary.contract import Decision
 from scripts.canary.templates import (
     TEMPLATES_DIR,
     Comparison,
@@ -137,3 +138,18 @@ def test_values_that_cannot_go_into_a_label_matcher_are_refused():
     check = parse_template(GOOD, "inline")
     with pytest.raises(ValueError, match="cannot go into a label matcher"):
         check.render("response", 'v2"} or up{x="', 30)
+
+
+def test_the_evaluate_command_validates_a_folder_and_holds_without_prometheus(tmp_path: Path, capsys):
+    from scripts.canary import evaluate
+    from scripts.ports import free_port
+
+    assert evaluate.main(["--check-templates"]) == 0
+    assert "latency-p95-zscore" in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(with_(kind="ratio")))
+    assert evaluate.main(["--check-templates", "--templates", str(tmp_path)]) == evaluate.BAD_TEMPLATE
+    assert "kind must be one of" in capsys.readouterr().err
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    args = ["--prometheus", nowhere, "--service", "response", "--stable", "v1", "--canary", "v2"]
+    assert evaluate.main(args) == evaluate.EXIT[Decision.HOLD]
+    assert "HOLD — no data yet" in capsys.readouterr().out
