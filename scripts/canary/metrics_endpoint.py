@@ -96,6 +96,27 @@ class MetricsServer(ThreadingHTTPServer):
             return self._scrapes
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def remove_orphaned_targets(targets_dir: Path) -> list[Path]:
+    """Targets left by rollouts that died without cleaning up (kill -9): their process is gone."""
+    removed = []
+    for path in targets_dir.glob("*-*.json"):
+        pid = path.stem.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def _write_target(path: Path, address: str, service: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -125,7 +146,9 @@ def exported_rollout(
     thread = threading.Thread(target=server.serve_forever, name="rollout-metrics", daemon=True)
     thread.start()
     target = targets_dir / f"{service}-{os.getpid()}.json" if targets_dir is not None else None
-    if target is not None:
+    if target is not None and targets_dir is not None:
+        for orphan in remove_orphaned_targets(targets_dir):
+            progress(f"removed {orphan}: the rollout that wrote it is gone")
         _write_target(target, server.address, service)
     say = progress
     say(f"rollout metrics on http://{server.address}/metrics" + (f" (scraped through {target})" if target else ""))

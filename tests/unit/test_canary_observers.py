@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -164,3 +167,17 @@ def test_the_log_observer_logs_a_rollback_as_a_warning(caplog):
     assert "488 ms" in check.getMessage()
     assert promote.levelname == "INFO"
     assert "PROMOTE" in promote.getMessage()
+
+
+def test_a_target_left_by_a_dead_rollout_is_removed_by_the_next(tmp_path: Path):
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    dead_pid = int(done.stdout)
+    orphan = tmp_path / f"response-{dead_pid}.json"
+    orphan.write_text("[]")
+    live = tmp_path / f"hello-{os.getpid()}.json"  # a rollout still running (this process)
+    live.write_text("[]")
+    lines: list[str] = []
+    with exported_rollout("movie", tmp_path, final_scrape_timeout_s=0.1, progress=lines.append):
+        assert not orphan.exists()
+        assert live.exists()
+    assert any(str(orphan) in line for line in lines)
