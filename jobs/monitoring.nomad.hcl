@@ -5832,6 +5832,10 @@ job "monitoring" {
         }
       }
 
+      env {
+        GOMEMLIMIT = "921MiB"
+      }
+
       resources {
         cpu    = 500
         memory = 1024
@@ -5975,6 +5979,10 @@ job "monitoring" {
           change_mode     = "signal"
           change_signal   = "SIGHUP"
         }
+      }
+
+      env {
+        GOMEMLIMIT = "230MiB"
       }
 
       resources {
