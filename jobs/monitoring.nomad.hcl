@@ -6141,6 +6141,10 @@ job "monitoring" {
         }
       }
 
+      env {
+        GOMEMLIMIT = "921MiB"
+      }
+
       resources {
         cpu    = 500
         memory = 1024
@@ -6284,6 +6288,10 @@ job "monitoring" {
           change_mode     = "signal"
           change_signal   = "SIGHUP"
         }
+      }
+
+      env {
+        GOMEMLIMIT = "230MiB"
       }
 
       resources {

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
 from scripts.local.binaries import find_binary
+from scripts.local.memory_limits import with_memory_settings
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
 from scripts.local.reasons import reason
 from scripts.local.supervisor import RESTARTER, Supervisor, render_config
@@ -63,7 +64,7 @@ class LocalPlatform:
             service_program(spec, self.state, self.timing.name, extra.service_env.get(spec.name, {}))
             for spec in catalog.SERVICES
         ]
-        return [*extra.programs, *services]
+        return [with_memory_settings(program) for program in [*extra.programs, *services]]
 
     def _prepare_state(self) -> None:
         for folder in (self.state.logs, self.state.registry, self.state.traces, self.state.secrets):
