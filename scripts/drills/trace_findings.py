@@ -73,7 +73,8 @@ class FindingGroup:
         return f"{self.service} {self.operation} {self.consequence()}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """As saved in result.json (lists, not tuples), so a result reads the same before and after saving."""
+        return {**asdict(self), "roots": list(self.roots), "examples": list(self.examples)}
 
     @classmethod
     def from_json(cls, record: Mapping[str, Any]) -> FindingGroup:
