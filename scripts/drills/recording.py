@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.drills.jaeger_spans import JaegerError, jaeger_spans
 from scripts.drills.report import DrillResult
 from scripts.drills.trace_findings import FindingGroup, find_hidden, summarise
 from scripts.drills.traces import Span, Trace, group_traces, pick_traces, read_spans
@@ -150,16 +151,22 @@ def collect(
     """
     notes = []
     traces: list[Trace] = []
+    spans: list[Span] | None = None
     if traces_dir is not None and traces_dir.is_dir():
+        spans, source = list(read_spans(traces_dir, *window)), str(traces_dir)
+    elif jaeger_url:
+        source = f"Jaeger ({jaeger_url})"
+        try:
+            spans = jaeger_spans(jaeger_url, *window)
+        except JaegerError as exc:
+            notes.append(f"the traces could not be read from Jaeger: {exc}")
+    else:
+        notes.append("no span files and no Jaeger on this platform: traces are not shown")
+    if spans is not None:
         exemplar = ((result.incident or {}).get("enrichment") or {}).get("exemplar_trace_id")
-        spans = list(read_spans(traces_dir, *window))
         groups = summarise(find_hidden(Trace(t, "hidden", tuple(m)) for t, m in group_traces(spans).items()))
         result.trace_findings = [group.to_json() for group in groups]
         traces = with_hidden_examples(spans, groups, pick_traces(spans, also=exemplar))
         if not traces:
-            notes.append(f"no sampled trace in {traces_dir} during the drill")
-    elif jaeger_url:
-        notes.append("spans are in Jaeger on this platform: the trace ids below link there")
-    else:
-        notes.append("no span files and no Jaeger on this platform: traces are not shown")
+            notes.append(f"no sampled trace in {source} during the drill")
     return Recording(result, window, query_series(prometheus, window), traces, jaeger_url, notes)

@@ -1,7 +1,8 @@
 """Chaos Toolkit probes that read the recorded traces (the tracing-bug drill).
 
 The spans come from where the platform records them: on the local platform every service appends
-its sampled spans to ``<state>/traces/<service>.jsonl`` (``scripts.drills.traces``).
+its sampled spans to ``<state>/traces/<service>.jsonl`` (``scripts.drills.traces``); on a cluster
+they are asked from Jaeger (``scripts.drills.jaeger_spans``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from scripts.drills.jaeger_spans import JaegerError, jaeger_spans
 from scripts.drills.recorder import RECORDER
 from scripts.drills.trace_findings import FindingGroup, find_hidden, summarise
 from scripts.drills.traces import Span, Trace, group_traces, read_spans
@@ -21,14 +23,18 @@ EARLIER_S = 1.0
 
 
 def recorded_spans(start_s: float, end_s: float) -> list[Span]:
-    platform, _ = RECORDER.require()
-    if not isinstance(platform, LocalPlatform):
-        raise RuntimeError(
-            f"spans are read from the local platform's span files; on {platform.name} they are in Jaeger"
-        )
-    if not platform.state.traces.is_dir():
-        return []
-    return list(read_spans(platform.state.traces, start_s, end_s))
+    """The spans of the window: the local platform's span files, or the platform's Jaeger."""
+    platform, endpoints = RECORDER.require()
+    if isinstance(platform, LocalPlatform):
+        if not platform.state.traces.is_dir():
+            return []
+        return list(read_spans(platform.state.traces, start_s, end_s))
+    if endpoints.jaeger is None:
+        raise RuntimeError(f"the {platform.name} platform has no Jaeger to read the traces from")
+    try:
+        return jaeger_spans(endpoints.jaeger, start_s, end_s)
+    except JaegerError:
+        return []  # Jaeger briefly unreachable: the wait asks again
 
 
 def hidden_findings(since_s: float) -> list[FindingGroup]:
