@@ -131,7 +131,7 @@ def query_series(prometheus: Prometheus, window: tuple[float, float], step_s: fl
 def with_hidden_examples(spans: list[Span], groups: list[FindingGroup], picked: list[Trace]) -> list[Trace]:
     """The first example trace of each of the first culprits found (shown first), then the picked ones."""
     grouped = group_traces(spans)
-    examples = [group.examples[0] for group in groups[:HIDDEN_SHOWN] if group.examples]
+    examples = [group.example_trace_ids[0] for group in groups[:HIDDEN_SHOWN] if group.example_trace_ids]
     hidden = [Trace(trace_id, "hidden", tuple(grouped[trace_id])) for trace_id in examples if trace_id in grouped]
     shown = {trace.trace_id for trace in hidden}
     return hidden + [trace for trace in picked if trace.trace_id not in shown]

@@ -52,7 +52,7 @@ class FindingGroup:
     outcome: str
     traces: int
     roots: tuple[str, ...]
-    examples: tuple[str, ...]  # trace ids, earliest first
+    example_trace_ids: tuple[str, ...]  # earliest first
 
     def matches(self, expected: Mapping[str, str]) -> bool:
         """``expected`` names a service and an operation (and optionally a kind)."""
@@ -74,7 +74,7 @@ class FindingGroup:
 
     def to_json(self) -> dict[str, Any]:
         """As saved in result.json (lists, not tuples), so a result reads the same before and after saving."""
-        return {**asdict(self), "roots": list(self.roots), "examples": list(self.examples)}
+        return {**asdict(self), "roots": list(self.roots), "example_trace_ids": list(self.example_trace_ids)}
 
     @classmethod
     def from_json(cls, record: Mapping[str, Any]) -> FindingGroup:
@@ -85,7 +85,7 @@ class FindingGroup:
             outcome=str(record.get("outcome", "")),
             traces=int(record["traces"]),
             roots=tuple(record.get("roots", ())),
-            examples=tuple(record.get("examples", ())),
+            example_trace_ids=tuple(record.get("example_trace_ids", ())),
         )
 
 
@@ -180,7 +180,7 @@ def summarise(findings: Iterable[Finding]) -> list[FindingGroup]:
                 outcome=outcome,
                 traces=len(members),
                 roots=tuple(sorted({f"{f.root} → {f.root_outcome}" for f in members})),
-                examples=tuple(f.trace_id for f in members[:EXAMPLES_KEPT]),
+                example_trace_ids=tuple(f.trace_id for f in members[:EXAMPLES_KEPT]),
             )
         )
     return sorted(groups, key=lambda g: (g.kind != "error", -g.traces, g.service, g.operation))

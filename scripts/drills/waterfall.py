@@ -87,7 +87,7 @@ def render_findings(groups: list[dict[str, object]], expected: dict[str, str] | 
         match = expected is not None and group.matches(expected)
         examples = ", ".join(
             f'<a href="#trace-{escape(t)}">{escape(t[:12])}…</a>' if t in shown else f"<code>{escape(t)}</code>"
-            for t in group.examples
+            for t in group.example_trace_ids
         )
         items.append(
             f'<li class="finding{" expected" if match else ""}"><b>{escape(group.service)}</b> '

@@ -75,7 +75,7 @@ def test_every_chart_label_is_inside_the_viewport(seen: Measurement) -> None:
 
 def test_the_trace_links_of_the_finding_are_visible(seen: Measurement, recordings: list[Recording]) -> None:
     finding = recordings[1].result.trace_findings[0]
-    anchors = [link for link in seen.boxes("links") if link["href"] == f"#trace-{finding['examples'][0]}"]
+    anchors = [link for link in seen.boxes("links") if link["href"] == f"#trace-{finding['example_trace_ids'][0]}"]
     assert anchors, "the finding links to the waterfall of its example trace"
     for link in anchors:
         assert link["box"]["width"] > 0

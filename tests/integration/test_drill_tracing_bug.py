@@ -37,7 +37,7 @@ def test_tracing_bug_drill_names_the_failing_span_behind_an_edge_that_answered_2
     page = (run / "report.html").read_text()
     assert "Found with tracing" in page
     assert "named by the traces" in page
-    assert f'id="trace-{culprit["examples"][0]}"' in page, "the example trace's waterfall is drawn"
+    assert f'id="trace-{culprit["example_trace_ids"][0]}"' in page, "the example trace's waterfall is drawn"
     assert 'span-row error culprit"' in page
     recording = json.loads((run / "recording.json").read_text())
     assert recording["traces"][0]["reason"] == "hidden"

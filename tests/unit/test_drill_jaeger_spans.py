@@ -20,7 +20,7 @@ from scripts.drills.traces import Span
 from scripts.promql import Prometheus
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "spans_tracing_bug.jsonl"
-HIDDEN = "aed9b797063e02a6bdea3d53ae5784e7"
+HIDDEN_ID = "aed9b797063e02a6bdea3d53ae5784e7"
 
 
 def _recorded() -> list[Span]:
@@ -141,8 +141,8 @@ def test_the_hidden_failure_is_found_from_jaeger_on_a_cluster(jaeger: FakeJaeger
     recording = collect(result, Prometheus(jaeger.url), (0, 4e9), None, jaeger.url)
 
     assert result.trace_finding_met
-    assert result.trace_findings[0]["examples"] == [HIDDEN]
-    assert recording.traces[0].trace_id == HIDDEN
+    assert result.trace_findings[0]["example_trace_ids"] == [HIDDEN_ID]
+    assert recording.traces[0].trace_id == HIDDEN_ID
     assert recording.traces[0].reason == "hidden"
 
 

@@ -29,10 +29,10 @@ from scripts.drills.waterfall import render_findings, render_trace
 from services.common.telemetry import span_line
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "spans_tracing_bug.jsonl"
-HIDDEN = "aed9b797063e02a6bdea3d53ae5784e7"  # hello 200; response failed once, the retry succeeded
-HEALTHY = "6b44814762509fa28791d9bc8f533d52"
-SLOWEST_HEALTHY = "8f3e435d8fb2056ef309fd19439dd394"
-EDGE_FAILED = "2ece3fce18a1e03f3ae045ce3b90030a"  # hello answered 503 (outage drill)
+HIDDEN_ID = "aed9b797063e02a6bdea3d53ae5784e7"  # hello 200; response failed once, the retry succeeded
+HEALTHY_ID = "6b44814762509fa28791d9bc8f533d52"
+SLOWEST_HEALTHY_ID = "8f3e435d8fb2056ef309fd19439dd394"
+EDGE_FAILED_ID = "2ece3fce18a1e03f3ae045ce3b90030a"  # hello answered 503 (outage drill)
 MS = 1_000_000
 T0 = 1_800_000_000 * 1_000_000_000
 
@@ -132,7 +132,7 @@ def _movie_request(recorder: Recorder, start_ms: int, *, rating_fails: bool, rat
 
 
 def test_a_failed_call_under_an_edge_that_answered_200_is_named_at_the_callee() -> None:
-    finding = analyse(_recorded_traces()[HIDDEN])
+    finding = analyse(_recorded_traces()[HIDDEN_ID])
 
     assert finding is not None
     assert finding.kind == "error"
@@ -141,7 +141,9 @@ def test_a_failed_call_under_an_edge_that_answered_200_is_named_at_the_callee() 
     assert (finding.root, finding.root_outcome) == ("hello GET /hello", "HTTP 200")
 
 
-@pytest.mark.parametrize("trace_id", [HEALTHY, SLOWEST_HEALTHY, EDGE_FAILED], ids=["healthy", "slowest", "edge-failed"])
+@pytest.mark.parametrize(
+    "trace_id", [HEALTHY_ID, SLOWEST_HEALTHY_ID, EDGE_FAILED_ID], ids=["healthy", "slowest", "edge-failed"]
+)
 def test_healthy_traces_and_failures_the_edge_showed_are_not_flagged(trace_id: str) -> None:
     assert analyse(_recorded_traces()[trace_id]) is None
 
@@ -150,7 +152,7 @@ def test_the_recorded_drill_window_names_one_culprit() -> None:
     groups = summarise(find_hidden(_recorded_traces().values()))
 
     assert [(g.kind, g.service, g.operation, g.traces) for g in groups] == [("error", "response", "GET /response", 1)]
-    assert groups[0].examples == (HIDDEN,)
+    assert groups[0].example_trace_ids == (HIDDEN_ID,)
     assert groups[0].roots == ("hello GET /hello → HTTP 200",)
     assert groups[0].matches({"service": "response", "operation": "GET /response"})
     assert not groups[0].matches({"service": "hello", "operation": "GET"})
@@ -186,7 +188,7 @@ def test_a_span_that_takes_most_of_a_slow_request_is_named(tmp_path: Path) -> No
 def test_a_slow_request_names_the_span_the_time_went_to_or_nothing() -> None:
     # The slowest healthy hello request of the fixture: 55 ms, 53 ms of it in its call to response, of
     # which response itself took 19 ms: the time went to the call (connection, queue), named as such.
-    slowest = analyse(_recorded_traces()[SLOWEST_HEALTHY], slow_ms=50)
+    slowest = analyse(_recorded_traces()[SLOWEST_HEALTHY_ID], slow_ms=50)
     assert slowest is not None
     assert (slowest.kind, slowest.service, slowest.operation) == ("slow", "hello", "GET")
     # hello waited for an instance (outage fixture): the root is long, no child takes the time.
@@ -206,8 +208,8 @@ def test_the_example_trace_is_shown_first_once_and_its_culprit_row_is_framed() -
     groups = summarise(find_hidden(_recorded_traces().values()))
     shown = with_hidden_examples(spans, groups, pick_traces(spans))
 
-    assert [t.trace_id for t in shown].count(HIDDEN) == 1
-    assert (shown[0].trace_id, shown[0].reason) == (HIDDEN, "hidden")
+    assert [t.trace_id for t in shown].count(HIDDEN_ID) == 1
+    assert (shown[0].trace_id, shown[0].reason) == (HIDDEN_ID, "hidden")
     html = render_trace(shown[0], None, None)
     assert "the edge answered HTTP 200, response GET /response failed (HTTP 500)" in html
     framed = html.split('span-row error culprit"')
@@ -217,13 +219,13 @@ def test_the_example_trace_is_shown_first_once_and_its_culprit_row_is_framed() -
 
 def test_the_findings_section_says_whether_the_expected_culprit_was_named() -> None:
     groups = [g.to_json() for g in summarise(find_hidden(_recorded_traces().values()))]
-    traces = [_recorded_traces()[HIDDEN]]
+    traces = [_recorded_traces()[HIDDEN_ID]]
 
     met = render_findings(groups, {"service": "response", "operation": "GET /response"}, traces)
     unmet = render_findings([], {"service": "response", "operation": "GET /response"}, traces)
 
     assert "named by the traces" in met
-    assert f'href="#trace-{HIDDEN}"' in met
+    assert f'href="#trace-{HIDDEN_ID}"' in met
     assert "NOT named by the traces" in unmet
     assert render_findings([], None, traces) == ""
 
