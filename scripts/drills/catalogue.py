@@ -39,6 +39,8 @@ class DrillSpec:
     expects_incident: bool
     max_failed_requests: int | None  # None: users may see failures (an outage)
     experiment: dict[str, Any]
+    # The culprit the traces must name: {"service": ..., "operation": ...} (scripts.drills.trace_findings).
+    expected_trace_finding: dict[str, str] | None = None
 
     def expected_for(self, service: str) -> list[str]:
         return [label.replace("{service}", service) for label in self.expected_alerts]
@@ -96,7 +98,16 @@ def load(name: str) -> DrillSpec:
         expects_incident=bool(extension.get("expects_incident", True)),
         max_failed_requests=extension.get("max_failed_requests"),
         experiment=experiment,
+        expected_trace_finding=_trace_finding(extension.get("expected_trace_finding")),
     )
+
+
+def _trace_finding(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not {"service", "operation"} <= set(value):
+        raise ValueError(f"expected_trace_finding must name a service and an operation, got {value!r}")
+    return {str(key): str(item) for key, item in value.items()}
 
 
 def _activity(activity: dict[str, Any]) -> str:
@@ -124,6 +135,12 @@ def describe(spec: DrillSpec, service: str) -> str:
         "  failed user requests allowed: "
         + ("any (users see the fault)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),
     ]
+    if spec.expected_trace_finding is not None:
+        finding = spec.expected_trace_finding
+        lines.append(
+            f"  the traces must name the culprit: {finding['service']} {finding['operation']}"
+            " (a failing span under an edge that answered well)"
+        )
     text = "\n".join(lines)
     configuration = load_configuration(experiment.get("configuration", {}), {"service": service})
     for key, value in {**configuration, "service": service}.items():

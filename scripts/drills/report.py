@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
+from scripts.drills.trace_findings import FindingGroup
 from scripts.traffic import TrafficResult
 
 
@@ -34,6 +35,15 @@ class DrillResult:
     missing_alerts: list[str] = field(default_factory=list)
     expects_incident: bool = True
     max_failed_requests: int | None = None  # None: users may see failures (an outage)
+    # The culprit the recorded traces must name (scripts.drills.trace_findings), and what they named.
+    expected_trace_finding: dict[str, str] | None = None
+    trace_findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def trace_finding_met(self) -> bool:
+        if self.expected_trace_finding is None:
+            return True
+        return any(FindingGroup.from_json(g).matches(self.expected_trace_finding) for g in self.trace_findings)
 
     @property
     def refused(self) -> bool:
@@ -50,6 +60,7 @@ class DrillResult:
             and not self.unexpected_alerts
             and self.incidents_for_service == (1 if self.expects_incident else 0)
             and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
+            and self.trace_finding_met
         )
 
     def failed_expectations(self) -> list[str]:
@@ -68,6 +79,10 @@ class DrillResult:
             reasons.append(
                 f"{self.requests_failed_during_outage} user requests failed, at most {self.max_failed_requests} allowed"
             )
+        if not self.trace_finding_met and self.expected_trace_finding is not None:
+            wanted_span = f"{self.expected_trace_finding['service']} {self.expected_trace_finding['operation']}"
+            named = "; ".join(FindingGroup.from_json(g).describe() for g in self.trace_findings) or "nothing"
+            reasons.append(f"the traces did not name {wanted_span} as the hidden culprit (they named: {named})")
         return reasons
 
 
@@ -145,6 +160,7 @@ def build_result(
         missing_alerts=missing,
         expects_incident=spec.expects_incident,
         max_failed_requests=spec.max_failed_requests,
+        expected_trace_finding=spec.expected_trace_finding,
     )
 
 
@@ -183,6 +199,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  symptom alerts             {', '.join(result.symptom_alerts) or 'none'} (tolerated downstream)",
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
+        *(f"  found in the traces        {FindingGroup.from_json(g).describe()}" for g in result.trace_findings[:3]),
         *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
         f"  report  {paths['report']}",
         f"  result  {paths['result']}",
