@@ -7,6 +7,9 @@ An experiment states its expectations in a ``firedrill`` extension (Chaos Toolki
      "tolerated_alerts": ["HighLatencyP95{service=hello}"], "expects_incident": true,
      "max_failed_requests": 0}
 
+``incident_alert`` (optional) names the alert whose incident counts when the fault fires other alerts
+for the same service too; every alert may still open at most one incident (a storm is one incident).
+
 ``{service}`` in a label stands for the service the drill breaks (``--service``). An alert that
 fires and is neither expected nor tolerated is a false alert and fails the drill.
 """
@@ -41,6 +44,9 @@ class DrillSpec:
     experiment: dict[str, Any]
     # The culprit the traces must name: {"service": ..., "operation": ...} (scripts.drills.trace_findings).
     expected_trace_finding: dict[str, str] | None = None
+    # The alert whose incident the drill judges, when the fault also fires symptoms of the same
+    # service (each of which may open one incident of its own, never more); None: any alert's.
+    incident_alert: str | None = None
 
     def expected_for(self, service: str) -> list[str]:
         return [label.replace("{service}", service) for label in self.expected_alerts]
@@ -99,6 +105,7 @@ def load(name: str) -> DrillSpec:
         max_failed_requests=extension.get("max_failed_requests"),
         experiment=experiment,
         expected_trace_finding=_trace_finding(extension.get("expected_trace_finding")),
+        incident_alert=extension.get("incident_alert"),
     )
 
 
@@ -131,7 +138,8 @@ def describe(spec: DrillSpec, service: str) -> str:
         *(f"    - {_activity(a)}" for a in experiment.get("rollbacks", [])),
         f"  expected alerts: {', '.join(spec.expected_for(service)) or 'none (their absence is the expectation)'}",
         f"  tolerated alerts: {', '.join(spec.tolerated_for(service))}",
-        f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}",
+        f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}"
+        + (f" (of {spec.incident_alert})" if spec.incident_alert else ""),
         "  failed user requests allowed: "
         + ("any (users see the fault)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),
     ]

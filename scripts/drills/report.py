@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,16 @@ class DrillResult:
         return self.notes.get("refused_because") is not None
 
     @property
+    def failed_activities(self) -> list[str]:
+        """Method activities that raised (a probe whose check did not hold), with their last error line."""
+        return list(self.notes.get("failed_activities", []))
+
+    @property
+    def repeated_incidents(self) -> list[str]:
+        """Alerts that opened more than one incident for the service during the drill (a flapping storm)."""
+        return list(self.notes.get("repeated_incidents", []))
+
+    @property
     def passed(self) -> bool:
         return (
             not self.refused
@@ -58,6 +69,8 @@ class DrillResult:
             and not self.deviated
             and not self.missing_alerts
             and not self.unexpected_alerts
+            and not self.repeated_incidents
+            and not self.failed_activities
             and self.incidents_for_service == (1 if self.expects_incident else 0)
             and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
             and self.trace_finding_met
@@ -72,6 +85,8 @@ class DrillResult:
             reasons.append(f"Chaos Toolkit status {self.status}, deviated {self.deviated}")
         reasons += [f"expected alert never fired: {label}" for label in self.missing_alerts]
         reasons += [f"false alert: {label}" for label in self.unexpected_alerts]
+        reasons += [f"more than one incident for one alert: {name}" for name in self.repeated_incidents]
+        reasons += [f"activity failed: {failure}" for failure in self.failed_activities]
         wanted = 1 if self.expects_incident else 0
         if self.incidents_for_service != wanted:
             reasons.append(f"{self.incidents_for_service} incidents for {self.service}, expected {wanted}")
@@ -116,6 +131,16 @@ def classify_alerts(
     return found, symptoms, unexpected, missing
 
 
+def failed_activities(journal: dict[str, Any]) -> list[str]:
+    """The method's activities Chaos Toolkit ran and saw raise; it carries on after them, the verdict must not."""
+    failed = []
+    for run in journal.get("run") or []:
+        if run.get("status") == "failed":
+            lines = [line.strip() for line in "".join(run.get("exception") or []).splitlines() if line.strip()]
+            failed.append(f"{run['activity']['name']}: {lines[-1] if lines else 'raised'}")
+    return failed
+
+
 def alerts_seen(notes: dict[str, Any]) -> set[tuple[str, str]]:
     """Alerts the drill saw firing live (not ALERTS history, which a restarted Prometheus leaves stale)."""
     pairs = (key.split("|", 1) for key in notes.get("alerts_seen", {}))
@@ -138,6 +163,15 @@ def build_result(
     )
     start = "stopped" if "stopped" in moments else "fault_on"
     end = "restarted" if "restarted" in moments else "fault_off"
+    per_alert = Counter(str(i.get("alertname")) for i in incidents)
+    repeated = sorted(name for name, count in per_alert.items() if count > 1)
+    if repeated:
+        notes = {**notes, "repeated_incidents": repeated}
+    failed = failed_activities(journal)
+    if failed:
+        notes = {**notes, "failed_activities": failed}
+    if spec.incident_alert is not None:
+        incidents = [i for i in incidents if i.get("alertname") == spec.incident_alert]
     in_window = [i for i in incidents if i.get("id") == notes.get("incident_id")] or incidents
     return DrillResult(
         experiment=experiment,
