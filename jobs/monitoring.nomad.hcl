@@ -332,7 +332,10 @@ groups:
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-alerting?var-service={{ $labels.service }}
   - alert: VaultUnreachable
-    expr: min by (service) (vault_reachable) == 0
+    expr: |-
+      (min by (service) (vault_reachable) == 0)
+      unless on ()
+      (max(vault_reachable) == 0)
     for: 2m
     labels:
       severity: warning
@@ -341,6 +344,23 @@ groups:
       description: The last contact of {{ $labels.service }} with Vault failed, for more than 2m; it runs on cached secrets
         and cannot renew certificates or fetch new signing keys.
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultUnreachable.md
+      dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
+  - alert: VaultDown
+    expr: |-
+      label_replace(
+        max(vault_reachable) == 0,
+        "service", "vault", "", ""
+      )
+    for: 2m
+    labels:
+      severity: warning
+      service: vault
+    annotations:
+      summary: No identity of the platform can reach Vault
+      description: 'Every identity''s last contact with Vault failed, for more than 2m: Vault itself is down or cut off. Services
+        keep serving with the certificates and keys they hold; nothing renews until Vault answers (CertificateExpiringSoon
+        is the deadline).'
+      runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultDown.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
   - alert: CertificateExpiringSoon
     expr: min by (service) (tls_cert_expiry_seconds{job="services"}) < 44063
@@ -352,6 +372,37 @@ groups:
       description: The certificate {{ $labels.service }} serves expires in less than 12h14m23s; it should have been renewed
         at 66% of its 72h lifetime, so renewal from Vault is failing.
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CertificateExpiringSoon.md
+      dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
+  - alert: RegistryUnreachable
+    expr: |-
+      (min by (service) (discovery_registry_reachable{job="services"}) == 0)
+      unless on ()
+      (max(discovery_registry_reachable{job="services"}) == 0)
+    for: 2m
+    labels:
+      severity: warning
+    annotations:
+      summary: '{{ $labels.service }} cannot reach the service registry'
+      description: The last call of {{ $labels.service }} to the service registry (Consul, or the local file registry) failed,
+        for more than 2m; it calls the upstream instances it last knew and cannot renew its own registration.
+      runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryUnreachable.md
+      dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
+  - alert: RegistryDown
+    expr: |-
+      label_replace(
+        max(discovery_registry_reachable{job="services"}) == 0,
+        "service", "registry", "", ""
+      )
+    for: 2m
+    labels:
+      severity: warning
+      service: registry
+    annotations:
+      summary: No service can reach the service registry
+      description: Every service's last call to the service registry (Consul, or the local file registry) failed, for more
+        than 2m. Callers keep calling the instances they last knew, so users are served, but no instance can be added, moved
+        or removed until it returns.
+      runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryDown.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
 EOT
     "rules/recording.yml"   = <<EOT
@@ -5041,6 +5092,18 @@ EOT
       "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultUnreachable.md"
     },
     {
+      "title": "Runbook: VaultDown",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultDown.md"
+    },
+    {
       "title": "Runbook: CertificateExpiringSoon",
       "type": "link",
       "icon": "",
@@ -5051,6 +5114,30 @@ EOT
       "includeVars": false,
       "keepTime": false,
       "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CertificateExpiringSoon.md"
+    },
+    {
+      "title": "Runbook: RegistryUnreachable",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryUnreachable.md"
+    },
+    {
+      "title": "Runbook: RegistryDown",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryDown.md"
     },
     {
       "title": "Alerting pipeline",

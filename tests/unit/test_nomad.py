@@ -582,3 +582,17 @@ def test_endpoints_need_consul(platform: tuple[FakeNomad, NomadPlatform]) -> Non
 def test_var_file_encoding_escapes_hcl_templates() -> None:
     text = encode_var_file({"files": {"a.yml": 'x: "${y}" %{z}\n'}})
     assert text == 'files = {"a.yml" = "x: \\"$${y}\\" %%{z}\\n"}\n'
+
+
+@pytest.mark.parametrize("unit", ["vault", "registry"])
+def test_vault_and_the_registry_are_not_nomad_jobs_so_stopping_them_is_refused(
+    platform: tuple[FakeNomad, NomadPlatform], unit: str
+) -> None:
+    fake, nomad_platform = platform
+    before = list(fake.calls)
+    assert "not as a Nomad job" in (nomad_platform.refuses(unit) or "")
+    with pytest.raises(PlatformError, match=f"cannot stop {unit}: .*not as a Nomad job"):
+        nomad_platform.stop(unit)
+    nomad_platform.start(unit)  # the rollback: nothing was stopped, nothing to start
+    assert fake.calls == before
+    assert nomad_platform.refuses("hello") is None
