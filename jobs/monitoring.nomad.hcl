@@ -4858,6 +4858,112 @@ EOT
       "id": 3,
       "targets": [
         {
+          "expr": "min by (service) (discovery_registry_reachable{job=\"services\",service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Registry reachable",
+      "description": "Whether each service's last call to the service registry (Consul, or the local file registry) succeeded; every service UNREACHABLE for the profile's `for` is RegistryDown, some is RegistryUnreachable (callers keep the instances the registry last named meanwhile).",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 12,
+        "x": 0,
+        "y": 8
+      },
+      "links": [
+        {
+          "title": "Runbook: RegistryDown",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryDown.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "UNREACHABLE",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "REACHABLE",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 4,
+      "targets": [
+        {
           "expr": "min by (service) (tls_cert_expiry_seconds{job=\"services\",service=~\"$service\"})",
           "refId": "A",
           "exemplar": false,
@@ -4878,7 +4984,7 @@ EOT
       "gridPos": {
         "h": 5,
         "w": 12,
-        "x": 0,
+        "x": 12,
         "y": 8
       },
       "links": [
@@ -4950,7 +5056,7 @@ EOT
     },
     {
       "type": "timeseries",
-      "id": 4,
+      "id": 5,
       "targets": [
         {
           "expr": "max by (rule_group) (prometheus_rule_group_last_duration_seconds)",
@@ -4973,8 +5079,8 @@ EOT
       "gridPos": {
         "h": 8,
         "w": 12,
-        "x": 12,
-        "y": 8
+        "x": 0,
+        "y": 13
       },
       "links": [],
       "repeatDirection": "h",
@@ -5008,7 +5114,7 @@ EOT
     },
     {
       "type": "timeseries",
-      "id": 5,
+      "id": 6,
       "targets": [
         {
           "expr": "max by (service) (scrape_duration_seconds{job=\"services\",service=~\"$service\"})",
@@ -5031,8 +5137,8 @@ EOT
       "gridPos": {
         "h": 8,
         "w": 12,
-        "x": 0,
-        "y": 16
+        "x": 12,
+        "y": 13
       },
       "links": [],
       "repeatDirection": "h",
