@@ -332,7 +332,10 @@ groups:
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/IncidentReceiverUnreachable.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-alerting?var-service={{ $labels.service }}
   - alert: VaultUnreachable
-    expr: min by (service) (vault_reachable) == 0
+    expr: |-
+      (min by (service) (vault_reachable) == 0)
+      unless on ()
+      (max(vault_reachable) == 0)
     for: 2m
     labels:
       severity: warning
@@ -341,6 +344,23 @@ groups:
       description: The last contact of {{ $labels.service }} with Vault failed, for more than 2m; it runs on cached secrets
         and cannot renew certificates or fetch new signing keys.
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultUnreachable.md
+      dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
+  - alert: VaultDown
+    expr: |-
+      label_replace(
+        max(vault_reachable) == 0,
+        "service", "vault", "", ""
+      )
+    for: 2m
+    labels:
+      severity: warning
+      service: vault
+    annotations:
+      summary: No identity of the platform can reach Vault
+      description: 'Every identity''s last contact with Vault failed, for more than 2m: Vault itself is down or cut off. Services
+        keep serving with the certificates and keys they hold; nothing renews until Vault answers (CertificateExpiringSoon
+        is the deadline).'
+      runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultDown.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
   - alert: CertificateExpiringSoon
     expr: min by (service) (tls_cert_expiry_seconds{job="services"}) < 44063
@@ -373,6 +393,37 @@ groups:
         firedrill_restarts_total, or Nomad''s nomad_client_allocs_restart): it dies at start-up or soon after. One alert for
         the whole storm; ServiceDown fires beside it when no other instance serves.'
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CrashLooping.md
+      dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
+  - alert: RegistryUnreachable
+    expr: |-
+      (min by (service) (discovery_registry_reachable{job="services"}) == 0)
+      unless on ()
+      (max(discovery_registry_reachable{job="services"}) == 0)
+    for: 2m
+    labels:
+      severity: warning
+    annotations:
+      summary: '{{ $labels.service }} cannot reach the service registry'
+      description: The last call of {{ $labels.service }} to the service registry (Consul, or the local file registry) failed,
+        for more than 2m; it calls the upstream instances it last knew and cannot renew its own registration.
+      runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryUnreachable.md
+      dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
+  - alert: RegistryDown
+    expr: |-
+      label_replace(
+        max(discovery_registry_reachable{job="services"}) == 0,
+        "service", "registry", "", ""
+      )
+    for: 2m
+    labels:
+      severity: warning
+      service: registry
+    annotations:
+      summary: No service can reach the service registry
+      description: Every service's last call to the service registry (Consul, or the local file registry) failed, for more
+        than 2m. Callers keep calling the instances they last knew, so users are served, but no instance can be added, moved
+        or removed until it returns.
+      runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryDown.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-platform?var-service={{ $labels.service }}
 EOT
     "rules/recording.yml"   = <<EOT
@@ -5137,6 +5188,112 @@ EOT
       "id": 3,
       "targets": [
         {
+          "expr": "min by (service) (discovery_registry_reachable{job=\"services\",service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Registry reachable",
+      "description": "Whether each service's last call to the service registry (Consul, or the local file registry) succeeded; every service UNREACHABLE for the profile's `for` is RegistryDown, some is RegistryUnreachable (callers keep the instances the registry last named meanwhile).",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 12,
+        "x": 0,
+        "y": 8
+      },
+      "links": [
+        {
+          "title": "Runbook: RegistryDown",
+          "type": "link",
+          "icon": "",
+          "tooltip": "",
+          "tags": [],
+          "asDropdown": false,
+          "targetBlank": true,
+          "includeVars": false,
+          "keepTime": false,
+          "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryDown.md"
+        }
+      ],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "UNREACHABLE",
+                  "color": "red",
+                  "index": 0
+                },
+                "1": {
+                  "text": "REACHABLE",
+                  "color": "green",
+                  "index": 1
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no data",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "red"
+              },
+              {
+                "value": 1,
+                "color": "green"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 4,
+      "targets": [
+        {
           "expr": "min by (service) (tls_cert_expiry_seconds{job=\"services\",service=~\"$service\"})",
           "refId": "A",
           "exemplar": false,
@@ -5157,7 +5314,7 @@ EOT
       "gridPos": {
         "h": 5,
         "w": 12,
-        "x": 0,
+        "x": 12,
         "y": 8
       },
       "links": [
@@ -5229,7 +5386,7 @@ EOT
     },
     {
       "type": "timeseries",
-      "id": 4,
+      "id": 5,
       "targets": [
         {
           "expr": "max by (rule_group) (prometheus_rule_group_last_duration_seconds)",
@@ -5252,8 +5409,8 @@ EOT
       "gridPos": {
         "h": 8,
         "w": 12,
-        "x": 12,
-        "y": 8
+        "x": 0,
+        "y": 13
       },
       "links": [],
       "repeatDirection": "h",
@@ -5287,7 +5444,7 @@ EOT
     },
     {
       "type": "timeseries",
-      "id": 5,
+      "id": 6,
       "targets": [
         {
           "expr": "max by (service) (scrape_duration_seconds{job=\"services\",service=~\"$service\"})",
@@ -5310,8 +5467,8 @@ EOT
       "gridPos": {
         "h": 8,
         "w": 12,
-        "x": 0,
-        "y": 16
+        "x": 12,
+        "y": 13
       },
       "links": [],
       "repeatDirection": "h",
@@ -5371,6 +5528,18 @@ EOT
       "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultUnreachable.md"
     },
     {
+      "title": "Runbook: VaultDown",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/VaultDown.md"
+    },
+    {
       "title": "Runbook: CertificateExpiringSoon",
       "type": "link",
       "icon": "",
@@ -5393,6 +5562,30 @@ EOT
       "includeVars": false,
       "keepTime": false,
       "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CrashLooping.md"
+    },
+    {
+      "title": "Runbook: RegistryUnreachable",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryUnreachable.md"
+    },
+    {
+      "title": "Runbook: RegistryDown",
+      "type": "link",
+      "icon": "",
+      "tooltip": "",
+      "tags": [],
+      "asDropdown": false,
+      "targetBlank": true,
+      "includeVars": false,
+      "keepTime": false,
+      "url": "https://github.com/firedrill/firedrill/blob/main/docs/runbooks/RegistryDown.md"
     },
     {
       "title": "Alerting pipeline",

@@ -32,6 +32,15 @@ PARTITION_REFUSAL = (
     "(network namespaces or Consul intentions on the clients would be the cluster's own way): run "
     "the partition drill on the local platform"
 )
+# Units drills name that Nomad does not run: stopping them is refused, saying why (starting them is a
+# no-op, since Firedrill never stopped them).
+OUTSIDE_NOMAD = {
+    "vault": "Vault runs on the server nodes under systemd, not as a Nomad job: Firedrill cannot stop "
+    "or start it through Nomad (stop it by hand on the servers to rehearse this; see docs/drills.md)",
+    "registry": "the registry is Consul, which runs on every node under systemd, not as a Nomad job: "
+    "Firedrill cannot stop or start it through Nomad, and stopping it takes Nomad's own service "
+    "discovery down with it (see docs/drills.md)",
+}
 ADMIN_TOKEN_PATH = "firedrill/response/admin"  # noqa: S105 (a Vault path, not a secret); KV v2 at secret/: secret/data/firedrill/response/admin
 
 
@@ -118,7 +127,13 @@ class NomadPlatform:
 
     # --- Platform verbs -----------------------------------------------------------------------------
 
+    def refuses(self, unit: str) -> str | None:
+        """Why this platform will not stop ``unit``, or None when it will."""
+        return OUTSIDE_NOMAD.get(unit)
+
     def stop(self, unit: str) -> None:
+        if unit in OUTSIDE_NOMAD:
+            raise PlatformError(f"cannot stop {unit}: {OUTSIDE_NOMAD[unit]}")
         target = self.target(unit)
         if target.group is None:
             self._call(f"stopping job {target.job}", self._client.job.deregister_job, target.job)
@@ -126,6 +141,8 @@ class NomadPlatform:
         self._scale(target.job, target.group, 0, f"firedrill: stop {unit}")
 
     def start(self, unit: str) -> None:
+        if unit in OUTSIDE_NOMAD:
+            return
         target = self.target(unit)
         job = self._job(target.job)
         if target.group is None:

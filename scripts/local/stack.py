@@ -20,6 +20,7 @@ from pathlib import Path
 
 from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
 from scripts.deploy_target.startup_fault import require_service
+from scripts.local import registry_hold
 from scripts.local.binaries import find_binary
 from scripts.local.memory_limits import with_memory_settings
 from scripts.local.partition import LocalPartition
@@ -36,6 +37,11 @@ from services.common.profiles import TimingProfile, profile
 from services.common.waiting import TimedOut, wait_until
 
 Progress = Callable[[str], None]
+
+# Shared dependencies drills break by the name they have on a cluster too: Vault is the ``openbao``
+# program here, and the registry is the file registry's folder (scripts.local.registry_hold).
+PROGRAM_ALIASES = {"vault": "openbao"}
+REGISTRY_UNIT = "registry"
 
 
 def _quiet(_: str) -> None:
@@ -74,6 +80,7 @@ class LocalPlatform:
     def _prepare_state(self) -> None:
         for folder in (self.state.logs, self.state.registry, self.state.traces, self.state.secrets):
             folder.mkdir(parents=True, exist_ok=True)
+        registry_hold.release(self.state.registry)  # a drill interrupted before its rollback
         os.chmod(self.state.secrets, 0o700)
         token_file = self.state.admin_token_file
         if not token_file.exists():
@@ -201,13 +208,24 @@ class LocalPlatform:
         if not self.supervisor.running():
             raise PlatformError(f"the local platform is not running in {self.state.root}: run `make up`")
 
+    def refuses(self, unit: str) -> str | None:
+        """Why this platform will not stop ``unit``, or None when it will (it runs everything itself)."""
+        return None
+
     def start(self, unit: str) -> None:
         self._require_running()
-        self.supervisor.start(unit)
+        if unit == REGISTRY_UNIT:
+            registry_hold.release(self.state.registry)
+            return
+        self.supervisor.start(PROGRAM_ALIASES.get(unit, unit))
 
     def stop(self, unit: str) -> None:
+        """Stop a program; ``registry`` takes the file registry away from every service instead."""
         self._require_running()
-        self.supervisor.stop(unit)
+        if unit == REGISTRY_UNIT:
+            registry_hold.hold(self.state.registry)
+            return
+        self.supervisor.stop(PROGRAM_ALIASES.get(unit, unit))
 
     def restart(self, unit: str) -> None:
         self.stop(unit)

@@ -32,6 +32,14 @@ PLATFORM_UID = "firedrill-platform"
 ALERTING_UID = "firedrill-alerting"
 SERVICE_VAR = "var-service={{ $labels.service }}"
 
+# The `service` label of the alerts about a shared dependency as a whole.
+VAULT_SERVICE = "vault"
+REGISTRY_SERVICE = "registry"
+REGISTRY_REACHABLE = "discovery_registry_reachable"  # services.common.discovery.observed.REACHABLE
+# Every reporter reads 0: the dependency itself is down, not one client's path to it.
+_ALL_VAULT_DOWN = "max(vault_reachable) == 0"
+_ALL_REGISTRY_DOWN = f"max({REGISTRY_REACHABLE}{{{SERVICES}}}) == 0"
+
 # Symptoms a broken dependency causes in its callers (Alertmanager inhibits these).
 DEPENDENT_SYMPTOMS = ("HighErrorRatio", "HighLatencyP95", slo_mod.PAGE.name, slo_mod.TICKET.name)
 
@@ -279,13 +287,15 @@ class AlertBuilder:
         )
 
     def vault_unreachable(self) -> Alert:
-        victim = sc.first_service(Protocol.GRPC)
+        victim, other = sc.first_service(Protocol.GRPC), sc.first_service(Protocol.HTTP)
         series = sc.gauge_series("vault_reachable", victim, 1, 0, instance=sc.instance(victim))
+        fine = sc.gauge_series("vault_reachable", other, 1, 1, instance=sc.instance(other))
         return self.alert(
             "VaultUnreachable",
             dashboard=PLATFORM_UID,
             # vault_reachable comes from whatever renders secrets (the local Vault agent), not the services.
-            expr="min by (service) (vault_reachable) == 0",
+            # When no identity reaches Vault, VaultDown says so once instead of this alert once per identity.
+            expr=f"(min by (service) (vault_reachable) == 0)\nunless on ()\n({_ALL_VAULT_DOWN})",
             for_s=self.p.for_symptom_s,
             severity=Severity.WARNING,
             summary="{{ $labels.service }} cannot reach Vault",
@@ -294,8 +304,73 @@ class AlertBuilder:
                 f"{duration(self.p.for_symptom_s)}; it runs on cached secrets and cannot renew certificates "
                 "or fetch new signing keys."
             ),
-            scenarios=(Scenario("vault-down", (series,), {"service": victim}, detect_s=self.i, clear_s=self.i),),
-            blip=Scenario("blip", (series,), {"service": victim}, detect_s=self.i, clear_s=self.i),
+            scenarios=(Scenario("vault-down", (series, fine), {"service": victim}, detect_s=self.i, clear_s=self.i),),
+            blip=Scenario("blip", (series, fine), {"service": victim}, detect_s=self.i, clear_s=self.i),
+        )
+
+    def vault_down(self) -> Alert:
+        identities = (sc.first_service(Protocol.GRPC), sc.first_service(Protocol.HTTP))
+        series = tuple(sc.gauge_series("vault_reachable", n, 1, 0, instance=sc.instance(n)) for n in identities)
+        return self.alert(
+            "VaultDown",
+            dashboard=PLATFORM_UID,
+            expr=f'label_replace(\n  {_ALL_VAULT_DOWN},\n  "service", "{VAULT_SERVICE}", "", ""\n)',
+            for_s=self.p.for_symptom_s,
+            severity=Severity.WARNING,
+            summary="No identity of the platform can reach Vault",
+            description=(
+                "Every identity's last contact with Vault failed, for more than "
+                f"{duration(self.p.for_symptom_s)}: Vault itself is down or cut off. Services keep serving with "
+                "the certificates and keys they hold; nothing renews until Vault answers "
+                "(CertificateExpiringSoon is the deadline)."
+            ),
+            labels={"service": VAULT_SERVICE},
+            scenarios=(Scenario("vault-down", series, {"service": VAULT_SERVICE}, detect_s=self.i, clear_s=self.i),),
+            blip=Scenario("blip", series, {"service": VAULT_SERVICE}, detect_s=self.i, clear_s=self.i),
+        )
+
+    def registry_unreachable(self) -> Alert:
+        victim, other = sc.first_service(Protocol.GRPC), sc.first_service(Protocol.HTTP)
+        series = sc.gauge_series(REGISTRY_REACHABLE, victim, 1, 0, instance=sc.instance(victim))
+        fine = sc.gauge_series(REGISTRY_REACHABLE, other, 1, 1, instance=sc.instance(other))
+        return self.alert(
+            "RegistryUnreachable",
+            dashboard=PLATFORM_UID,
+            expr=f"(min by (service) ({REGISTRY_REACHABLE}{{{SERVICES}}}) == 0)\nunless on ()\n({_ALL_REGISTRY_DOWN})",
+            for_s=self.p.for_symptom_s,
+            severity=Severity.WARNING,
+            summary="{{ $labels.service }} cannot reach the service registry",
+            description=(
+                "The last call of {{ $labels.service }} to the service registry (Consul, or the local file "
+                f"registry) failed, for more than {duration(self.p.for_symptom_s)}; it calls the upstream "
+                "instances it last knew and cannot renew its own registration."
+            ),
+            scenarios=(
+                Scenario("registry-failing", (series, fine), {"service": victim}, detect_s=self.i, clear_s=self.i),
+            ),
+            blip=Scenario("blip", (series, fine), {"service": victim}, detect_s=self.i, clear_s=self.i),
+        )
+
+    def registry_down(self) -> Alert:
+        names = (sc.first_service(Protocol.GRPC), sc.first_service(Protocol.HTTP))
+        series = tuple(sc.gauge_series(REGISTRY_REACHABLE, n, 1, 0, instance=sc.instance(n)) for n in names)
+        return self.alert(
+            "RegistryDown",
+            dashboard=PLATFORM_UID,
+            expr=f'label_replace(\n  {_ALL_REGISTRY_DOWN},\n  "service", "{REGISTRY_SERVICE}", "", ""\n)',
+            for_s=self.p.for_symptom_s,
+            severity=Severity.WARNING,
+            summary="No service can reach the service registry",
+            description=(
+                "Every service's last call to the service registry (Consul, or the local file registry) failed, "
+                f"for more than {duration(self.p.for_symptom_s)}. Callers keep calling the instances they last "
+                "knew, so users are served, but no instance can be added, moved or removed until it returns."
+            ),
+            labels={"service": REGISTRY_SERVICE},
+            scenarios=(
+                Scenario("registry-down", series, {"service": REGISTRY_SERVICE}, detect_s=self.i, clear_s=self.i),
+            ),
+            blip=Scenario("blip", series, {"service": REGISTRY_SERVICE}, detect_s=self.i, clear_s=self.i),
         )
 
     def certificate_expiring(self) -> Alert:
@@ -461,8 +536,11 @@ def alerts(profile: TimingProfile, thresholds: Thresholds = THRESHOLDS, links: L
         b.cpu_saturation,
         b.incident_receiver,
         b.vault_unreachable,
+        b.vault_down,
         b.certificate_expiring,
         b.crash_looping,
+        b.registry_unreachable,
+        b.registry_down,
     )
     return (*(make() for make in makers), *b.burn_alerts())
 

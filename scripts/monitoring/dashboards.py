@@ -373,6 +373,19 @@ def platform() -> Board:
             ),
             Core(
                 stat_panel(
+                    "Registry reachable",
+                    "Whether each service's last call to the service registry (Consul, or the local file registry) "
+                    "succeeded; every service UNREACHABLE for the profile's `for` is RegistryDown, some is "
+                    "RegistryUnreachable (callers keep the instances the registry last named meanwhile).",
+                    (Query(f'min by (service) (discovery_registry_reachable{{job="services",{SEL}}})', "{{service}}"),),
+                    "none",
+                    below(1),
+                    mappings=states("UNREACHABLE", "REACHABLE"),
+                    links=runbooks("RegistryDown"),
+                )
+            ),
+            Core(
+                stat_panel(
                     "TLS certificate expires in",
                     "Time until the certificate each service serves expires. Red below the production "
                     "CertificateExpiringSoon limit (renewal has been failing); a drill's 15-minute certificates "

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from services.common.config import ConfigError, ServiceConfig
 from services.common.discovery.base import Registry
 from services.common.discovery.factory import make_registry
+from services.common.discovery.observed import observed
 from services.common.logs import configure_logging
 from services.common.telemetry import setup_tracing
 
@@ -26,7 +27,7 @@ def run_service(load: Callable[[Mapping[str, str]], C], common: Callable[[C], Se
         # The one place a service reads the process environment.
         config = load(os.environ)
         service = common(config)
-        registry = make_registry(service)
+        registry: Registry = observed(make_registry(service), service.name, settle_s=service.timing.heartbeat_ttl_s)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

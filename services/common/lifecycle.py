@@ -40,12 +40,23 @@ def instance_for(config: ServiceConfig, protocol: str) -> Instance:
 
 
 async def _heartbeat_forever(registry: Registry, instance: Instance, interval_s: float) -> None:
+    failing = False
     while True:
         await asyncio.sleep(interval_s)
         try:
             await registry.heartbeat(instance)
-        except Exception:  # the registry being away must not take the service down
-            log.warning("heartbeat failed", exc_info=True, extra={"registry_instance": instance.instance_id})
+        except Exception as exc:  # the registry being away must not take the service down
+            if not failing:  # once per outage, not once a heartbeat
+                log.warning(
+                    "heartbeat failed; retrying every interval",
+                    exc_info=True,
+                    extra={"registry_instance": instance.instance_id, "reason": str(exc)[:200]},
+                )
+            failing = True
+        else:
+            if failing:
+                log.info("heartbeat accepted again", extra={"registry_instance": instance.instance_id})
+            failing = False
 
 
 async def run_until_signalled(

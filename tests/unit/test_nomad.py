@@ -666,3 +666,17 @@ def test_the_partition_drill_is_refused_on_nomad_with_its_reason(platform: tuple
         nomad_platform.partition("hello", "response")
     nomad_platform.heal_partition("hello", "response")
     assert len(fake.calls) == calls  # nothing asked of the cluster
+
+
+@pytest.mark.parametrize("unit", ["vault", "registry"])
+def test_vault_and_the_registry_are_not_nomad_jobs_so_stopping_them_is_refused(
+    platform: tuple[FakeNomad, NomadPlatform], unit: str
+) -> None:
+    fake, nomad_platform = platform
+    before = list(fake.calls)
+    assert "not as a Nomad job" in (nomad_platform.refuses(unit) or "")
+    with pytest.raises(PlatformError, match=f"cannot stop {unit}: .*not as a Nomad job"):
+        nomad_platform.stop(unit)
+    nomad_platform.start(unit)  # the rollback: nothing was stopped, nothing to start
+    assert fake.calls == before
+    assert nomad_platform.refuses("hello") is None

@@ -4,6 +4,10 @@ Each instance is one JSON file; a heartbeat touches it, and an instance whose fi
 touched within the TTL is stale and no longer returned. Registering also
 writes a Prometheus file-discovery target. Deregistering removes the instance but keeps the
 target: on the local platform a supervised service that is down should show as ``up == 0``.
+
+A registry folder that is missing is an empty registry (and a heartbeat writes the instance
+again); one that cannot be read or written (not a folder, no permission) is a registry that is
+down: its calls raise ``DiscoveryError``, as the Consul registry's do when Consul is away.
 """
 
 from __future__ import annotations
@@ -13,10 +17,14 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, TypeVar
 
-from services.common.discovery.base import Instance
+from services.common.discovery.base import DiscoveryError, Instance
+
+T = TypeVar("T")
 
 
 def _write_atomically(path: Path, content: str) -> None:
@@ -83,17 +91,26 @@ class LocalRegistry:
             found.append(Instance(**data))
         return sorted(found, key=lambda i: i.instance_id)
 
+    def _deregister(self, instance: Instance) -> None:
+        self._path(instance).unlink(missing_ok=True)
+
+    async def _call(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except OSError as exc:
+            raise DiscoveryError(f"local registry {what} failed: {exc.__class__.__name__}: {exc.strerror}") from exc
+
     async def register(self, instance: Instance) -> None:
-        await asyncio.to_thread(self._register, instance)
+        await self._call("register", self._register, instance)
 
     async def deregister(self, instance: Instance) -> None:
-        await asyncio.to_thread(self._path(instance).unlink, missing_ok=True)
+        await self._call("deregister", self._deregister, instance)
 
     async def heartbeat(self, instance: Instance) -> None:
-        await asyncio.to_thread(self._heartbeat, instance)
+        await self._call("heartbeat", self._heartbeat, instance)
 
     async def healthy_instances(self, service: str) -> list[Instance]:
-        return await asyncio.to_thread(self._healthy, service)
+        return await self._call("lookup", self._healthy, service)
 
     async def close(self) -> None:
         return None
