@@ -23,6 +23,8 @@ class Thresholds:
     latency_p95_s: float = 0.5
     cpu_cores: float = 0.9
     memory_limit_bytes: int = 512 * 1024 * 1024
+    # Error (and critical) log lines per second a service may write before it is a storm.
+    error_log_lines_per_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
