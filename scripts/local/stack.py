@@ -17,8 +17,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
+from scripts.deploy_target.admin_http import admin_request, check_port
+from scripts.deploy_target.interface import AdminAnswer, Endpoints, PlatformError, UnitStatus
 from scripts.local.binaries import find_binary
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
 from scripts.local.reasons import reason
@@ -247,6 +249,29 @@ class LocalPlatform:
         with urllib.request.urlopen(request, timeout=5, context=self.endpoints().client_ssl()) as answer:  # noqa: S310
             if answer.status != 200:
                 raise PlatformError(f"response refused the fault switch: HTTP {answer.status}")
+
+    def admin_call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        port: str = "api",
+        body: dict[str, Any] | None = None,
+        timeout_s: float = 10.0,
+    ) -> list[AdminAnswer]:
+        """One instance per service locally; the admin token comes from response's rendered secret."""
+        check_port(port)
+        spec = catalog.service(service)
+        token = self.state.admin_token_file.read_text().strip()
+        if port == "ops":
+            if spec.metrics_port is None:
+                raise PlatformError(f"{service} has no ops port")
+            base, context = local_url(catalog.port(spec.metrics_port)), None
+        else:
+            endpoints = self.endpoints()
+            base, context = endpoints.services[service], endpoints.client_ssl()
+        return [admin_request(base, method, path, token, body=body, timeout_s=timeout_s, ssl_context=context)]
 
     def endpoints(self) -> Endpoints:
         from scripts.vault.local import tls_files
