@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scripts.drills.charts import render_chart
 from scripts.drills.events import drill_events, outage_span
+from scripts.drills.findings import render_findings
 from scripts.drills.incident_card import render_incident
 from scripts.drills.recording import Recording, load
 from scripts.drills.report import DrillResult
@@ -127,6 +128,7 @@ def render_section(recording: Recording, zone: tzinfo | None = None, prefix: str
 {_charts(recording, zone, prefix)}
 {render_incident(result.incident, recording.jaeger_url, shown, zone)}
 {render_traces(recording.traces, recording.jaeger_url, zone, recording.notes)}
+{render_findings(result.notes)}
 {_details(result)}"""
 
 

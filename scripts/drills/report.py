@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
+from scripts.drills.findings import finding_lines
 from scripts.traffic import TrafficResult
 
 
@@ -50,6 +51,7 @@ class DrillResult:
             and not self.unexpected_alerts
             and self.incidents_for_service == (1 if self.expects_incident else 0)
             and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
+            and not self.notes.get("failed_checks")
         )
 
     def failed_expectations(self) -> list[str]:
@@ -68,6 +70,8 @@ class DrillResult:
             reasons.append(
                 f"{self.requests_failed_during_outage} user requests failed, at most {self.max_failed_requests} allowed"
             )
+        # Checks a drill's own actions make (e.g. the heap snapshot names the leak's allocation site).
+        reasons += list(self.notes.get("failed_checks", []))
         return reasons
 
 
@@ -183,6 +187,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  symptom alerts             {', '.join(result.symptom_alerts) or 'none'} (tolerated downstream)",
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
+        *finding_lines(result.notes),
         *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
         f"  report  {paths['report']}",
         f"  result  {paths['result']}",

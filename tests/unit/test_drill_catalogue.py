@@ -41,14 +41,25 @@ def test_every_activity_names_a_function_that_takes_its_arguments(name: str) -> 
         inspect.signature(function).bind(**provider.get("arguments", {}))  # raises TypeError on a mismatch
 
 
+# What breaks something -> what repairs it (resource faults: scripts.drills.resource_faults).
+REPAIRS = {
+    "stop_service": "start_service",
+    "inject_fault": "clear_fault",
+    "start_leak": "free_leak",
+    "start_heap_tracing": "stop_heap_tracing",
+    "start_cpu_burn": "stop_cpu_burn",
+    "start_log_storm": "stop_log_storm",
+}
+
+
 @pytest.mark.parametrize("name", catalogue.names())
 def test_every_drill_repairs_what_it_breaks_in_its_rollbacks(name: str) -> None:
     experiment = catalogue.load(name).experiment
     assert experiment["runtime"]["rollbacks"]["strategy"] == "always"
-    breaking = {a["provider"]["func"] for a in experiment["method"]} & {"stop_service", "inject_fault"}
+    breaking = {a["provider"]["func"] for a in experiment["method"]} & set(REPAIRS)
     repairs = {a["provider"]["func"] for a in experiment["rollbacks"]}
     assert breaking
-    assert {"stop_service": "start_service", "inject_fault": "clear_fault"}[breaking.pop()] in repairs
+    assert {REPAIRS[func] for func in breaking} <= repairs
     assert "stop_traffic" in repairs
     assert experiment["steady-state-hypothesis"]["probes"]
 
