@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from scripts.deploy_target.admin_http import admin_request, check_port
-from scripts.deploy_target.interface import AdminAnswer, Endpoints
+from scripts.deploy_target.interface import AdminAnswer, Endpoints, PlatformError
 from scripts.drills import resource_faults
 from scripts.drills.findings import finding_lines, render_findings
 from scripts.drills.recorder import RECORDER
@@ -146,7 +146,7 @@ def test_a_snapshot_elsewhere_than_expected_fails_the_check(response: LoopbackRe
 
 
 def test_heap_snapshot_without_tracing_is_refused(response: LoopbackResponse) -> None:
-    with pytest.raises(resource_faults.PlatformError, match="POST /debug/heap/start first"):
+    with pytest.raises(PlatformError, match="POST /debug/heap/start first"):
         resource_faults.heap_snapshot("response")
 
 
