@@ -29,43 +29,72 @@ MAX_LEAK_MB = 400
 
 @dataclass
 class FaultLoop:
-    """One bounded fault loop: a call repeated until stopped, refused, or out of budget."""
+    """One bounded fault loop: a call repeated on a schedule until stopped, refused, or out of budget.
+
+    ``workers`` threads share the schedule, so a call slower than the interval (a TLS handshake on
+    a loaded machine) does not lower the rate below what was asked."""
 
     name: str
     stop: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
+    threads: list[threading.Thread] = field(default_factory=list)
     calls: int = 0
     refusals: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     last_body: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _next_at: float = 0.0
+    _started: int = 0
 
-    def run(self, call: Any, interval_s: float, max_calls: int, max_seconds: float) -> None:
+    def _claim(self, interval_s: float, max_calls: int, deadline: float) -> float | None:
+        """The time the next call is due, or None when the budget is spent."""
+        with self._lock:
+            if self._started >= max_calls or self.refusals or len(self.errors) >= 3:
+                return None
+            due = max(self._next_at, time.monotonic())
+            if due >= deadline:
+                return None
+            self._started += 1
+            self._next_at = due + interval_s
+            return due
+
+    def run(self, call: Any, interval_s: float, max_calls: int, max_seconds: float, workers: int = 1) -> None:
         deadline = time.monotonic() + max_seconds
 
         def loop() -> None:
-            while not self.stop.is_set() and self.calls < max_calls and time.monotonic() < deadline:
+            while not self.stop.is_set():
+                due = self._claim(interval_s, max_calls, deadline)
+                if due is None or self.stop.wait(max(0.0, due - time.monotonic())):
+                    return
                 try:
                     answers: list[AdminAnswer] = call()
                 except PlatformError as exc:
-                    self.errors.append(str(exc))
-                    if len(self.errors) >= 3:
-                        return
-                else:
+                    with self._lock:
+                        self.errors.append(str(exc))
+                    continue
+                refused = [a for a in answers if not a.ok]
+                with self._lock:
                     self.calls += 1
-                    refused = [a for a in answers if not a.ok]
                     if refused:
                         self.refusals.append(f"HTTP {refused[0].status}: {refused[0].message()}")
-                        return
-                    self.last_body = answers[0].body
-                self.stop.wait(interval_s)
+                    else:
+                        self.last_body = answers[0].body
 
-        self.thread = threading.Thread(target=loop, name=f"drill-{self.name}", daemon=True)
-        self.thread.start()
+        self.threads = [
+            threading.Thread(target=loop, name=f"drill-{self.name}-{n}", daemon=True) for n in range(workers)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait for every worker to end; True when they all did."""
+        deadline = time.monotonic() + timeout_s
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self.threads)
 
     def halt(self, timeout_s: float) -> None:
         self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout_s)
+        self.join(timeout_s)
 
 
 _LOOPS: dict[str, FaultLoop] = {}
@@ -293,7 +322,7 @@ def start_log_storm(
         return platform.admin_call(service, "POST", "/log", body=body)
 
     max_seconds = min(max_seconds, MAX_FAULT_SECONDS)
-    loop.run(call, 1 / rate_per_s, max_calls=int(rate_per_s * max_seconds), max_seconds=max_seconds)
+    loop.run(call, 1 / rate_per_s, max_calls=int(rate_per_s * max_seconds), max_seconds=max_seconds, workers=4)
     log.info("log storm in %s: %g %s lines a second", service, rate_per_s, level)
     return dict(RECORDER.notes["log_storm"])
 

@@ -102,9 +102,8 @@ def response(tmp_path: Path) -> Iterator[LoopbackResponse]:
 
 def finished(name: str) -> resource_faults.FaultLoop:
     loop = resource_faults._LOOPS[name]
-    assert loop.thread is not None
-    loop.thread.join(30)
-    assert not loop.thread.is_alive()
+    assert loop.threads
+    assert loop.join(30)
     return loop
 
 
@@ -169,6 +168,6 @@ def test_log_storm_posts_lines_until_stopped(response: LoopbackResponse) -> None
 
 def test_a_refused_log_storm_fails_the_check(response: LoopbackResponse) -> None:
     resource_faults.start_log_storm("response", level="loud", rate_per_s=50, max_seconds=5)
-    assert finished("log-storm").calls == 1
+    assert 1 <= finished("log-storm").calls <= 4  # the first refusal ends it; calls already under way finish
     resource_faults.stop_log_storm()
     assert "HTTP 400: level must be one of" in RECORDER.notes["failed_checks"][0]
