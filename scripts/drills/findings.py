@@ -22,7 +22,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p>nothing to show</p>"
     columns = list(rows[0])
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    head = "".join(f'<th style="white-space:nowrap">{escape(str(c))}</th>' for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td><code>{escape(str(row.get(c, '')))}</code></td>" for c in columns) + "</tr>"
         for row in rows
