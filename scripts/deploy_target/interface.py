@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.common.config import TlsFiles
 
@@ -71,6 +71,29 @@ class Endpoints:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AdminAnswer:
+    """What one instance answered to an operator's admin call (``Platform.admin_call``)."""
+
+    instance: str  # host:port that answered
+    status: int
+    body: Any  # the JSON answer, or its text when it is not JSON
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def message(self) -> str:
+        """The error message of a refused call (the services' JSON error body), or the text."""
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            return str(self.body["error"].get("message", ""))
+        return str(self.body)[:300]
+
+
+# Ports an admin call can go to: the service's own (mTLS) listener, or its plain ops port.
+ADMIN_PORTS = ("api", "ops")
+
+
 class Platform(Protocol):
     name: str
 
@@ -86,6 +109,22 @@ class Platform(Protocol):
 
     def set_fault(self, service: str, *, latency_ms: int = 0, error_ratio: float = 0.0) -> None:
         """Switch the runtime fault injection of a service (response hosts it)."""
+        ...
+
+    def admin_call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        port: str = "api",
+        body: dict[str, Any] | None = None,
+        timeout_s: float = 10.0,
+    ) -> list[AdminAnswer]:
+        """Call ``path`` on every instance of ``service`` as the operator, with the admin token
+        (response's fault endpoints on ``port="api"``; the debugging endpoints on ``port="ops"``).
+        Every answer is returned, refusals included; no instance, or one unreachable, raises
+        PlatformError."""
         ...
 
     def endpoints(self) -> Endpoints: ...

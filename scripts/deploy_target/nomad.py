@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,8 @@ import requests
 from scripts.cluster.client import ClusterError, make_client, nomad_call
 from scripts.cluster.jobspec import PLACEMENT, job_files
 from scripts.deploy_target import startup_fault
-from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
+from scripts.deploy_target.admin_http import admin_request, check_port
+from scripts.deploy_target.interface import AdminAnswer, Endpoints, PlatformError, UnitStatus
 from services.common import catalog
 
 # Why the partition drill cannot run here (Platform.partition_refusal).
@@ -418,3 +420,45 @@ class NomadPlatform:
 
     def heal_partition(self, caller: str, callee: str) -> None:
         return None  # partition() never cuts anything here
+
+    def admin_call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        port: str = "api",
+        body: dict[str, Any] | None = None,
+        timeout_s: float = 10.0,
+    ) -> list[AdminAnswer]:
+        """Every healthy instance Consul knows: its service port over HTTPS (trusting FIREDRILL_CA_FILE
+        when set, as ``set_fault`` does) or its ops port (``metrics_port`` in the service's meta) over
+        plain HTTP, with the admin token from Vault."""
+        check_port(port)
+        entries = self._healthy(service)
+        if not entries:
+            raise PlatformError(f"no healthy {service} instance in Consul")
+        token = self._admin_token()
+        answers = []
+        for entry in entries:
+            svc = entry["Service"]
+            host = svc.get("Address") or entry.get("Node", {}).get("Address", "")
+            if port == "ops":
+                ops_port = (svc.get("Meta") or {}).get("metrics_port")
+                if not ops_port:
+                    raise PlatformError(f"{service} at {host}:{svc['Port']} registers no metrics_port in its meta")
+                base, context = f"http://{host}:{ops_port}", None
+            else:
+                base, context = f"https://{host}:{svc['Port']}", self._service_ssl()
+            answer = admin_request(base, method, path, token, body=body, timeout_s=timeout_s, ssl_context=context)
+            answers.append(answer)
+        return answers
+
+    def _service_ssl(self) -> ssl.SSLContext:
+        ca_file = self._env.get("FIREDRILL_CA_FILE")
+        if ca_file:
+            return ssl.create_default_context(cafile=ca_file)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # as set_fault's verify=False without a CA file
+        return context

@@ -12,11 +12,12 @@ from html import escape
 from pathlib import Path
 
 from scripts.drills.charts import render_chart
+from scripts.drills.debug_findings import render_debug_findings
 from scripts.drills.events import drill_events, outage_span
 from scripts.drills.incident_card import render_incident
 from scripts.drills.recording import Recording, load
 from scripts.drills.report import DrillResult
-from scripts.drills.waterfall import render_findings, render_traces
+from scripts.drills.waterfall import render_trace_findings, render_traces
 
 STYLE = """
 *{box-sizing:border-box}
@@ -128,8 +129,9 @@ def render_section(recording: Recording, zone: tzinfo | None = None, prefix: str
     return f"""{_tiles(result)}
 {_charts(recording, zone, prefix)}
 {render_incident(result.incident, recording.jaeger_url, shown, zone)}
-{render_findings(result.trace_findings, result.expected_trace_finding, recording.traces)}
+{render_trace_findings(result.trace_findings, result.expected_trace_finding, recording.traces)}
 {render_traces(recording.traces, recording.jaeger_url, zone, recording.notes)}
+{render_debug_findings(result.notes)}
 {_details(result)}"""
 
 

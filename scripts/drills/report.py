@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
+from scripts.drills.debug_findings import debug_finding_lines
 from scripts.drills.trace_findings import FindingGroup
 from scripts.traffic import TrafficResult
 
@@ -74,6 +75,7 @@ class DrillResult:
             and self.incidents_for_service == (1 if self.expects_incident else 0)
             and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
             and self.trace_finding_met
+            and not self.notes.get("failed_checks")
         )
 
     def failed_expectations(self) -> list[str]:
@@ -98,6 +100,8 @@ class DrillResult:
             wanted_span = f"{self.expected_trace_finding['service']} {self.expected_trace_finding['operation']}"
             named = "; ".join(FindingGroup.from_json(g).describe() for g in self.trace_findings) or "nothing"
             reasons.append(f"the traces did not name {wanted_span} as the hidden culprit (they named: {named})")
+        # Checks a drill's own actions make (e.g. the heap snapshot names the leak's allocation site).
+        reasons += list(self.notes.get("failed_checks", []))
         return reasons
 
 
@@ -234,6 +238,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
         *(f"  found in the traces        {FindingGroup.from_json(g).describe()}" for g in result.trace_findings[:3]),
+        *debug_finding_lines(result.notes),
         *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
         f"  report  {paths['report']}",
         f"  result  {paths['result']}",

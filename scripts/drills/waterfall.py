@@ -76,7 +76,7 @@ def render_trace(trace: Trace, jaeger_url: str | None, zone: tzinfo | None) -> s
     )
 
 
-def render_findings(groups: list[dict[str, object]], expected: dict[str, str] | None, traces: list[Trace]) -> str:
+def render_trace_findings(groups: list[dict[str, object]], expected: dict[str, str] | None, traces: list[Trace]) -> str:
     """What only the traces show: the culprits of requests the edge answered well, and the expectation."""
     if not groups and expected is None:
         return ""

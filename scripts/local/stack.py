@@ -17,8 +17,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
+from scripts.deploy_target.admin_http import admin_request, check_port
+from scripts.deploy_target.interface import AdminAnswer, Endpoints, PlatformError, UnitStatus
 from scripts.deploy_target.startup_fault import require_service
 from scripts.local import registry_hold
 from scripts.local.binaries import find_binary
@@ -306,6 +308,29 @@ class LocalPlatform:
 
     def heal_partition(self, caller: str, callee: str) -> None:
         self._partition().heal(callee)
+
+    def admin_call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        port: str = "api",
+        body: dict[str, Any] | None = None,
+        timeout_s: float = 10.0,
+    ) -> list[AdminAnswer]:
+        """One instance per service locally; the admin token comes from response's rendered secret."""
+        check_port(port)
+        spec = catalog.service(service)
+        token = self.state.admin_token_file.read_text().strip()
+        if port == "ops":
+            if spec.metrics_port is None:
+                raise PlatformError(f"{service} has no ops port")
+            base, context = local_url(catalog.port(spec.metrics_port)), None
+        else:
+            endpoints = self.endpoints()
+            base, context = endpoints.services[service], endpoints.client_ssl()
+        return [admin_request(base, method, path, token, body=body, timeout_s=timeout_s, ssl_context=context)]
 
     def endpoints(self) -> Endpoints:
         from scripts.vault.local import tls_files

@@ -14,6 +14,7 @@ from . import slo as slo_mod
 from .model import Alert, Scenario, Series, Severity, counter, gauge, missing
 from .recording import (
     CPU_RATE,
+    ERROR_LOG_RATE,
     GRPC_ERROR_RATIO,
     GRPC_P95,
     HTTP_ERROR_RATIO,
@@ -235,6 +236,38 @@ class AlertBuilder:
             ),
             blip=Scenario(
                 "blip", (_recorded(CPU_RATE, victim, 0.1, 1.0),), {"service": victim}, detect_s=self.i, clear_s=self.i
+            ),
+        )
+
+    def error_log_storm(self) -> Alert:
+        limit = self.t.error_log_lines_per_s
+        victim = sc.first_service(Protocol.HTTP)
+        storm = Series(
+            sc.selector("log_records_total", service=victim, instance=sc.instance(victim), level="error"),
+            counter(0),
+            counter(5 * limit),
+        )
+        return self.alert(
+            "ErrorLogStorm",
+            dashboard=OVERVIEW_UID,
+            expr=f"{ERROR_LOG_RATE} > {limit:g}",
+            for_s=self.p.for_symptom_s,
+            severity=Severity.WARNING,
+            summary="{{ $labels.service }} is writing a storm of error log lines",
+            description=(
+                "{{ $labels.service }} has written more than " + f"{limit:g}" + " error log lines per second over "
+                f"the last {duration(self.w)} for more than {duration(self.p.for_symptom_s)}: something fails "
+                "over and over, or a client makes it log; the logs say what."
+            ),
+            scenarios=(
+                Scenario("storm", (storm,), {"service": victim}, detect_s=self.w // 2, clear_s=self.w + 2 * self.i),
+            ),
+            blip=Scenario(
+                "blip",
+                (_recorded(ERROR_LOG_RATE, victim, 0, 5 * limit),),
+                {"service": victim},
+                detect_s=self.i,
+                clear_s=self.i,
             ),
         )
 
@@ -534,6 +567,7 @@ def alerts(profile: TimingProfile, thresholds: Thresholds = THRESHOLDS, links: L
         b.high_latency,
         b.memory_growth,
         b.cpu_saturation,
+        b.error_log_storm,
         b.incident_receiver,
         b.vault_unreachable,
         b.vault_down,

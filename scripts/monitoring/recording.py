@@ -23,6 +23,8 @@ GRPC_P95 = "service:grpc_server_handling_seconds:p95"
 CPU_RATE = "service:process_cpu_seconds:rate"
 MEMORY = "service:process_resident_memory_bytes:max"
 MEMORY_PREDICTED = "service:process_resident_memory_bytes:predicted"
+ERROR_LOG_RATE = "service:log_records_errors:rate"
+ERROR_LOG_LEVELS = 'level=~"error|critical"'
 
 # gRPC codes that mean the server failed, not that the caller asked for something wrong.
 GRPC_SERVER_ERROR_CODES = ("Unknown", "DeadlineExceeded", "Unimplemented", "Internal", "Unavailable", "DataLoss")
@@ -63,5 +65,8 @@ def recording_rules(profile: TimingProfile) -> tuple[RecordingRule, ...]:
             MEMORY_PREDICTED,
             f"max by (service) (predict_linear(process_resident_memory_bytes{{{SERVICES}}}"
             f"[{duration(memory_window_s(profile))}], {memory_horizon_s(profile)}))",
+        ),
+        RecordingRule(
+            ERROR_LOG_RATE, f"sum by (service) (rate(log_records_total{{{SERVICES},{ERROR_LOG_LEVELS}}}[{w}]))"
         ),
     )

@@ -25,6 +25,8 @@ class Thresholds:
     memory_limit_bytes: int = 512 * 1024 * 1024
     # Restarts of one service within the crash-loop window that make a storm (CrashLooping).
     crash_loop_restarts: int = 3
+    # Error (and critical) log lines per second a service may write before it is a storm.
+    error_log_lines_per_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from services.common.config import ConfigError, ServiceConfig
 from services.common.discovery.base import Registry
 from services.common.discovery.factory import make_registry
 from services.common.discovery.observed import observed
-from services.common.logs import configure_logging
+from services.common.logs import configure_logging, count_log_records
 from services.common.telemetry import setup_tracing
 
 C = TypeVar("C")
@@ -32,6 +32,7 @@ def run_service(load: Callable[[Mapping[str, str]], C], common: Callable[[C], Se
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(service.name, service.log_level)
+    count_log_records()
     provider = (
         setup_tracing(
             service.name,

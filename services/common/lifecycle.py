@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from services.common.config import ServiceConfig
+from services.common.debug_endpoints import DEBUG_TOKEN_KEY
 from services.common.discovery.base import Instance, Registry
 from services.common.http_listener import LISTENER_LIMITS, LimitedTCPSite, ListenerLimits, limited_runner
 from services.common.telemetry import shutdown_tracing
@@ -138,4 +139,6 @@ def ops_app(app: web.Application) -> web.Application:
     """The plain /metrics + /health site of an application, sharing its registry and checks."""
     ops = create_ops_app(app[SERVICE_KEY], app[REGISTRY_KEY])
     ops[HEALTH_CHECKS_KEY] = app[HEALTH_CHECKS_KEY]
+    if DEBUG_TOKEN_KEY in app:
+        ops[DEBUG_TOKEN_KEY] = app[DEBUG_TOKEN_KEY]
     return ops

@@ -106,6 +106,40 @@ def _filter_malformed_requests() -> None:
     server_log.addFilter(MalformedRequestFilter())
 
 
+LOG_RECORDS_METRIC = "log_records"
+COUNTED_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class LevelCounter(logging.Handler):
+    """Counts every record the root logger emits, by level (``log_records_total{level}``), so a
+    storm of error lines is an alert (ErrorLogStorm) without shipping the logs anywhere."""
+
+    def __init__(self, registry: Any = None) -> None:
+        super().__init__()
+        # Imported here for the same reason as aiohttp above: programs that only format logs do
+        # not pay for prometheus_client.
+        from prometheus_client import REGISTRY, Counter
+
+        self._counter = Counter(
+            LOG_RECORDS_METRIC, "Log records emitted, by level.", ["level"], registry=registry or REGISTRY
+        )
+        self._by_level = {level: self._counter.labels(level=level) for level in COUNTED_LEVELS}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelname.lower()
+        child = self._by_level.get(level)
+        if child is None:
+            child = self._by_level.setdefault(level, self._counter.labels(level=level))
+        child.inc()
+
+
+def count_log_records(registry: Any = None) -> LevelCounter:
+    """Add the level counter to the root logger (after ``configure_logging``, which resets its handlers)."""
+    counter = LevelCounter(registry)
+    logging.getLogger().addHandler(counter)
+    return counter
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))

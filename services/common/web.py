@@ -224,9 +224,14 @@ def create_base_app(
 
 
 def create_ops_app(service: str, registry: CollectorRegistry = REGISTRY) -> web.Application:
-    """The plain /health and /metrics application of a metrics port: no tracing, no request metrics."""
+    """The plain /health and /metrics application of a metrics port: no tracing, no request metrics;
+    and the admin-guarded debugging endpoints (``services.common.debug_endpoints``)."""
+    from services.common.debug_endpoints import add_debug_endpoints
+
     middlewares = [error_middleware, body_deadline(REQUEST_BODY_TIMEOUT_S)]
-    return _application(service, middlewares, registry, MAX_BODY_BYTES, metrics=True)
+    app = _application(service, middlewares, registry, MAX_BODY_BYTES, metrics=True)
+    add_debug_endpoints(app)
+    return app
 
 
 def _application(

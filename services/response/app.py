@@ -4,6 +4,7 @@ from aiohttp import web
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from services.common.debug_endpoints import DEBUG_TOKEN_KEY
 from services.common.web import create_base_app
 from services.response import views
 from services.response.config import ResponseConfig
@@ -21,6 +22,8 @@ def create_app(
     app[views.FAULTS_KEY] = FaultSwitch(config.leak_cap_bytes, metrics_registry)
     if admin_token is not None:
         app[views.ADMIN_TOKEN_KEY] = admin_token
+        # The same token guards the debugging endpoints of the ops port (services.common.lifecycle.ops_app).
+        app[DEBUG_TOKEN_KEY] = admin_token
     app.router.add_get("/response", views.respond)
     app.router.add_get("/slow", views.slow)
     app.router.add_get("/leak", views.leak)

@@ -41,20 +41,27 @@ def test_every_activity_names_a_function_that_takes_its_arguments(name: str) -> 
         inspect.signature(function).bind(**provider.get("arguments", {}))  # raises TypeError on a mismatch
 
 
+# What breaks something -> what repairs it (resource faults: scripts.drills.resource_faults).
+REPAIRS = {
+    "stop_service": "start_service",
+    "inject_fault": "clear_fault",
+    "start_leak": "free_leak",
+    "start_heap_tracing": "stop_heap_tracing",
+    "start_cpu_burn": "stop_cpu_burn",
+    "start_log_storm": "stop_log_storm",
+    "break_startup": "restore_startup",
+    "partition": "heal_partition",
+}
+
+
 @pytest.mark.parametrize("name", catalogue.names())
 def test_every_drill_repairs_what_it_breaks_in_its_rollbacks(name: str) -> None:
     experiment = catalogue.load(name).experiment
     assert experiment["runtime"]["rollbacks"]["strategy"] == "always"
-    repair_of = {
-        "stop_service": "start_service",
-        "inject_fault": "clear_fault",
-        "break_startup": "restore_startup",
-        "partition": "heal_partition",
-    }
-    breaking = {a["provider"]["func"] for a in experiment["method"]} & set(repair_of)
+    breaking = {a["provider"]["func"] for a in experiment["method"]} & set(REPAIRS)
     repairs = {a["provider"]["func"] for a in experiment["rollbacks"]}
     assert breaking
-    assert repair_of[breaking.pop()] in repairs
+    assert {REPAIRS[func] for func in breaking} <= repairs
     assert "stop_traffic" in repairs
     assert experiment["steady-state-hypothesis"]["probes"]
 

@@ -25,7 +25,7 @@ from scripts.drills.recording import with_hidden_examples
 from scripts.drills.report import DrillResult
 from scripts.drills.trace_findings import FindingGroup, analyse, find_hidden, summarise
 from scripts.drills.traces import Span, Trace, group_traces, pick_traces, read_spans
-from scripts.drills.waterfall import render_findings, render_trace
+from scripts.drills.waterfall import render_trace, render_trace_findings
 from services.common.telemetry import span_line
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "spans_tracing_bug.jsonl"
@@ -221,13 +221,13 @@ def test_the_findings_section_says_whether_the_expected_culprit_was_named() -> N
     groups = [g.to_json() for g in summarise(find_hidden(_recorded_traces().values()))]
     traces = [_recorded_traces()[HIDDEN_ID]]
 
-    met = render_findings(groups, {"service": "response", "operation": "GET /response"}, traces)
-    unmet = render_findings([], {"service": "response", "operation": "GET /response"}, traces)
+    met = render_trace_findings(groups, {"service": "response", "operation": "GET /response"}, traces)
+    unmet = render_trace_findings([], {"service": "response", "operation": "GET /response"}, traces)
 
     assert "named by the traces" in met
     assert f'href="#trace-{HIDDEN_ID}"' in met
     assert "NOT named by the traces" in unmet
-    assert render_findings([], None, traces) == ""
+    assert render_trace_findings([], None, traces) == ""
 
 
 def _result(**changes: object) -> DrillResult:

@@ -49,8 +49,8 @@ def test_expected_alert_set():
     assert set(alert_names(DRILL)) == {
         "ServiceDown", "HighErrorRatio", "HighLatencyP95", "MemoryGrowth", "CpuSaturation",
         "IncidentReceiverUnreachable", "ErrorBudgetBurnPage", "ErrorBudgetBurnTicket", "VaultUnreachable",
-        "CrashLooping",
-        "CertificateExpiringSoon", "VaultDown", "RegistryUnreachable", "RegistryDown",
+        "CrashLooping", "CertificateExpiringSoon", "VaultDown", "RegistryUnreachable", "RegistryDown",
+        "ErrorLogStorm",
     }  # fmt: skip
 
 

@@ -1,0 +1,160 @@
+"""NomadPlatform.admin_call against Consul's and Vault's HTTP APIs on loopback, and real ops apps.
+
+As in test_nomad.py the cluster's APIs are small aiohttp fakes in a thread; the instances Consul
+names are response's real ops app (``create_ops_app`` with the debugging endpoints), so a call goes
+through the discovery, the token read from Vault, and the guard for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from scripts.cluster.client import make_client
+from scripts.deploy_target.interface import PlatformError
+from scripts.deploy_target.nomad import ADMIN_TOKEN_PATH, NomadPlatform
+from services.common.debug_endpoints import DEBUG_TOKEN_KEY
+from services.common.web import create_ops_app
+
+TOKEN = "vault-held-admin-token"
+
+
+@dataclass
+class FakeCluster:
+    """Consul's health API and Vault's KV v2 read, as much as the platform asks of them."""
+
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    admin_token: str = TOKEN
+    vault_tokens_seen: list[str] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/v1/health/service/{service}", self.health)
+        app.router.add_get(f"/v1/secret/data/{ADMIN_TOKEN_PATH}", self.secret)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        assert request.query.get("passing") == "1"
+        service = request.match_info["service"]
+        return web.json_response([e for e in self.instances if e["Service"]["Service"] == service])
+
+    async def secret(self, request: web.Request) -> web.Response:
+        self.vault_tokens_seen.append(request.headers.get("X-Vault-Token", ""))
+        metadata = {"version": 1, "deletion_time": "", "destroyed": False}
+        return web.json_response({"data": {"data": {"token": self.admin_token}, "metadata": metadata}})
+
+
+class Servers:
+    """aiohttp applications served on loopback ports from one background event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runners: list[web.AppRunner] = []
+
+    def serve(self, app: web.Application) -> int:
+        async def start() -> int:
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.runners.append(runner)
+            return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def close(self) -> None:
+        for runner in self.runners:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def servers() -> Iterator[Servers]:
+    running = Servers()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def ops_instance(servers: Servers, token: str | None = TOKEN) -> dict[str, Any]:
+    app = create_ops_app("response", CollectorRegistry())
+    if token is not None:
+        app[DEBUG_TOKEN_KEY] = token
+    ops_port = servers.serve(app)
+    return {
+        "Node": {"Address": "127.0.0.1"},
+        "Service": {"Service": "response", "Address": "127.0.0.1", "Port": 1, "Meta": {"metrics_port": str(ops_port)}},
+    }
+
+
+def platform_for(servers: Servers, cluster: FakeCluster) -> NomadPlatform:
+    port = servers.serve(cluster.app())
+    environ = {"VAULT_TOKEN": "operator-vault-token"}
+    return NomadPlatform(
+        make_client({"NOMAD_ADDR": "http://127.0.0.1:1"}),
+        consul_addr=f"127.0.0.1:{port}",
+        vault_addr=f"http://127.0.0.1:{port}",
+        environ=environ,
+    )
+
+
+def test_ops_call_reaches_every_healthy_instance_with_the_token_from_vault(servers: Servers) -> None:
+    cluster = FakeCluster(instances=[ops_instance(servers), ops_instance(servers)])
+    platform = platform_for(servers, cluster)
+    answers = platform.admin_call("response", "GET", "/debug/tasks", port="ops")
+    assert [a.status for a in answers] == [200, 200]
+    assert len({a.instance for a in answers}) == 2
+    assert all(isinstance(a.body["tasks"], list) for a in answers)
+    assert cluster.vault_tokens_seen == ["operator-vault-token"]
+
+
+def test_a_refusal_is_an_answer_with_its_message(servers: Servers) -> None:
+    cluster = FakeCluster(instances=[ops_instance(servers, token="another-token")])
+    [answer] = platform_for(servers, cluster).admin_call("response", "POST", "/debug/heap/stop", port="ops")
+    assert (answer.ok, answer.status) == (False, 403)
+    assert answer.message() == "wrong admin token for the debugging endpoints"
+
+
+def test_bad_input_is_answered_400_not_raised(servers: Servers) -> None:
+    cluster = FakeCluster(instances=[ops_instance(servers)])
+    [answer] = platform_for(servers, cluster).admin_call("response", "GET", "/debug/heap?top=0", port="ops")
+    assert answer.status == 400
+
+
+def test_no_healthy_instance_is_a_platform_error(servers: Servers) -> None:
+    with pytest.raises(PlatformError, match="no healthy response instance in Consul"):
+        platform_for(servers, FakeCluster()).admin_call("response", "GET", "/debug/tasks", port="ops")
+
+
+def test_an_instance_without_an_ops_port_in_its_meta_is_named(servers: Servers) -> None:
+    entry = ops_instance(servers)
+    entry["Service"]["Meta"] = {}
+    with pytest.raises(PlatformError, match="registers no metrics_port"):
+        platform_for(servers, FakeCluster(instances=[entry])).admin_call("response", "GET", "/x", port="ops")
+
+
+def test_the_service_port_is_called_over_https(servers: Servers) -> None:
+    # A plain HTTP server where the platform expects TLS: the handshake fails, and the error names
+    # the https URL the platform built from Consul's answer.
+    entry = ops_instance(servers)
+    plain = entry["Service"]["Meta"]["metrics_port"]
+    entry["Service"]["Port"] = int(plain)
+    with pytest.raises(PlatformError, match=rf"GET https://127\.0\.0\.1:{plain}/leak\?size=1 failed"):
+        platform_for(servers, FakeCluster(instances=[entry])).admin_call("response", "GET", "/leak?size=1")
+
+
+def test_an_unknown_port_is_refused(servers: Servers) -> None:
+    with pytest.raises(PlatformError, match="port must be one of api, ops"):
+        platform_for(servers, FakeCluster()).admin_call("response", "GET", "/x", port="metrics")
