@@ -60,12 +60,18 @@ def monitoring_programs(
     ]
 
 
+# How long a launcher waits for the agent's first certificates. Longer than `make up`'s own wait on
+# purpose: on a loaded machine the first render can take over a minute, and a launcher that gave up
+# would only be started again after a back-off; `make up` reports a program still waiting by name.
+CERTIFICATE_WAIT_S = 300
+
+
 def wait_for_files(tls: TlsFiles | None) -> tuple[str, ...]:
     """A launcher prefix that waits for the certificate files a program's config names."""
     if tls is None:
         return ()
     waits = [arg for path in (tls.cert, tls.key, tls.ca) for arg in ("--wait-for", str(path))]
-    return (sys.executable, "-m", "scripts.local.launch", *waits, "--")
+    return (sys.executable, "-m", "scripts.local.launch", *waits, "--timeout", str(CERTIFICATE_WAIT_S), "--")
 
 
 @dataclass(frozen=True, slots=True)
