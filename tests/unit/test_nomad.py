@@ -8,6 +8,7 @@ one step per poll, so the deploy tool's following, promotion and failure reporti
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import json
 import threading
@@ -63,6 +64,8 @@ class FakeNomad:
         r.add_post("/v1/job/{id}/scale", self.scale)
         r.add_get("/v1/deployment/allocations/{id}", self.deployment_allocs)
         r.add_post("/v1/deployment/promote/{id}", self.promote)
+        r.add_post("/v1/deployment/fail/{id}", self.fail)
+        r.add_post("/v1/job/{id}/revert", self.revert)
         r.add_post("/v1/client/allocation/{id}/restart", self.alloc_restart)
         r.add_post("/v1/client/allocation/{id}/signal", self.alloc_signal)
         return app
@@ -240,6 +243,28 @@ class FakeNomad:
             if dep["ID"] == request.match_info["id"]:
                 for state in dep["TaskGroups"].values():
                     state["Promoted"] = True
+        return web.json_response({"EvalID": str(uuid.uuid4())})
+
+    def _revert_to(self, job_id: str, version: int) -> None:
+        """What auto_revert and the revert endpoint do: register an earlier version again (a new version)."""
+        [old] = [v for v in self.versions[job_id] if v["Version"] == version]
+        self._store(copy.deepcopy(old))
+
+    async def fail(self, request: web.Request) -> web.Response:
+        for job_id, dep in self.deployments.items():
+            if dep["ID"] == request.match_info["id"]:
+                dep["Status"] = "failed"
+                dep["StatusDescription"] = "Deployment marked as failed"
+                self._revert_to(job_id, dep["JobVersion"] - 1)  # the jobs carry auto_revert = true
+                return web.json_response({"EvalID": str(uuid.uuid4())})
+        return web.Response(status=404, text="deployment not found")
+
+    async def revert(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        job_id = request.match_info["id"]
+        if body.get("EnforcePriorVersion") is not None and body["EnforcePriorVersion"] != self.jobs[job_id]["Version"]:
+            return web.Response(status=400, text="enforcing prior version failed")
+        self._revert_to(job_id, int(body["JobVersion"]))
         return web.json_response({"EvalID": str(uuid.uuid4())})
 
     async def alloc_restart(self, request: web.Request) -> web.Response:

@@ -110,6 +110,10 @@ class LocalRegistry:
             found.append(Instance(**data))
         return sorted(found, key=lambda i: i.instance_id)
 
+    def healthy_instances_now(self, service: str) -> list[Instance]:
+        """``healthy_instances`` for synchronous callers (operator scripts)."""
+        return self._healthy(service)
+
     async def register(self, instance: Instance) -> None:
         await asyncio.to_thread(self._register, instance)
 
