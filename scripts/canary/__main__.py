@@ -11,6 +11,7 @@ Ctrl-C or SIGTERM during a rollout rolls it back before exiting.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
@@ -47,16 +48,26 @@ class AnalysisMissing(Exception):
     pass
 
 
-def build_analysis(prometheus_url: str, templates_dir: Path) -> Analysis:
-    """The canary analysis (``scripts.canary.analysis``), built from its templates and Prometheus."""
+DEFAULT_ANALYSIS = "scripts.canary.analysis:build_analysis"
+
+
+def build_analysis(prometheus_url: str, templates_dir: Path, reference: str = DEFAULT_ANALYSIS) -> Analysis:
+    """The analysis a rollout asks: ``module:function`` called with the Prometheus URL and the templates
+    folder. By default the canary analysis, ``scripts.canary.analysis``; the tests pass a small one."""
+    module_name, _, function_name = reference.partition(":")
+    if not module_name or not function_name:
+        raise AnalysisMissing(f"--analysis {reference!r}: expected module:function")
     try:
-        from scripts.canary import analysis  # type: ignore[attr-defined,unused-ignore]
+        module = importlib.import_module(module_name)
     except ImportError as exc:
         raise AnalysisMissing(
-            f"the canary analysis (scripts/canary/analysis.py) is not available here ({exc}); "
+            f"the analysis module {module_name} is not available here ({exc}); "
             "a rollout without analysis would promote blindly, so none is started"
         ) from None
-    built: Analysis = analysis.build_analysis(prometheus_url, templates_dir)
+    factory = getattr(module, function_name, None)
+    if not callable(factory):
+        raise AnalysisMissing(f"{module_name} has no function {function_name}")
+    built: Analysis = factory(prometheus_url, templates_dir)
     return built
 
 
@@ -86,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--abort", action="store_true", help="roll back a new version left running, then exit")
     parser.add_argument("--interval", type=float, help="seconds between a step and its verdict (default: by profile)")
     parser.add_argument("--max-holds", type=int, help="undecided verdicts in one step before rolling back")
+    parser.add_argument(
+        "--analysis", default=DEFAULT_ANALYSIS, help="module:function building the analysis (default: %(default)s)"
+    )
     parser.add_argument(
         "--templates",
         type=Path,
@@ -150,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         request = RolloutRequest(args.service, args.version, args.strategy, _settings(args))
         if args.dry_run:
             return _dry_run(target, request)
-        analysis = build_analysis(prometheus_url, args.templates)
+        analysis = build_analysis(prometheus_url, args.templates, args.analysis)
         record = RolloutRecord(
             folder,
             service=request.service,

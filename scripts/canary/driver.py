@@ -13,6 +13,7 @@ the target or the analysis, and on Ctrl-C or SIGTERM (``stop`` is set by the sig
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -80,7 +81,7 @@ class RolloutSettings:
 
 
 # The drill profile decides within seconds on the local platform; production waits minutes.
-DRILL_SETTINGS = RolloutSettings(interval_s=4.0, window_s=15, max_holds=4)
+DRILL_SETTINGS = RolloutSettings(interval_s=4.0, window_s=15, max_holds=8)
 PRODUCTION_SETTINGS = RolloutSettings(interval_s=60.0, window_s=300, max_holds=5)
 
 
@@ -226,6 +227,7 @@ def _walk(
 ) -> tuple[str, str, StepContext]:
     """The steps; returns (outcome, reason, last context). Rollback is the caller's."""
     failures: dict[str, int] = {}
+    new_version_since = time.monotonic()
     for index, step in enumerate(plan.steps):
         if stop.is_set():
             raise Interrupted
@@ -238,6 +240,7 @@ def _walk(
         holds = 0
         while True:
             _wait(stop, request.settings.interval_s)
+            context = replace(context, window_s=analysis_window(request.settings, new_version_since))
             verdict = analysis.evaluate(context)
             verdicts.append(verdict)
             tell.step_decided(context, verdict)
@@ -258,6 +261,16 @@ def _walk(
     progress(f"every step passed: {request.version} becomes the stable {request.service}")
     target.promote(request.service, context.stable_version, request.version)
     return PROMOTED, f"{request.version} passed all {len(plan.steps)} steps", context
+
+
+MIN_WINDOW_S = 2
+
+
+def analysis_window(settings: RolloutSettings, new_version_since: float) -> int:
+    """The settings' window, but never further back than this rollout: series of the same version from an
+    earlier attempt (a redeploy within the window) would otherwise be judged as this one's."""
+    elapsed = math.ceil(time.monotonic() - new_version_since)
+    return min(settings.window_s, max(MIN_WINDOW_S, elapsed))
 
 
 def _verdict_line(verdict: Verdict) -> str:

@@ -29,6 +29,7 @@ from services.common.discovery.local import LocalRegistry, write_traffic_split
 from services.common.waiting import TimedOut, wait_until
 
 HEALTHY_TIMEOUT_S = 60.0
+TARGET_DROP_TIMEOUT_S = 15.0
 # gRPC codes that say the server failed (a caller's own mistake, e.g. INVALID_ARGUMENT, is no failure).
 SERVER_FAILURE_CODES = frozenset({"UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS"})
 NOT_USER_CALLS = frozenset({"/health", "/metrics"})  # health checks and scrapes are not users
@@ -152,21 +153,21 @@ class LocalTarget:
     def apply_step(self, service: str, stable: str, new: str, step: Step, index: int) -> None:
         self._split(service, {stable: float(100 - step.weight_percent), new: float(step.weight_percent)})
 
-    def promote(self, service: str, stable: str, new: str) -> None:
+    def wait_stable_serving(self, service: str) -> None:
+        """Until the stable program runs, answers its health check and is registered at its version."""
         spec = catalog.service(service)
+        health = local_url(catalog.port(spec.scrape_port), spec.health_path)
+        self._wait_serving(service, health, service, self.stable_version(service), catalog.port(spec.port))
+
+    def promote(self, service: str, stable: str, new: str) -> None:
         self._split(service, {new: 100.0})
         # The stable program restarts at the new version while the canary takes every call.
         self.versions.set_stable(service, new)
         self.platform.apply_programs()
-        self._wait_serving(
-            service,
-            local_url(catalog.port(spec.scrape_port), spec.health_path),
-            service,
-            new,
-            catalog.port(spec.port),
-        )
-        self.versions.set_canary(service, None)
-        self.platform.apply_programs()
+        self.wait_stable_serving(service)
+        canary = self.versions.canaries().get(service)
+        if canary is not None:
+            self._stop_canary(canary)
         self._split(service, None)
         self._progress(f"  {service} runs {new}; {canary_program_name(service)} stopped")
 
@@ -177,12 +178,37 @@ class LocalTarget:
         except (urllib.error.URLError, OSError, ValueError):
             return None  # it crashed or never started: its counters are gone
 
+    def _stop_canary(self, canary: Canary) -> None:
+        self.versions.set_canary(canary.service, None)
+        self.platform.apply_programs()
+        # The registry keeps a stopped service's scrape target (a supervised service that is down must
+        # show as up == 0); a canary that was stopped on purpose is gone, not down.
+        instance_id = f"{canary.service}-127.0.0.1-{canary.port}"
+        (self.platform.state.root / "prometheus" / "targets" / f"{instance_id}.json").unlink(missing_ok=True)
+        self._wait_unscraped(instance_id)
+
+    def _wait_unscraped(self, instance_id: str) -> None:
+        """Until Prometheus drops the target: a drill's steady state right after must not see it down."""
+        from scripts.promql import Prometheus, PrometheusError
+
+        prometheus = Prometheus(self.platform.endpoints().prometheus)
+
+        def dropped() -> bool:
+            try:
+                return all(t["labels"].get("instance_id") != instance_id for t in prometheus.targets())
+            except PrometheusError:
+                return True  # Prometheus is not running: nothing scrapes the target anyway
+
+        try:
+            wait_until(dropped, timeout_s=TARGET_DROP_TIMEOUT_S, interval_s=0.2, what=f"{instance_id} unscraped")
+        except TimedOut:
+            self._progress(f"  note: Prometheus still lists {instance_id} after {TARGET_DROP_TIMEOUT_S:.0f}s")
+
     def rollback(self, service: str, stable: str, new: str) -> Exposure | None:
         self._split(service, {stable: 100.0})
         canary = self.versions.canaries().get(service)
         exposure = self._exposure(canary) if canary is not None else None
         if canary is not None:
-            self.versions.set_canary(service, None)
-            self.platform.apply_programs()
+            self._stop_canary(canary)
         self._split(service, None)
         return exposure

@@ -39,6 +39,8 @@ class DrillSpec:
     expects_incident: bool
     max_failed_requests: int | None  # None: users may see failures (an outage)
     experiment: dict[str, Any]
+    # Drills that deploy a version (scripts.canary): "promoted" or "rolled_back".
+    expected_rollout: str | None = None
 
     def expected_for(self, service: str) -> list[str]:
         return [label.replace("{service}", service) for label in self.expected_alerts]
@@ -96,6 +98,7 @@ def load(name: str) -> DrillSpec:
         expects_incident=bool(extension.get("expects_incident", True)),
         max_failed_requests=extension.get("max_failed_requests"),
         experiment=experiment,
+        expected_rollout=extension.get("expected_rollout"),
     )
 
 
@@ -123,6 +126,7 @@ def describe(spec: DrillSpec, service: str) -> str:
         f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}",
         "  failed user requests allowed: "
         + ("any (users see the fault)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),
+        *([f"  expected rollout outcome: {spec.expected_rollout}"] if spec.expected_rollout else []),
     ]
     text = "\n".join(lines)
     configuration = load_configuration(experiment.get("configuration", {}), {"service": service})

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.drills.canary_drill import rollout_facts
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
 from scripts.traffic import TrafficResult
 
@@ -34,6 +35,12 @@ class DrillResult:
     missing_alerts: list[str] = field(default_factory=list)
     expects_incident: bool = True
     max_failed_requests: int | None = None  # None: users may see failures (an outage)
+    expected_rollout: str | None = None  # canary drills: what the rollout must decide
+
+    @property
+    def rollout_outcome(self) -> str | None:
+        rollout = self.notes.get("rollout") or {}
+        return rollout.get("outcome")
 
     @property
     def refused(self) -> bool:
@@ -50,6 +57,7 @@ class DrillResult:
             and not self.unexpected_alerts
             and self.incidents_for_service == (1 if self.expects_incident else 0)
             and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
+            and (self.expected_rollout is None or self.rollout_outcome == self.expected_rollout)
         )
 
     def failed_expectations(self) -> list[str]:
@@ -68,6 +76,8 @@ class DrillResult:
             reasons.append(
                 f"{self.requests_failed_during_outage} user requests failed, at most {self.max_failed_requests} allowed"
             )
+        if self.expected_rollout is not None and self.rollout_outcome != self.expected_rollout:
+            reasons.append(f"the rollout ended {self.rollout_outcome or 'nowhere'}, expected {self.expected_rollout}")
         return reasons
 
 
@@ -145,6 +155,7 @@ def build_result(
         missing_alerts=missing,
         expects_incident=spec.expects_incident,
         max_failed_requests=spec.max_failed_requests,
+        expected_rollout=spec.expected_rollout,
     )
 
 
@@ -183,6 +194,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  symptom alerts             {', '.join(result.symptom_alerts) or 'none'} (tolerated downstream)",
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
+        *(f"  {name:<26} {value}" for name, value in rollout_facts(result.notes)),
         *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
         f"  report  {paths['report']}",
         f"  result  {paths['result']}",

@@ -8,6 +8,8 @@ platform; the real analysis (thresholds as data, p95, memory, CPU, z-scores) rep
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from scripts.canary.contract import CheckResult, Decision, StepContext, Verdict
 from scripts.promql import Prometheus
 
@@ -34,3 +36,8 @@ class ErrorRatioOnly:
         reason = f"{ratio:.3f} of {calls:.0f} calls failed (threshold {self._threshold})"
         result = CheckResult("error-ratio", passed, ratio, None, self._threshold, reason)
         return Verdict(Decision.PROMOTE if passed else Decision.ROLLBACK, (result,), reason)
+
+
+def build(prometheus_url: str, _templates_dir: Path) -> ErrorRatioOnly:
+    """``--analysis tests.integration.canary_analysis:build`` (and the drills' FIREDRILL_CANARY_ANALYSIS)."""
+    return ErrorRatioOnly(Prometheus(prometheus_url))

@@ -73,6 +73,8 @@ def _no_canary_left(platform: RunningPlatform) -> None:
     assert "response-canary" not in names
     assert DeployedVersions(platform.platform.state).canaries() == {}
     assert not traffic_split_file(platform.platform.state.registry, "response").exists()
+    # Prometheus scrapes stable only again (a canary's target left behind would show as a down service).
+    assert len(list((platform.state_dir / "prometheus" / "targets").glob("response-*.json"))) == 1
 
 
 async def test_a_canary_with_errors_is_rolled_back_and_its_calls_are_counted(local_platform: RunningPlatform) -> None:

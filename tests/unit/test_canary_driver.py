@@ -232,3 +232,12 @@ def test_rolling_on_one_local_instance_is_half_then_all() -> None:
     _run(target, analysis, strategy="rolling")
     assert [c.weight_percent for c in analysis.contexts] == [50, 100]
     assert all(c.strategy == "rolling" for c in analysis.contexts)
+
+
+def test_the_analysis_never_looks_back_before_the_rollout_began() -> None:
+    target = MemoryTarget()
+    analysis = ScriptedAnalysis(_verdict(Decision.PROMOTE))
+    _run(target, analysis)
+    windows = [c.window_s for c in analysis.contexts]
+    assert windows[0] == 2  # milliseconds into the rollout: the shortest window, not the settings' 15 s
+    assert all(2 <= w <= FAST.window_s for w in windows)

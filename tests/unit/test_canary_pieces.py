@@ -120,3 +120,24 @@ def test_without_the_analysis_module_no_rollout_starts(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "scripts.canary.analysis", None)  # as if the module were absent
     with pytest.raises(canary_main.AnalysisMissing, match="promote blindly"):
         canary_main.build_analysis("http://127.0.0.1:1", Path("templates"))
+    with pytest.raises(canary_main.AnalysisMissing, match="module:function"):
+        canary_main.build_analysis("http://127.0.0.1:1", Path("templates"), "no-function-named")
+    with pytest.raises(canary_main.AnalysisMissing, match="no function nope"):
+        canary_main.build_analysis("http://127.0.0.1:1", Path("templates"), "scripts.canary.driver:nope")
+
+
+def test_ctrl_c_and_sigterm_ask_the_rollout_to_stop(capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        canary_main._install_stop_handlers(stop)
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.is_set()
+        signal.raise_signal(signal.SIGINT)  # a second one does not kill the rollback
+        assert "still rolling back" in capsys.readouterr().out
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,50 @@
+"""The canary-bad drill end to end on the real local platform, through the drill catalogue.
+
+Its decisions come from the tests' small error-ratio analysis (FIREDRILL_CANARY_ANALYSIS), not from
+scripts/canary/analysis.py: what is tested here is the drill around the rollout — the bad version
+deployed for real, rolled back, the calls it served counted, the report and the platform restored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.drills.__main__ import run_drill
+from scripts.drills.scorecard import row
+from scripts.local.versions import DeployedVersions
+from services.common.waiting import wait_until
+from tests.integration.conftest import RunningPlatform
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_version(
+    local_platform: RunningPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prometheus = local_platform.prometheus
+    wait_until(
+        lambda: not [a for a in prometheus.firing_alerts() if a.get("alertname") != "ErrorBudgetBurnTicket"],
+        timeout_s=120,
+        interval_s=0.5,
+        what="no alert firing before the drill",
+    )
+    monkeypatch.setenv("FIREDRILL_CANARY_ANALYSIS", "tests.integration.canary_analysis:build")
+
+    result = run_drill("canary-bad", None, tmp_path, bring_up=False, platform=local_platform.platform)
+
+    assert result.failed_expectations() == []
+    assert result.passed
+    rollout = result.notes["rollout"]
+    assert rollout["outcome"] == "rolled_back"
+    assert "failed" in rollout["reason"]  # rolled back on its errors, not for lack of data
+    assert rollout["calls_served_by_new_version"] >= 3
+    assert rollout["calls_failed_by_new_version"] >= 1
+    assert Path(rollout["record"]).is_file()
+    assert row(result).fired == "rolled back"
+    page = (next(tmp_path.glob("*-canary-bad-response")) / "report.html").read_text()
+    assert "user calls that reached 2-bad-errors" in page
+    assert DeployedVersions(local_platform.platform.state).canaries() == {}
+    names = {p["name"] for p in local_platform.platform.supervisor.processes()}
+    assert "response-canary" not in names
