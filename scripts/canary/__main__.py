@@ -48,7 +48,7 @@ class AnalysisMissing(Exception):
     pass
 
 
-DEFAULT_ANALYSIS = "scripts.canary.analysis:build_analysis"
+DEFAULT_ANALYSIS = "scripts.canary.analysis:prometheus_analysis"
 
 
 def build_analysis(prometheus_url: str, templates_dir: Path, reference: str = DEFAULT_ANALYSIS) -> Analysis:
