@@ -3753,12 +3753,42 @@ EOT
         "titleFormat": "{{alertname}}",
         "textFormat": "{{service}} ({{severity}})",
         "tagKeys": "alertname,service,severity"
+      },
+      {
+        "name": "canary decisions",
+        "datasource": {
+          "type": "prometheus",
+          "uid": "prometheus"
+        },
+        "enable": true,
+        "iconColor": "blue",
+        "hide": false,
+        "builtIn": 0,
+        "expr": "sum by (service, decision) (increase(canary_decisions_total{decision=~\"promote|rollback\",service=~\"$service\"}[$__rate_interval])) > 0",
+        "titleFormat": "canary {{decision}}",
+        "textFormat": "{{service}}",
+        "tagKeys": "service,decision"
+      },
+      {
+        "name": "canary rollouts",
+        "datasource": {
+          "type": "prometheus",
+          "uid": "prometheus"
+        },
+        "enable": true,
+        "iconColor": "green",
+        "hide": false,
+        "builtIn": 0,
+        "expr": "sum by (service, outcome) (increase(canary_rollouts_total{service=~\"$service\"}[$__rate_interval])) > 0",
+        "titleFormat": "rollout {{outcome}}",
+        "textFormat": "{{service}}",
+        "tagKeys": "service,outcome"
       }
     ]
   },
   "uid": "firedrill-overview",
   "title": "Firedrill \u2014 services overview (RED)",
-  "description": "Rate, errors and duration of every service, plus process resources. Red lines are the alert thresholds.",
+  "description": "Rate, errors and duration of every service, plus process resources. Red lines are the alert thresholds. The last row follows canary rollouts; their promotions and rollbacks are annotations.",
   "tags": [
     "firedrill"
   ],
@@ -4479,6 +4509,285 @@ EOT
               "mode": "dashed"
             }
           }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "stat",
+      "id": 10,
+      "targets": [
+        {
+          "expr": "0 * sum by (service) (canary_status{status=\"progressing\",service=~\"$service\"})\n+ 1 * sum by (service) (canary_status{status=\"holding\",service=~\"$service\"})\n+ 2 * sum by (service) (canary_status{status=\"rolling_back\",service=~\"$service\"})\n+ 3 * sum by (service) (canary_status{status=\"promoted\",service=~\"$service\"})\n+ 4 * sum by (service) (canary_status{status=\"rolled_back\",service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": false,
+          "legendFormat": "{{service}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Rollout status",
+      "description": "The last canary rollout of each service: progressing, holding (a check failed within its limit, or had no data), rolling back, promoted, or rolled back. Reads 'no rollout' when none ran in the range.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 8,
+        "x": 0,
+        "y": 36
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "graphMode": "none",
+        "colorMode": "background",
+        "justifyMode": "auto",
+        "textMode": "auto",
+        "wideLayout": true,
+        "showPercentChange": false,
+        "reduceOptions": {
+          "calcs": [
+            "lastNotNull"
+          ],
+          "values": false
+        },
+        "percentChangeColorMode": "standard",
+        "orientation": "auto"
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "mappings": [
+            {
+              "type": "value",
+              "options": {
+                "0": {
+                  "text": "PROGRESSING",
+                  "color": "blue",
+                  "index": 0
+                },
+                "1": {
+                  "text": "HOLDING",
+                  "color": "yellow",
+                  "index": 1
+                },
+                "2": {
+                  "text": "ROLLING BACK",
+                  "color": "red",
+                  "index": 2
+                },
+                "3": {
+                  "text": "PROMOTED",
+                  "color": "green",
+                  "index": 3
+                },
+                "4": {
+                  "text": "ROLLED BACK",
+                  "color": "red",
+                  "index": 4
+                }
+              }
+            },
+            {
+              "type": "special",
+              "options": {
+                "match": "null+nan",
+                "result": {
+                  "text": "no rollout",
+                  "index": 2
+                }
+              }
+            }
+          ],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 11,
+      "targets": [
+        {
+          "expr": "max by (service) (canary_weight_percent{service=~\"$service\"})",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} weight %",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "max by (service) (canary_step{service=~\"$service\"})",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{service}} step",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Canary traffic weight and step",
+      "description": "Share of requests the canary version receives (percent) and the index of the rollout's traffic step; promotions and rollbacks are the annotations on every time series of this dashboard.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 5,
+        "w": 16,
+        "x": 8,
+        "y": 36
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "timeseries",
+      "id": 12,
+      "targets": [
+        {
+          "expr": "sum by (service, check, result) (increase(canary_analysis_checks_total{service=~\"$service\"}[$__rate_interval]))",
+          "refId": "A",
+          "exemplar": true,
+          "legendFormat": "{{service}} {{check}} {{result}}",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Analysis checks by result",
+      "description": "How many times each analysis check (scripts/canary/templates) passed, failed or had no data, per rate interval: a failing check here is what held or rolled back the rollout.",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 0,
+        "y": 41
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "options": {
+        "legend": {
+          "displayMode": "list",
+          "placement": "bottom",
+          "showLegend": true,
+          "calcs": []
+        },
+        "tooltip": {
+          "mode": "single",
+          "sort": "asc"
+        }
+      },
+      "fieldConfig": {
+        "defaults": {
+          "unit": "none",
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          }
+        },
+        "overrides": []
+      }
+    },
+    {
+      "type": "table",
+      "id": 13,
+      "targets": [
+        {
+          "expr": "max by (service, check, role) (canary_check_value{service=~\"$service\"})",
+          "refId": "A",
+          "instant": true,
+          "range": false,
+          "format": "table",
+          "legendFormat": "",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        }
+      ],
+      "title": "Last analysis numbers",
+      "description": "What each check last judged: the canary's value, stable's and the limit (for z-score checks the limit is the z the canary may reach; their values are window means).",
+      "transparent": false,
+      "datasource": {
+        "type": "prometheus",
+        "uid": "prometheus"
+      },
+      "gridPos": {
+        "h": 8,
+        "w": 12,
+        "x": 12,
+        "y": 41
+      },
+      "links": [],
+      "repeatDirection": "h",
+      "fieldConfig": {
+        "defaults": {
+          "mappings": [],
+          "thresholds": {
+            "mode": "absolute",
+            "steps": [
+              {
+                "value": null,
+                "color": "blue"
+              }
+            ]
+          },
+          "links": []
         },
         "overrides": []
       }
