@@ -4,7 +4,8 @@
     python -m scripts.canary --abort --service response     # stop a new version a killed rollout left
 
 On the local platform by default; on a Nomad cluster when NOMAD_ADDR is set (docs/canary.md).
-Exit status: 0 promoted, 1 rolled back, 2 refused (stable not healthy, bad arguments, no analysis).
+Exit status: 0 promoted, 1 rolled back, 2 refused (stable not healthy, bad arguments, no analysis),
+3 the rollback itself failed (finish it with --abort).
 Ctrl-C or SIGTERM during a rollout rolls it back before exiting.
 """
 
@@ -24,6 +25,7 @@ from types import FrameType
 from scripts.canary.contract import Analysis
 from scripts.canary.driver import (
     PROMOTED,
+    ROLLBACK_FAILED,
     Refused,
     RolloutRequest,
     RolloutSettings,
@@ -175,9 +177,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         stop = threading.Event()
         _install_stop_handlers(stop)
-        outcome = run_rollout(request, target, analysis, [record], stop, _say)
+        from scripts.canary.metrics_endpoint import exported_rollout, rollout_targets_dir
+
+        # The rollout's state as metrics for the dashboards (docs/canary.md, "Metrics"): scraped by the
+        # local Prometheus through a file-discovery target; on a cluster served but not registered.
+        targets = rollout_targets_dir(state_dir()) if target.name == "local" else None
+        with exported_rollout(request.service, targets, progress=_say) as metrics:
+            outcome = run_rollout(request, target, analysis, [record, metrics], stop, _say)
         record.set_exposure(outcome.exposure)
         _say(f"record: {record.path}")
+        if outcome.result == ROLLBACK_FAILED:
+            print(
+                f"the rollback did not finish: python -m scripts.canary --abort --service {request.service}",
+                file=sys.stderr,
+            )
+            return 3
         return 0 if outcome.result == PROMOTED else 1
     except (Refused, AnalysisMissing, PlatformError, ValueError) as exc:
         print(f"refused: {exc}", file=sys.stderr)

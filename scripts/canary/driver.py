@@ -27,6 +27,7 @@ Progress = Callable[[str], None]
 
 PROMOTED = "promoted"
 ROLLED_BACK = "rolled_back"
+ROLLBACK_FAILED = "rollback_failed"
 
 
 class Refused(Exception):
@@ -99,7 +100,7 @@ class RolloutRequest:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    result: str  # promoted | rolled_back
+    result: str  # promoted | rolled_back | rollback_failed
     reason: str
     stable_version: str
     new_version: str
@@ -195,7 +196,11 @@ def run_rollout(
         if outcome != PROMOTED:
             outcome = ROLLED_BACK
             progress(f"rolling back to {stable}")
-            exposure = target.rollback(request.service, stable, request.version)
+            try:
+                exposure = target.rollback(request.service, stable, request.version)
+            except Exception as exc:  # said loudly and recorded: an operator must finish it (--abort)
+                outcome = ROLLBACK_FAILED
+                reason = f"{reason}; THE ROLLBACK FAILED: {exc.__class__.__name__}: {exc}"
             if exposure is not None:
                 progress(f"{request.version} served {exposure.served} calls, {exposure.failed} of them failed")
         tell.finished(context, outcome, reason)

@@ -1,8 +1,8 @@
 """The canary-bad drill end to end on the real local platform, through the drill catalogue.
 
-Its decisions come from the tests' small error-ratio analysis (FIREDRILL_CANARY_ANALYSIS), not from
-scripts/canary/analysis.py: what is tested here is the drill around the rollout — the bad version
-deployed for real, rolled back, the calls it served counted, the report and the platform restored.
+Everything is real: the bad version deployed as a supervised program, the canary analysis
+(scripts/canary/analysis.py and its shipped templates) judging it from Prometheus, the rollback,
+the calls it served counted, the report, and the platform as it was before.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_version(
-    local_platform: RunningPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_platform: RunningPlatform, tmp_path: Path
 ) -> None:
     prometheus = local_platform.prometheus
     wait_until(
@@ -30,7 +30,6 @@ def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_versio
         interval_s=0.5,
         what="no alert firing before the drill",
     )
-    monkeypatch.setenv("FIREDRILL_CANARY_ANALYSIS", "tests.integration.canary_analysis:build")
 
     result = run_drill("canary-bad", None, tmp_path, bring_up=False, platform=local_platform.platform)
 
@@ -38,7 +37,7 @@ def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_versio
     assert result.passed
     rollout = result.notes["rollout"]
     assert rollout["outcome"] == "rolled_back"
-    assert "failed" in rollout["reason"]  # rolled back on its errors, not for lack of data
+    assert "error-ratio" in rollout["reason"]  # rolled back on its errors, not for lack of data
     assert rollout["calls_served_by_new_version"] >= 3
     assert rollout["calls_failed_by_new_version"] >= 1
     assert Path(rollout["record"]).is_file()

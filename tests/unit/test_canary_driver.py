@@ -17,6 +17,7 @@ import pytest
 from scripts.canary.contract import CheckResult, Decision, StepContext, Verdict
 from scripts.canary.driver import (
     PROMOTED,
+    ROLLBACK_FAILED,
     ROLLED_BACK,
     Exposure,
     Refused,
@@ -241,3 +242,15 @@ def test_the_analysis_never_looks_back_before_the_rollout_began() -> None:
     windows = [c.window_s for c in analysis.contexts]
     assert windows[0] == 2  # milliseconds into the rollout: the shortest window, not the settings' 15 s
     assert all(2 <= w <= FAST.window_s for w in windows)
+
+
+def test_a_rollback_that_fails_is_said_and_recorded_not_reported_as_done(tmp_path: Path) -> None:
+    class StuckTarget(MemoryTarget):
+        def rollback(self, service: str, stable: str, new: str) -> Exposure | None:
+            raise OSError("supervisord is not answering")
+
+    record = RolloutRecord(tmp_path, service="response", version="2", strategy="canary", target="memory", plan=[])
+    outcome, _ = _run(StuckTarget(), ScriptedAnalysis(_verdict(Decision.ROLLBACK)), record=record)
+    assert outcome.result == ROLLBACK_FAILED  # type: ignore[attr-defined]
+    assert "THE ROLLBACK FAILED: OSError: supervisord is not answering" in outcome.reason  # type: ignore[attr-defined]
+    assert read_record(record.path)["outcome"] == ROLLBACK_FAILED
