@@ -47,3 +47,23 @@ def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_versio
     assert DeployedVersions(local_platform.platform.state).canaries() == {}
     names = {p["name"] for p in local_platform.platform.supervisor.processes()}
     assert "response-canary" not in names
+
+
+def test_the_good_canary_drill_reaches_100_percent_and_puts_the_old_version_back(
+    local_platform: RunningPlatform, tmp_path: Path
+) -> None:
+    versions = DeployedVersions(local_platform.platform.state)
+    before = versions.stable().get("response")
+
+    result = run_drill("canary-good", None, tmp_path, bring_up=False, platform=local_platform.platform)
+
+    assert result.failed_expectations() == []
+    assert result.passed
+    rollout = result.notes["rollout"]
+    assert rollout["outcome"] == "promoted"
+    assert rollout["last_weight_percent"] == 100
+    assert result.requests_failed_during_outage == 0
+    assert row(result).fired == "promoted"
+    # The drill's rollback restored what ran before it.
+    assert versions.stable().get("response") == before
+    assert versions.canaries() == {}
