@@ -29,7 +29,7 @@ from services.common.discovery.local import LocalRegistry, write_traffic_split
 from services.common.waiting import TimedOut, wait_until
 
 HEALTHY_TIMEOUT_S = 60.0
-TARGET_DROP_TIMEOUT_S = 15.0
+TARGET_SETTLE_TIMEOUT_S = 15.0
 # gRPC codes that say the server failed (a caller's own mistake, e.g. INVALID_ARGUMENT, is no failure).
 SERVER_FAILURE_CODES = frozenset({"UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS"})
 NOT_USER_CALLS = frozenset({"/health", "/metrics"})  # health checks and scrapes are not users
@@ -154,10 +154,14 @@ class LocalTarget:
         self._split(service, {stable: float(100 - step.weight_percent), new: float(step.weight_percent)})
 
     def wait_stable_serving(self, service: str) -> None:
-        """Until the stable program runs, answers its health check and is registered at its version."""
+        """Until the stable program runs, answers its health check, is registered at its version and
+        Prometheus scrapes it up again (after a restart)."""
         spec = catalog.service(service)
         health = local_url(catalog.port(spec.scrape_port), spec.health_path)
-        self._wait_serving(service, health, service, self.stable_version(service), catalog.port(spec.port))
+        port = catalog.port(spec.port)
+        version = self.stable_version(service)
+        self._wait_serving(service, health, service, version, port)
+        self._wait_prometheus(f"{service}-127.0.0.1-{port}", listed=True, version=version)
 
     def promote(self, service: str, stable: str, new: str) -> None:
         self._split(service, {new: 100.0})
@@ -185,24 +189,30 @@ class LocalTarget:
         # show as up == 0); a canary that was stopped on purpose is gone, not down.
         instance_id = f"{canary.service}-127.0.0.1-{canary.port}"
         (self.platform.state.root / "prometheus" / "targets" / f"{instance_id}.json").unlink(missing_ok=True)
-        self._wait_unscraped(instance_id)
+        self._wait_prometheus(instance_id, listed=False)
 
-    def _wait_unscraped(self, instance_id: str) -> None:
-        """Until Prometheus drops the target: a drill's steady state right after must not see it down."""
+    def _wait_prometheus(self, instance_id: str, *, listed: bool, version: str | None = None) -> None:
+        """Until Prometheus has dropped the target (``listed`` False) or scraped it up at ``version``
+        (True; a new version is a new target, unknown until its first scrape): a drill's steady state
+        checked right after the rollout must not see a target down."""
         from scripts.promql import Prometheus, PrometheusError
 
         prometheus = Prometheus(self.platform.endpoints().prometheus)
 
-        def dropped() -> bool:
+        def settled() -> bool:
             try:
-                return all(t["labels"].get("instance_id") != instance_id for t in prometheus.targets())
+                mine = [t for t in prometheus.targets() if t["labels"].get("instance_id") == instance_id]
             except PrometheusError:
                 return True  # Prometheus is not running: nothing scrapes the target anyway
+            if not listed:
+                return not mine
+            return bool(mine) and all(t.get("health") == "up" and t["labels"].get("version") == version for t in mine)
 
+        what = f"{instance_id} {'scraped up' if listed else 'unscraped'}"
         try:
-            wait_until(dropped, timeout_s=TARGET_DROP_TIMEOUT_S, interval_s=0.2, what=f"{instance_id} unscraped")
+            wait_until(settled, timeout_s=TARGET_SETTLE_TIMEOUT_S, interval_s=0.2, what=what)
         except TimedOut:
-            self._progress(f"  note: Prometheus still lists {instance_id} after {TARGET_DROP_TIMEOUT_S:.0f}s")
+            self._progress(f"  note: Prometheus has not seen {what} after {TARGET_SETTLE_TIMEOUT_S:.0f}s")
 
     def rollback(self, service: str, stable: str, new: str) -> Exposure | None:
         self._split(service, {stable: 100.0})

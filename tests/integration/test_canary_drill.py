@@ -67,3 +67,14 @@ def test_the_good_canary_drill_reaches_100_percent_and_puts_the_old_version_back
     # The drill's rollback restored what ran before it.
     assert versions.stable().get("response") == before
     assert versions.canaries() == {}
+
+
+def test_the_slow_canary_drill_is_rolled_back_on_its_latency(local_platform: RunningPlatform, tmp_path: Path) -> None:
+    result = run_drill("canary-bad-latency", None, tmp_path, bring_up=False, platform=local_platform.platform)
+
+    assert result.failed_expectations() == []
+    rollout = result.notes["rollout"]
+    assert rollout["outcome"] == "rolled_back"
+    assert "latency" in rollout["reason"]
+    assert rollout["calls_failed_by_new_version"] == 0  # slow, not failing
+    assert result.requests_failed_during_outage == 0
