@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export FIREDRILL_STATE_DIR ?= $(CURDIR)/.firedrill
 
 .PHONY: help setup demo test lint validate up down status logs incidents-ui simulate-outage simulate simulate-all bench proto jobs \
-	    image deploy nomad-status dev-cluster vault-bootstrap rotate-jwt-key clean
+	    image deploy deploy-canary nomad-status dev-cluster vault-bootstrap rotate-jwt-key clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ jobs: setup ## regenerate jobs/*.nomad.hcl from the catalog and the monitoring f
 
 image: ## build the services container image (needs a Docker engine)
 	@bash scripts/cluster/build-image.sh
+
+deploy-canary: setup ## deploy VERSION of SERVICE step by step, analysed (STRATEGY=canary|rolling|blue-green, DRY_RUN=1: the plan only)
+	@test -n "$(SERVICE)" -a -n "$(VERSION)" || { echo "usage: make deploy-canary SERVICE=<service> VERSION=<version> [STRATEGY=canary|rolling|blue-green] [DRY_RUN=1]"; exit 2; }
+	@$(PY) -m scripts.canary --service "$(SERVICE)" --version "$(VERSION)" --strategy "$(or $(STRATEGY),canary)" $(if $(DRY_RUN),--dry-run)
 
 deploy: setup ## register every job on the Nomad cluster at NOMAD_ADDR and follow the deployments
 	@$(PY) -m scripts.cluster.deploy

@@ -24,6 +24,7 @@ FULL: tuple[tuple[str, list[str]], ...] = (
     ("footprint", []),
     ("drills_bench", ["--drills", "5", "--soak-minutes", "10", "--restarts", "3"]),
     ("drill_scorecard", ["--runs", "3"]),
+    ("canary_bench", ["--bad-runs", "3", "--good-runs", "5"]),
 )
 QUICK: tuple[tuple[str, list[str]], ...] = (
     ("http_overhead", ["--duration", "5", "--rounds", "1"]),
@@ -35,6 +36,7 @@ QUICK: tuple[tuple[str, list[str]], ...] = (
     ("footprint", ["--idle-s", "20"]),
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),
     ("drill_scorecard", ["--runs", "1"]),
+    ("canary_bench", ["--bad-runs", "1", "--good-runs", "1"]),
 )
 
 

@@ -130,6 +130,10 @@ scrape_configs:
     - __meta_consul_node
     target_label: node
   - source_labels:
+    - __meta_consul_service_metadata_version
+    regex: (.+)
+    target_label: version
+  - source_labels:
     - __meta_consul_service_address
     - __meta_consul_service_metadata_metrics_port
     regex: (.+);([0-9]+)

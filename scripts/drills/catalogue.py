@@ -47,6 +47,8 @@ class DrillSpec:
     # The alert whose incident the drill judges, when the fault also fires symptoms of the same
     # service (each of which may open one incident of its own, never more); None: any alert's.
     incident_alert: str | None = None
+    # Drills that deploy a version (scripts.canary): "promoted" or "rolled_back".
+    expected_rollout: str | None = None
 
     def expected_for(self, service: str) -> list[str]:
         return [label.replace("{service}", service) for label in self.expected_alerts]
@@ -106,6 +108,7 @@ def load(name: str) -> DrillSpec:
         experiment=experiment,
         expected_trace_finding=_trace_finding(extension.get("expected_trace_finding")),
         incident_alert=extension.get("incident_alert"),
+        expected_rollout=extension.get("expected_rollout"),
     )
 
 
@@ -142,6 +145,7 @@ def describe(spec: DrillSpec, service: str) -> str:
         + (f" (of {spec.incident_alert})" if spec.incident_alert else ""),
         "  failed user requests allowed: "
         + ("any (users see the fault)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),
+        *([f"  expected rollout outcome: {spec.expected_rollout}"] if spec.expected_rollout else []),
     ]
     if spec.expected_trace_finding is not None:
         finding = spec.expected_trace_finding

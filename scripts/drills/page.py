@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from html import escape
 from pathlib import Path
 
+from scripts.drills.canary_drill import rollout_facts
 from scripts.drills.charts import render_chart
 from scripts.drills.debug_findings import render_debug_findings
 from scripts.drills.events import drill_events, outage_span
@@ -89,6 +90,7 @@ def _details(result: DrillResult) -> str:
         ("symptom alerts (tolerated downstream)", ", ".join(result.symptom_alerts) or "none"),
         ("alerts that should not have fired", ", ".join(result.unexpected_alerts) or "none"),
         ("incidents recorded for the service", str(result.incidents_for_service)),
+        *rollout_facts(result.notes),
     ]
     body = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>" for name, value in rows)
     return f"<section><h2>Details</h2><table>{body}</table></section>"

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.drills.canary_drill import rollout_facts
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
 from scripts.drills.debug_findings import debug_finding_lines
 from scripts.drills.trace_findings import FindingGroup
@@ -40,12 +41,18 @@ class DrillResult:
     # The culprit the recorded traces must name (scripts.drills.trace_findings), and what they named.
     expected_trace_finding: dict[str, str] | None = None
     trace_findings: list[dict[str, Any]] = field(default_factory=list)
+    expected_rollout: str | None = None  # canary drills: what the rollout must decide
 
     @property
     def trace_finding_met(self) -> bool:
         if self.expected_trace_finding is None:
             return True
         return any(FindingGroup.from_json(g).matches(self.expected_trace_finding) for g in self.trace_findings)
+
+    @property
+    def rollout_outcome(self) -> str | None:
+        rollout = self.notes.get("rollout") or {}
+        return rollout.get("outcome")
 
     @property
     def refused(self) -> bool:
@@ -76,6 +83,7 @@ class DrillResult:
             and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
             and self.trace_finding_met
             and not self.notes.get("failed_checks")
+            and (self.expected_rollout is None or self.rollout_outcome == self.expected_rollout)
         )
 
     def failed_expectations(self) -> list[str]:
@@ -102,6 +110,8 @@ class DrillResult:
             reasons.append(f"the traces did not name {wanted_span} as the hidden culprit (they named: {named})")
         # Checks a drill's own actions make (e.g. the heap snapshot names the leak's allocation site).
         reasons += list(self.notes.get("failed_checks", []))
+        if self.expected_rollout is not None and self.rollout_outcome != self.expected_rollout:
+            reasons.append(f"the rollout ended {self.rollout_outcome or 'nowhere'}, expected {self.expected_rollout}")
         return reasons
 
 
@@ -199,6 +209,7 @@ def build_result(
         expects_incident=spec.expects_incident,
         max_failed_requests=spec.max_failed_requests,
         expected_trace_finding=spec.expected_trace_finding,
+        expected_rollout=spec.expected_rollout,
     )
 
 
@@ -239,6 +250,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  incidents for the service  {result.incidents_for_service}",
         *(f"  found in the traces        {FindingGroup.from_json(g).describe()}" for g in result.trace_findings[:3]),
         *debug_finding_lines(result.notes),
+        *(f"  {name:<26} {value}" for name, value in rollout_facts(result.notes)),
         *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
         f"  report  {paths['report']}",
         f"  result  {paths['result']}",

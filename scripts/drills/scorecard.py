@@ -66,11 +66,18 @@ def row(result: DrillResult) -> Row:
     else:
         fired = "yes"
     allowed = "" if result.max_failed_requests is None else f" (max {result.max_failed_requests})"
+    detect = result.time_to_alert_s
+    expected_text = ", ".join(expected) or "none"  # breaks at ", " on the page
+    if result.expected_rollout is not None:
+        # Canary drills: the rollout's decision is what they expect, and its time the time to detect.
+        expected_text = f"rollout {result.expected_rollout.replace('_', ' ')}"
+        fired = (result.rollout_outcome or "none").replace("_", " ")
+        detect = (result.notes.get("rollout") or {}).get("duration_s")
     return Row(
         drill=f"{result.experiment} ({result.service})",
-        expected_alert=", ".join(expected) or "none",  # breaks at ", " on the page
+        expected_alert=expected_text,
         fired=fired,
-        time_to_detect=_seconds(result.time_to_alert_s),
+        time_to_detect=_seconds(detect),
         time_to_recover=_seconds(result.time_to_recovery_s),
         user_requests_failed=f"{result.requests_failed_during_outage}/{result.requests_sent}{allowed}",
         false_alerts=str(len(result.unexpected_alerts)),

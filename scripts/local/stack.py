@@ -71,13 +71,28 @@ class LocalPlatform:
     def programs(self, *, write_config: bool = False) -> list[ProgramSpec]:
         """What runs; with ``write_config`` the monitoring configs are (re)written for a start."""
         from scripts.local.extensions import extensions
+        from scripts.local.versions import canary_programs, stable_environment
 
         extra = extensions(self.state, self.timing, write_config=write_config)
         services = [
-            service_program(spec, self.state, self.timing.name, extra.service_env.get(spec.name, {}))
+            service_program(
+                spec,
+                self.state,
+                self.timing.name,
+                {**extra.service_env.get(spec.name, {}), **stable_environment(self.state, spec.name)},
+            )
             for spec in catalog.SERVICES
         ]
-        return [with_memory_settings(program) for program in [*extra.programs, *services]]
+        # New versions a rollout started beside their stable one (scripts.canary), kept across `make up`.
+        canaries = canary_programs(self.state, self.timing.name, extra.service_env)
+        return [with_memory_settings(program) for program in [*extra.programs, *services, *canaries]]
+
+    def apply_programs(self) -> list[str]:
+        """Re-render supervisord's config from ``programs()`` and apply it: added or changed programs
+        (re)start, removed ones stop. Returns the names of the programs that changed."""
+        self._require_running()
+        self.state.supervisor_conf.write_text(render_config(self.state, self.programs(), self.timing))
+        return self.supervisor.apply_config()
 
     def _prepare_state(self) -> None:
         for folder in (self.state.logs, self.state.registry, self.state.traces, self.state.secrets):

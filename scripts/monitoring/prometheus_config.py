@@ -122,6 +122,12 @@ def _consul_jobs(consul_server: str) -> list[dict[str, Any]]:
                 {"source_labels": ["__meta_consul_service"], "target_label": "service"},
                 {"source_labels": ["__meta_consul_service_id"], "target_label": "instance_id"},
                 {"source_labels": ["__meta_consul_node"], "target_label": "node"},
+                # The running version from the service meta: canary analysis compares versions by it.
+                {
+                    "source_labels": ["__meta_consul_service_metadata_version"],
+                    "regex": "(.+)",
+                    "target_label": "version",
+                },
                 {
                     # gRPC services serve /metrics on a separate port named in the service meta.
                     "source_labels": ["__meta_consul_service_address", "__meta_consul_service_metadata_metrics_port"],

@@ -11,6 +11,7 @@ environment, tests pass a dict. Which variables a loader reads is found by runni
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,30 @@ def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Env(environ).path("FIREDRILL_STATE_DIR", Path.cwd() / ".firedrill").resolve()
 
 
+def package_version() -> str:
+    """The version of the installed firedrill distribution (``make setup`` and the image install it)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("firedrill")
+    except metadata.PackageNotFoundError:
+        return "unknown"  # a source tree that was never pip-installed
+
+
+# A version goes into discovery metadata, Prometheus labels and supervisor program names.
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def _version(env: Env) -> str:
+    value = env.text("FIREDRILL_VERSION", "") or package_version()
+    if not VERSION_PATTERN.fullmatch(value):
+        raise ConfigError(
+            "FIREDRILL_VERSION",
+            f"1 to 63 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {value!r}",
+        )
+    return value
+
+
 TLS_FILE_VARIABLES = ("FIREDRILL_TLS_CERT_FILE", "FIREDRILL_TLS_KEY_FILE", "FIREDRILL_TLS_CA_FILE")
 
 
@@ -121,6 +146,8 @@ class ServiceConfig:
     """What every service reads: where to listen, how to be found, how to be observed."""
 
     name: str
+    # What this instance runs (discovery metadata and the ``version`` label of its series).
+    version: str
     bind_host: str
     port: int
     metrics_port: int | None
@@ -158,6 +185,7 @@ class ServiceConfig:
         cert, key, ca = tls_paths
         return cls(
             name=name,
+            version=_version(env),
             bind_host=bind_host,
             port=env.port("FIREDRILL_PORT", spec.port + offset),
             metrics_port=(

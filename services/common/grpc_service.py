@@ -140,7 +140,7 @@ def run_grpc_service(name: str, load_config: Callable[[Mapping[str, str]], Confi
     async def serve(config: ConfigT, registry: Registry, provider: TracerProvider | None) -> None:
         async with service_tls(config.service) as material:
             app = await build(config, tracer_provider=provider, tls_material=material)
-            build_info(name)
+            build_info(name, config.service.version)
             await serve_grpc(
                 app.server,
                 config.service,

@@ -28,7 +28,7 @@ Shutdown = Callable[[], Awaitable[None]]
 
 
 def instance_for(config: ServiceConfig, protocol: str) -> Instance:
-    meta = {"protocol": protocol, "metrics_path": "/metrics", "health_path": "/health"}
+    meta = {"protocol": protocol, "metrics_path": "/metrics", "health_path": "/health", "version": config.version}
     if config.metrics_port is not None:
         meta["metrics_port"] = str(config.metrics_port)
     return Instance(

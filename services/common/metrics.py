@@ -8,10 +8,11 @@ and read ``get_sample_value``; a scraped /metrics text is read with ``scraped_va
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import metadata
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.parser import text_string_to_metric_families
+
+from services.common.config import package_version
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -73,14 +74,6 @@ class HttpClientMetrics:
             child = self._requests.labels(self._service, upstream, outcome)
             self._children[(upstream, outcome)] = child
         child.inc()
-
-
-def package_version() -> str:
-    """The version of the installed firedrill distribution (``make setup`` and the image install it)."""
-    try:
-        return metadata.version("firedrill")
-    except metadata.PackageNotFoundError:
-        return "unknown"  # a source tree that was never pip-installed
 
 
 def build_info(service: str, version: str | None = None, registry: CollectorRegistry = REGISTRY) -> None:

@@ -20,7 +20,7 @@ async def serve(config: HelloConfig, registry: Registry, provider: TracerProvide
     async with tls.service_tls(config.service) as material:
         client_ssl = material.client_context(server_name=tls.service_dns_name("response")) if material else None
         app = create_app(config, registry, tracer_provider=provider, client_ssl=client_ssl)
-        build_info("hello")
+        build_info("hello", config.service.version)
         await serve_http(app, config.service, registry)
 
 

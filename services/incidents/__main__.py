@@ -19,7 +19,7 @@ async def serve(config: IncidentsConfig, registry: Registry, provider: TracerPro
     # reads only to the operator (the catalog's allow-list); other certificates get 403.
     async with service_tls(config.service) as tls:
         app = create_app(config, tracer_provider=provider)
-        build_info("incidents")
+        build_info("incidents", config.service.version)
         if tls is not None:
             app.middlewares.append(peer_identity_middleware(callers("incidents")))
         await serve_http(app, config.service, registry, tls.server_context() if tls is not None else None)

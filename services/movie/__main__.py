@@ -20,7 +20,7 @@ async def serve(config: MovieConfig, registry: Registry, provider: TracerProvide
     # rotation. The HTTP/JSON front is the edge and stays plain HTTP, as does the ops port.
     async with tls.service_tls(config.service) as material:
         app = build(config, registry, tracer_provider=provider, tls_material=material)
-        build_info("movie")
+        build_info("movie", config.service.version)
         await serve_grpc(
             app.server,
             config.service,

@@ -23,7 +23,7 @@ async def serve(config: ResponseConfig, registry: Registry, provider: TracerProv
     # and the operator read, only the operator writes); other certificates get 403.
     async with tls.service_tls(config.service) as material:
         app = create_app(config, admin_token=admin_token, tracer_provider=provider)
-        build_info("response")
+        build_info("response", config.service.version)
         if material is not None:
             app.middlewares.append(peer_identity_middleware(tls.callers("response")))
         await serve_http(app, config.service, registry, ssl_context=material.server_context() if material else None)

@@ -19,7 +19,9 @@ def create_app(
     metrics_registry: CollectorRegistry = REGISTRY,
 ) -> web.Application:
     app = create_base_app(config.service, tracer_provider=tracer_provider, registry=metrics_registry)
-    app[views.FAULTS_KEY] = FaultSwitch(config.leak_cap_bytes, metrics_registry)
+    faults = FaultSwitch(config.leak_cap_bytes, metrics_registry)
+    faults.set(config.startup_fault)
+    app[views.FAULTS_KEY] = faults
     if admin_token is not None:
         app[views.ADMIN_TOKEN_KEY] = admin_token
         # The same token guards the debugging endpoints of the ops port (services.common.lifecycle.ops_app).

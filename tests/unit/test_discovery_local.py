@@ -50,14 +50,19 @@ async def test_heartbeat_reregisters_after_state_was_wiped(tmp_path: Path) -> No
 
 async def test_file_sd_target_stays_after_deregistration(tmp_path: Path) -> None:
     registry = LocalRegistry(tmp_path / "registry", ttl_s=5, targets_dir=tmp_path / "targets")
-    instance = Instance("metadata", "metadata-1", "127.0.0.1", 8081, {"metrics_port": "9181"})
+    instance = Instance("metadata", "metadata-1", "127.0.0.1", 8081, {"metrics_port": "9181", "version": "1.4"})
     await registry.register(instance)
     await registry.deregister(instance)
     target = json.loads((tmp_path / "targets" / "metadata-1.json").read_text())
     assert target == [
         {
             "targets": ["127.0.0.1:9181"],
-            "labels": {"service": "metadata", "instance_id": "metadata-1", "__metrics_path__": "/metrics"},
+            "labels": {
+                "service": "metadata",
+                "instance_id": "metadata-1",
+                "version": "1.4",
+                "__metrics_path__": "/metrics",
+            },
         }
     ]
 

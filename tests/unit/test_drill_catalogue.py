@@ -51,6 +51,7 @@ REPAIRS = {
     "start_log_storm": "stop_log_storm",
     "break_startup": "restore_startup",
     "partition": "heal_partition",
+    "deploy_version": "restore_version",
 }
 
 

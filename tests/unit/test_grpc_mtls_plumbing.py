@@ -41,6 +41,9 @@ class OneInstance:
     async def heartbeat(self, instance: Instance) -> None: ...
     async def close(self) -> None: ...
 
+    async def traffic_split(self, service: str) -> dict[str, float] | None:
+        return None
+
     async def healthy_instances(self, service: str) -> list[Instance]:
         return [self.instance] if service == self.instance.service else []
 

@@ -65,6 +65,7 @@ class FakeNomad:
         r.add_post("/v1/job/{id}/revert", self.revert)
         r.add_get("/v1/deployment/allocations/{id}", self.deployment_allocs)
         r.add_post("/v1/deployment/promote/{id}", self.promote)
+        r.add_post("/v1/deployment/fail/{id}", self.fail)
         r.add_post("/v1/client/allocation/{id}/restart", self.alloc_restart)
         r.add_post("/v1/client/allocation/{id}/signal", self.alloc_signal)
         return app
@@ -191,8 +192,7 @@ class FakeNomad:
             return web.Response(status=400, text=f"enforcing version {body['EnforcePriorVersion']} failed")
         if body["JobVersion"] == current:
             return web.Response(status=400, text="can't revert to current version")
-        [old] = [v for v in self.versions[job_id] if v["Version"] == body["JobVersion"]]
-        self._store(copy.deepcopy(old))
+        self._revert_to(job_id, int(body["JobVersion"]))
         return web.json_response({"EvalID": str(uuid.uuid4()), "JobModifyIndex": 11})
 
     async def summary(self, request: web.Request) -> web.Response:
@@ -266,6 +266,20 @@ class FakeNomad:
                 for state in dep["TaskGroups"].values():
                     state["Promoted"] = True
         return web.json_response({"EvalID": str(uuid.uuid4())})
+
+    def _revert_to(self, job_id: str, version: int) -> None:
+        """What auto_revert and the revert endpoint do: register an earlier version again (a new version)."""
+        [old] = [v for v in self.versions[job_id] if v["Version"] == version]
+        self._store(copy.deepcopy(old))
+
+    async def fail(self, request: web.Request) -> web.Response:
+        for job_id, dep in self.deployments.items():
+            if dep["ID"] == request.match_info["id"]:
+                dep["Status"] = "failed"
+                dep["StatusDescription"] = "Deployment marked as failed"
+                self._revert_to(job_id, dep["JobVersion"] - 1)  # the jobs carry auto_revert = true
+                return web.json_response({"EvalID": str(uuid.uuid4())})
+        return web.Response(status=404, text="deployment not found")
 
     async def alloc_restart(self, request: web.Request) -> web.Response:
         return web.json_response({})

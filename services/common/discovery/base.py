@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,12 +44,16 @@ class Registry(Protocol):
 
     async def healthy_instances(self, service: str) -> list[Instance]: ...
 
+    async def traffic_split(self, service: str) -> dict[str, float] | None:
+        """The share of calls each version of ``service`` gets (None: spread evenly); see ``weights``."""
+        ...
+
     async def close(self) -> None: ...
 
 
 async def pick_instance(registry: Registry, service: str) -> Instance:
-    """A random healthy instance: callers spread their load over all healthy instances."""
+    """A random healthy instance, weighted by the service's traffic split when the registry has one."""
+    from services.common.discovery.weights import choose
+
     instances = await registry.healthy_instances(service)
-    if not instances:
-        raise NoHealthyInstance(service)
-    return random.choice(instances)
+    return choose(service, instances, await registry.traffic_split(service) if instances else None)

@@ -9,12 +9,13 @@ instance" when it is healthy is believed: that is a service that is down.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import random
 import time
 
 from services.common.discovery.base import DiscoveryError, Instance, NoHealthyInstance, Registry
 from services.common.discovery.observed import ObservedRegistry, RegistryHealth
+from services.common.discovery.weights import choose
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class InstanceCache:
         # The registry's last non-empty answer per service, kept across forget().
         self._last_known: dict[str, list[Instance]] = {}
         self._on_fallback: set[str] = set()  # services served from _last_known since the registry failed
+        # The traffic split between versions (scripts.canary) asked with the instances; the last one
+        # read stays in force while the registry cannot be asked.
+        self._splits: dict[str, dict[str, float] | None] = {}
 
     async def instances(self, service: str) -> list[Instance]:
         cached = self._entries.get(service)
@@ -70,16 +74,23 @@ class InstanceCache:
             self._last_known[service] = fresh
         else:
             self._last_known.pop(service, None)
+        await self._refresh_split(service, fresh)
         self._entries[service] = (now, fresh)
         return fresh
 
+    async def _refresh_split(self, service: str, instances: list[Instance]) -> None:
+        if len(instances) < 2:
+            self._splits[service] = None
+            return
+        with contextlib.suppress(DiscoveryError):  # keep the split last read, as the instances are kept
+            self._splits[service] = await self._registry.traffic_split(service)
+
     async def pick(self, service: str, avoid: Instance | None = None) -> Instance:
+        """A healthy instance, by the traffic split's weights; ``avoid`` only when another is there."""
         instances = await self.instances(service)
         if avoid is not None and len(instances) > 1:
             instances = [i for i in instances if i != avoid]
-        if not instances:
-            raise NoHealthyInstance(service)
-        return random.choice(instances)
+        return choose(service, instances, self._splits.get(service))
 
     def forget(self, service: str) -> None:
         """Ask the registry again next time, e.g. after a connection to an instance was refused.

@@ -149,6 +149,10 @@ class ConsulRegistry:
     async def healthy_instances(self, service: str) -> list[Instance]:
         return await call("health query", self._healthy_blocking, service)
 
+    async def traffic_split(self, service: str) -> dict[str, float] | None:
+        """None: on Nomad a canary's share of calls follows the canary count against the group's."""
+        return None
+
     async def close(self) -> None:
         session = getattr(self._client.http, "session", None)
         if session is not None:

@@ -1,7 +1,8 @@
 """A registry kept in a directory, shared by every process on this machine.
 
 Each instance is one JSON file; a heartbeat touches it, and an instance whose file has not been
-touched within the TTL is stale and no longer returned. Registering also
+touched within the TTL is stale and no longer returned. A traffic split (``weights``) is one JSON
+file per service under ``traffic/``, written by the canary driver. Registering also
 writes a Prometheus file-discovery target. Deregistering removes the instance but keeps the
 target: on the local platform a supervised service that is down should show as ``up == 0``.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from services.common.discovery.base import DiscoveryError, Instance
+from services.common.discovery.weights import InvalidTrafficSplit, validated_split
 
 T = TypeVar("T")
 
@@ -44,14 +46,39 @@ def file_sd_target(instance: Instance) -> list[dict[str, object]]:
             "labels": {
                 "service": instance.service,
                 "instance_id": instance.instance_id,
+                # Canary analysis compares series of two versions of one service by this label.
+                "version": instance.meta.get("version", "unknown"),
                 "__metrics_path__": instance.meta.get("metrics_path", "/metrics"),
             },
         }
     ]
 
 
+def traffic_split_file(registry_root: Path, service: str) -> Path:
+    return registry_root / "traffic" / f"{service}.json"
+
+
+def write_traffic_split(registry_root: Path, service: str, split: dict[str, float] | None) -> None:
+    """Set (or with None remove) the share of calls each version of ``service`` gets."""
+    path = traffic_split_file(registry_root, service)
+    if split is None:
+        path.unlink(missing_ok=True)
+        return
+    _write_atomically(path, json.dumps({"service": service, "weights": validated_split(split)}))
+
+
+def read_traffic_split(registry_root: Path, service: str) -> dict[str, float] | None:
+    """The split written for ``service``; None when there is none or it cannot be read as one."""
+    try:
+        data = json.loads(traffic_split_file(registry_root, service).read_text(encoding="utf-8"))
+        return validated_split(data.get("weights") if isinstance(data, dict) else None)
+    except (FileNotFoundError, json.JSONDecodeError, InvalidTrafficSplit):
+        return None
+
+
 class LocalRegistry:
     def __init__(self, root: Path, ttl_s: float, targets_dir: Path | None = None) -> None:
+        self._registry_root = root
         self._root = root / "instances"
         self._ttl_s = ttl_s
         self._targets_dir = targets_dir
@@ -100,6 +127,10 @@ class LocalRegistry:
         except OSError as exc:
             raise DiscoveryError(f"local registry {what} failed: {exc.__class__.__name__}: {exc.strerror}") from exc
 
+    def healthy_instances_now(self, service: str) -> list[Instance]:
+        """``healthy_instances`` for synchronous callers (operator scripts)."""
+        return self._healthy(service)
+
     async def register(self, instance: Instance) -> None:
         await self._call("register", self._register, instance)
 
@@ -111,6 +142,9 @@ class LocalRegistry:
 
     async def healthy_instances(self, service: str) -> list[Instance]:
         return await self._call("lookup", self._healthy, service)
+
+    async def traffic_split(self, service: str) -> dict[str, float] | None:
+        return await self._call("traffic split read", read_traffic_split, self._registry_root, service)
 
     async def close(self) -> None:
         return None

@@ -11,6 +11,7 @@ from services.common.discovery.base import Instance
 class MemoryRegistry:
     def __init__(self) -> None:
         self.instances: dict[str, dict[str, Instance]] = {}
+        self.splits: dict[str, dict[str, float]] = {}
 
     async def register(self, instance: Instance) -> None:
         self.instances.setdefault(instance.service, {})[instance.instance_id] = instance
@@ -23,6 +24,9 @@ class MemoryRegistry:
 
     async def healthy_instances(self, service: str) -> list[Instance]:
         return list(self.instances.get(service, {}).values())
+
+    async def traffic_split(self, service: str) -> dict[str, float] | None:
+        return self.splits.get(service)
 
     async def close(self) -> None:
         return None

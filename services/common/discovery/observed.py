@@ -111,6 +111,9 @@ class ObservedRegistry:
     async def healthy_instances(self, service: str) -> list[Instance]:
         return await self._observed("lookup", self.inner.healthy_instances(service))
 
+    async def traffic_split(self, service: str) -> dict[str, float] | None:
+        return await self._observed("lookup", self.inner.traffic_split(service))
+
     async def close(self) -> None:
         await self.inner.close()
 
