@@ -17,7 +17,7 @@ from scripts.drills.recorder import RECORDER
 from scripts.local import registry_hold
 from services.common.discovery import DiscoveryError, Instance, NoHealthyInstance
 from services.common.discovery.cache import InstanceCache, RegistryUnreachable
-from services.common.discovery.local import LocalRegistry
+from services.common.discovery.local import LocalRegistry, write_traffic_split
 from services.common.discovery.observed import ObservedRegistry, RegistryHealth, RegistryMetrics
 from tests.unit.helpers import Clock
 
@@ -167,3 +167,19 @@ def test_a_platform_that_cannot_stop_the_dependency_makes_the_drill_refuse(monke
     monkeypatch.setattr(RECORDER, "endpoints", object())
     assert dependencies.platform_can_stop("vault") == "the nomad platform cannot stop vault: Vault is not a Nomad job"
     assert dependencies.platform_can_stop("hello") is True
+
+
+async def test_the_traffic_split_last_read_holds_while_the_registry_is_down(observed: Observed) -> None:
+    stable = Instance("response", "response-stable", "127.0.0.1", 6061, {"version": "1"})
+    canary = Instance("response", "response-canary", "127.0.0.1", 6062, {"version": "2"})
+    for instance in (stable, canary):
+        await observed.registry.register(instance)
+    write_traffic_split(observed.root, "response", {"1": 0, "2": 100})
+    cache = InstanceCache(observed.registry, max_age_s=0.0)
+    assert await cache.pick("response") == canary
+    registry_hold.hold(observed.root)
+    try:
+        picks = {(await cache.pick("response")).instance_id for _ in range(20)}
+    finally:
+        registry_hold.release(observed.root)
+    assert picks == {canary.instance_id}  # a split forgotten in the outage would send half of these to stable
