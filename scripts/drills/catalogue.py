@@ -9,6 +9,10 @@ An experiment states its expectations in a ``firedrill`` extension (Chaos Toolki
 
 ``{service}`` in a label stands for the service the drill breaks (``--service``). An alert that
 fires and is neither expected nor tolerated is a false alert and fails the drill.
+
+``inhibited_alerts`` are symptoms Alertmanager must hold back (an inhibit rule, while their cause
+fires): Prometheus still shows them firing, and they pass when Alertmanager never held them as
+active, i.e. never notified anyone (scripts.drills.inhibition); one that did notify is a false alert.
 """
 
 from __future__ import annotations
@@ -39,9 +43,13 @@ class DrillSpec:
     expects_incident: bool
     max_failed_requests: int | None  # None: users may see failures (an outage)
     experiment: dict[str, Any]
+    inhibited_alerts: tuple[str, ...] = ()  # may fire in Prometheus; Alertmanager must not notify them
 
     def expected_for(self, service: str) -> list[str]:
         return [label.replace("{service}", service) for label in self.expected_alerts]
+
+    def inhibited_for(self, service: str) -> list[str]:
+        return [label.replace("{service}", service) for label in self.inhibited_alerts]
 
     def tolerated_for(self, service: str) -> list[str]:
         tolerated = [label.replace("{service}", service) for label in (*self.tolerated_alerts, *ALWAYS_TOLERATED)]
@@ -96,6 +104,7 @@ def load(name: str) -> DrillSpec:
         expects_incident=bool(extension.get("expects_incident", True)),
         max_failed_requests=extension.get("max_failed_requests"),
         experiment=experiment,
+        inhibited_alerts=tuple(extension.get("inhibited_alerts", ())),
     )
 
 
@@ -120,6 +129,11 @@ def describe(spec: DrillSpec, service: str) -> str:
         *(f"    - {_activity(a)}" for a in experiment.get("rollbacks", [])),
         f"  expected alerts: {', '.join(spec.expected_for(service)) or 'none (their absence is the expectation)'}",
         f"  tolerated alerts: {', '.join(spec.tolerated_for(service))}",
+        *(
+            [f"  inhibited (fire in Prometheus, never notify): {', '.join(spec.inhibited_for(service))}"]
+            if spec.inhibited_alerts
+            else []
+        ),
         f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}",
         "  failed user requests allowed: "
         + ("any (users see the fault)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
+from scripts.drills.inhibition import split_inhibited
 from scripts.traffic import TrafficResult
 
 
@@ -34,6 +35,8 @@ class DrillResult:
     missing_alerts: list[str] = field(default_factory=list)
     expects_incident: bool = True
     max_failed_requests: int | None = None  # None: users may see failures (an outage)
+    # Fired in Prometheus, held back by Alertmanager as the drill expects (never notified).
+    inhibited_alerts: list[str] = field(default_factory=list)
 
     @property
     def refused(self) -> bool:
@@ -118,8 +121,9 @@ def build_result(
     incidents: list[dict[str, Any]],
     spec: DrillSpec,
 ) -> DrillResult:
+    fired, inhibited = split_inhibited(alerts_seen(notes), spec.inhibited_for(service), notes)
     expected, symptoms, unexpected, missing = classify_alerts(
-        alerts_seen(notes), spec.expected_for(service), spec.tolerated_for(service)
+        fired, spec.expected_for(service), spec.tolerated_for(service)
     )
     start = "stopped" if "stopped" in moments else "fault_on"
     end = "restarted" if "restarted" in moments else "fault_off"
@@ -145,6 +149,7 @@ def build_result(
         missing_alerts=missing,
         expects_incident=spec.expects_incident,
         max_failed_requests=spec.max_failed_requests,
+        inhibited_alerts=inhibited,
     )
 
 
@@ -181,6 +186,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  expected alerts            {', '.join(result.expected_alerts) or 'none'}"
         + (f"  (never fired: {', '.join(result.missing_alerts)})" if result.missing_alerts else ""),
         f"  symptom alerts             {', '.join(result.symptom_alerts) or 'none'} (tolerated downstream)",
+        f"  inhibited alerts           {', '.join(result.inhibited_alerts) or 'none'} (fired, never notified)",
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
         *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
