@@ -50,8 +50,10 @@ from services.common.waiting import wait_until
 
 RESULTS = Path(__file__).resolve().parent / "results" / "production_detection.json"
 TRAFFIC_RATE_PER_S = 20
-HELD_VICTIM = "rating"  # restarted first; users do not see it (movie degrades, hello does not call it)
-QUICK_VICTIM = "response"
+# Restarted in turn during the soak: rating's outage users do not see (movie degrades, hello does not
+# call it); hello rides out response's short restarts.
+SOAK_VICTIMS = ("rating", "response")
+DRILL_SERVICE = "rating"
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -147,7 +149,7 @@ def soak(platform: LocalPlatform, minutes: float, restarts: int, hold_s: float) 
         for number in range(restarts):
             if watch.stop.wait(duration_s / (restarts + 1)):
                 return
-            victim = HELD_VICTIM if number % 2 == 0 else QUICK_VICTIM
+            victim = SOAK_VICTIMS[number % len(SOAK_VICTIMS)]
             hold = hold_s
             try:
                 done.append(restart_once(platform, victim, hold, watch.stop))
@@ -164,7 +166,7 @@ def soak(platform: LocalPlatform, minutes: float, restarts: int, hold_s: float) 
     restarts_thread.start()
     print(
         f"[bench] soak: {minutes:g} min of {TRAFFIC_RATE_PER_S} req/s through hello, {restarts} restarts "
-        f"of {HELD_VICTIM} and {QUICK_VICTIM} in turn (held {hold_s:g}s)",
+        f"of {' and '.join(SOAK_VICTIMS)} in turn (held {hold_s:g}s)",
         flush=True,
     )
     traffic = asyncio.run(
@@ -225,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--drills", type=int, default=5, help="outage drills in a row (default 5)")
     parser.add_argument(
-        "--service", default=HELD_VICTIM, help=f"the service the outage drills stop (default {HELD_VICTIM})"
+        "--service", default=DRILL_SERVICE, help=f"the service the outage drills stop (default {DRILL_SERVICE})"
     )
     parser.add_argument("--soak-minutes", type=float, default=30, help="soak length in minutes (default 30; 0: none)")
     parser.add_argument("--restarts", type=int, default=12, help="restarts during the soak (default 12)")
