@@ -33,7 +33,7 @@ QUICK: tuple[tuple[str, list[str]], ...] = (
     ("mtls_bench", []),
     ("floor_bench", ["--duration", "4", "--rounds", "1"]),
     ("incidents_burst", []),
-    ("footprint", []),
+    ("footprint", ["--idle-s", "20"]),
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),
     ("drill_scorecard", ["--runs", "1"]),
     ("production_detection", ["--quick"]),

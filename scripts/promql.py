@@ -40,6 +40,16 @@ class Prometheus:
             raise PrometheusError(f"{path}: {body.get('error', body)}")
         return body["data"]
 
+    def query_data(self, expr: str, at: float | None = None) -> dict[str, Any]:
+        """The API's ``data`` of an instant query as Prometheus answered it (``at``: evaluation time)."""
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        return dict(self._get("/api/v1/query", params))
+
+    def range_data(self, expr: str, start: float, end: float, step_s: float) -> dict[str, Any]:
+        """The API's ``data`` of a range query as Prometheus answered it."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s}"}
+        return dict(self._get("/api/v1/query_range", params))
+
     def query(self, expr: str) -> list[Sample]:
         data = self._get("/api/v1/query", {"query": expr})
         if data["resultType"] == "scalar":

@@ -89,3 +89,23 @@ class Platform(Protocol):
         ...
 
     def endpoints(self) -> Endpoints: ...
+
+    def break_startup(self, unit: str) -> None:
+        """Make a service die at start-up from now on (a configuration value it refuses) and restart it so."""
+        ...
+
+    def restore_startup(self, unit: str) -> None:
+        """Undo ``break_startup``: the service starts with its own configuration again (nothing if unbroken)."""
+        ...
+
+    def partition_refusal(self, caller: str, callee: str) -> str | None:
+        """Why ``partition`` cannot cut ``caller`` off from ``callee`` on this platform (None: it can)."""
+        ...
+
+    def partition(self, caller: str, callee: str) -> None:
+        """Cut ``caller`` off from ``callee``: its calls get no answer while ``callee`` serves everyone else."""
+        ...
+
+    def heal_partition(self, caller: str, callee: str) -> None:
+        """Undo ``partition`` (nothing if there is none)."""
+        ...

@@ -21,9 +21,17 @@ import requests
 
 from scripts.cluster.client import ClusterError, make_client, nomad_call
 from scripts.cluster.jobspec import PLACEMENT, job_files
+from scripts.deploy_target import startup_fault
 from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
 from services.common import catalog
 
+# Why the partition drill cannot run here (Platform.partition_refusal).
+PARTITION_REFUSAL = (
+    "a partition needs a fault proxy in the caller's path; on Nomad callers find instances through "
+    "Consul, and the drill runs off the cluster, where it can place no proxy the caller could reach "
+    "(network namespaces or Consul intentions on the clients would be the cluster's own way): run "
+    "the partition drill on the local platform"
+)
 ADMIN_TOKEN_PATH = "firedrill/response/admin"  # noqa: S105 (a Vault path, not a secret); KV v2 at secret/: secret/data/firedrill/response/admin
 
 
@@ -324,3 +332,72 @@ class NomadPlatform:
                 raise PlatformError(
                     f"response {host}:{svc['Port']} refused the fault switch: HTTP {answer.status_code}"
                 )
+
+    # --- start-up fault (crash-loop drill) --------------------------------------------------------
+
+    @staticmethod
+    def _tasks_named(job: dict[str, Any], unit: str) -> list[dict[str, Any]]:
+        groups = job.get("TaskGroups") or []
+        return [task for tg in groups for task in tg.get("Tasks") or [] if task.get("Name") == unit]
+
+    def _broken(self, job: dict[str, Any], unit: str) -> bool:
+        return any(startup_fault.is_broken(task.get("Env")) for task in self._tasks_named(job, unit))
+
+    def break_startup(self, unit: str) -> None:
+        """Register a new job version whose task for ``unit`` gets the start-up fault.
+
+        With the jobs' canary update the canary crash-loops (Nomad restarts it: the
+        ``nomad.client.allocs.restart`` counter CrashLooping reads) while the previous version keeps
+        serving; ``auto_revert`` reverts by itself once the deployment's healthy deadline passes.
+        """
+        startup_fault.require_service(unit)
+        target = self.target(unit)
+        job = self._job(target.job)
+        tasks = self._tasks_named(job, unit)
+        if not tasks:
+            raise PlatformError(f"job {target.job} has no task named {unit}")
+        if self._broken(job, unit):
+            return
+        for task in tasks:
+            task["Env"] = {**(task.get("Env") or {}), startup_fault.VARIABLE: startup_fault.VALUE}
+        self._call(
+            f"registering {target.job} with {unit} broken at start-up",
+            self._client.job.register_job,
+            target.job,
+            {"Job": job},
+        )
+
+    def restore_startup(self, unit: str) -> None:
+        """Revert the job to its newest version without the start-up fault (Nomad's job revert)."""
+        startup_fault.require_service(unit)
+        target = self.target(unit)
+        job = self._job(target.job)
+        if not self._broken(job, unit):
+            return  # never broken, already restored, or auto_revert was faster
+        current = int(job.get("Version", 0))
+        versions = self._call(f"versions of {target.job}", self._client.job.get_versions, target.job)
+        good = [
+            int(v.get("Version", 0))
+            for v in versions.get("Versions") or []
+            if int(v.get("Version", 0)) < current and not self._broken(v, unit)
+        ]
+        if not good:
+            raise PlatformError(f"no version of {target.job} without the start-up fault of {unit} to revert to")
+        self._call(
+            f"reverting {target.job} from version {current} to {max(good)}",
+            self._client.job.revert_job,
+            target.job,
+            max(good),
+            current,
+        )
+
+    # --- partition (refused) -------------------------------------------------------------------------
+
+    def partition_refusal(self, caller: str, callee: str) -> str | None:
+        return PARTITION_REFUSAL
+
+    def partition(self, caller: str, callee: str) -> None:
+        raise PlatformError(f"cannot partition {caller} from {callee} on Nomad: {PARTITION_REFUSAL}")
+
+    def heal_partition(self, caller: str, callee: str) -> None:
+        return None  # partition() never cuts anything here

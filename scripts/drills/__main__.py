@@ -104,6 +104,10 @@ def run_recorded(
         # Belt and braces: the experiment's rollbacks already do this.
         RECORDER.stop_traffic()
         try:
+            if "partition" in RECORDER.notes:
+                platform.heal_partition(**RECORDER.notes["partition"])
+            if "startup_broken" in RECORDER.notes:
+                platform.restore_startup(str(RECORDER.notes["startup_broken"]))
             platform.start(service)
             if "fault" in RECORDER.notes:
                 platform.set_fault(str(RECORDER.notes["fault"]["service"]))

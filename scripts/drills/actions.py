@@ -108,3 +108,41 @@ def user_token(user: str, timeout_s: float = 10.0) -> str:
 
     _TOKENS[user, address] = asyncio.run(fetch())
     return _TOKENS[user, address]
+
+
+def break_startup(service: str) -> str:
+    """Make a service die at start-up (a configuration value it refuses) and restart it so: a crash loop."""
+    platform, _ = RECORDER.require()
+    RECORDER.notes["startup_broken"] = service
+    RECORDER.mark("fault_on")
+    platform.break_startup(service)
+    log.info("%s now dies at start-up", service)
+    return service
+
+
+def restore_startup(service: str) -> str:
+    """Give the service its own configuration back; used by the method and, always, by the rollbacks."""
+    platform, _ = RECORDER.require()
+    platform.restore_startup(service)
+    if "fault_on" in RECORDER.moments:
+        RECORDER.mark("fault_off")
+    return service
+
+
+def partition(caller: str = "hello", callee: str = "response") -> dict[str, str]:
+    """Cut the caller off from the callee (a blackhole in the path), through the platform."""
+    platform, _ = RECORDER.require()
+    RECORDER.notes["partition"] = {"caller": caller, "callee": callee}
+    RECORDER.mark("fault_on")
+    platform.partition(caller, callee)
+    log.info("partition: %s no longer reaches %s", caller, callee)
+    return {"caller": caller, "callee": callee}
+
+
+def heal_partition(caller: str = "hello", callee: str = "response") -> dict[str, str]:
+    """Remove the partition; used by the method and, always, by the rollbacks."""
+    platform, _ = RECORDER.require()
+    platform.heal_partition(caller, callee)
+    if "fault_on" in RECORDER.moments:
+        RECORDER.mark("fault_off")
+    return {"caller": caller, "callee": callee}

@@ -7,6 +7,9 @@ An experiment states its expectations in a ``firedrill`` extension (Chaos Toolki
      "tolerated_alerts": ["HighLatencyP95{service=hello}"], "expects_incident": true,
      "max_failed_requests": 0}
 
+``incident_alert`` (optional) names the alert whose incident counts when the fault fires other alerts
+for the same service too; every alert may still open at most one incident (a storm is one incident).
+
 ``{service}`` in a label stands for the service the drill breaks (``--service``). An alert that
 fires and is neither expected nor tolerated is a false alert and fails the drill.
 
@@ -43,6 +46,11 @@ class DrillSpec:
     expects_incident: bool
     max_failed_requests: int | None  # None: users may see failures (an outage)
     experiment: dict[str, Any]
+    # The culprit the traces must name: {"service": ..., "operation": ...} (scripts.drills.trace_findings).
+    expected_trace_finding: dict[str, str] | None = None
+    # The alert whose incident the drill judges, when the fault also fires symptoms of the same
+    # service (each of which may open one incident of its own, never more); None: any alert's.
+    incident_alert: str | None = None
     inhibited_alerts: tuple[str, ...] = ()  # may fire in Prometheus; Alertmanager must not notify them
 
     def expected_for(self, service: str) -> list[str]:
@@ -104,8 +112,18 @@ def load(name: str) -> DrillSpec:
         expects_incident=bool(extension.get("expects_incident", True)),
         max_failed_requests=extension.get("max_failed_requests"),
         experiment=experiment,
+        expected_trace_finding=_trace_finding(extension.get("expected_trace_finding")),
+        incident_alert=extension.get("incident_alert"),
         inhibited_alerts=tuple(extension.get("inhibited_alerts", ())),
     )
+
+
+def _trace_finding(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not {"service", "operation"} <= set(value):
+        raise ValueError(f"expected_trace_finding must name a service and an operation, got {value!r}")
+    return {str(key): str(item) for key, item in value.items()}
 
 
 def _activity(activity: dict[str, Any]) -> str:
@@ -134,10 +152,17 @@ def describe(spec: DrillSpec, service: str) -> str:
             if spec.inhibited_alerts
             else []
         ),
-        f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}",
+        f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}"
+        + (f" (of {spec.incident_alert})" if spec.incident_alert else ""),
         "  failed user requests allowed: "
         + ("any (users see the fault)" if spec.max_failed_requests is None else str(spec.max_failed_requests)),
     ]
+    if spec.expected_trace_finding is not None:
+        finding = spec.expected_trace_finding
+        lines.append(
+            f"  the traces must name the culprit: {finding['service']} {finding['operation']}"
+            " (a failing span under an edge that answered well)"
+        )
     text = "\n".join(lines)
     configuration = load_configuration(experiment.get("configuration", {}), {"service": service})
     for key, value in {**configuration, "service": service}.items():

@@ -10,6 +10,7 @@ STYLES: dict[str, tuple[str, str]] = {
     "traffic_started": ("traffic starts", "#555555"),
     "stopped": ("{service} stopped", "#D55E00"),
     "fault_on": ("{service} fault on", "#D55E00"),
+    "trace_finding": ("traces name the culprit", "#E69F00"),
     "alert_firing": ("alert firing", "#B8860B"),
     "incident_recorded": ("incident recorded", "#CC79A7"),
     "restarted": ("{service} restarted", "#009E73"),

@@ -16,7 +16,7 @@ from scripts.drills.events import drill_events, outage_span
 from scripts.drills.incident_card import render_incident
 from scripts.drills.recording import Recording, load
 from scripts.drills.report import DrillResult
-from scripts.drills.waterfall import render_traces
+from scripts.drills.waterfall import render_findings, render_traces
 
 STYLE = """
 *{box-sizing:border-box}
@@ -55,6 +55,8 @@ align-items:center;font-size:.88em}
 .span-bar{position:absolute;top:0;height:12px;background:#4a78a8;border-radius:2px}
 .span-row.error .span-bar{background:#b03a10}.span-row.error .span-status{color:#b03a10;font-weight:600}
 .span-duration{text-align:right;font-variant-numeric:tabular-nums}
+.reason-hidden{background:#8a3d6a}.span-row.culprit{background:#fdf0e8;outline:2px solid #b03a10}
+.finding.expected{font-weight:600}.expectation.met{color:#1b7f4b}.expectation.unmet{color:#b03a10;font-weight:600}
 """
 
 
@@ -126,6 +128,7 @@ def render_section(recording: Recording, zone: tzinfo | None = None, prefix: str
     return f"""{_tiles(result)}
 {_charts(recording, zone, prefix)}
 {render_incident(result.incident, recording.jaeger_url, shown, zone)}
+{render_findings(result.trace_findings, result.expected_trace_finding, recording.traces)}
 {render_traces(recording.traces, recording.jaeger_url, zone, recording.notes)}
 {_details(result)}"""
 

@@ -107,26 +107,32 @@ def _epoch_s(rfc3339: str) -> float:
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction or 0}")
 
 
-def _recorded_since_the_fault(service: str) -> list[dict[str, Any]]:
+def _recorded_since_the_fault(service: str, alertname: str | None = None) -> list[dict[str, Any]]:
     """Firing incidents for the service created after the drill broke something: one left firing by
     anything else (an alert that never resolved, a hand-posted test alert) is not this drill's."""
     since = RECORDER.fault_started() or 0.0
-    return [i for i in incidents(service=service, status="firing") if _epoch_s(i["created_at"]) >= since - 1]
+    return [
+        i
+        for i in incidents(service=service, status="firing")
+        if _epoch_s(i["created_at"]) >= since - 1 and alertname in (None, i.get("alertname"))
+    ]
 
 
 def wait_for_incident(service: str, timeout_s: float | None = None, alertname: str | None = None) -> dict[str, Any]:
     """The incident recorded for the service (firing) since the fault, and when it appeared.
 
-    The derived wait counts from the alert firing (wait for it first), or from the fault when the
-    alert's name is given.
+    ``alertname``: the incident of that alert only, when the fault also fires symptoms of its own
+    for the same service (the crash loop's ServiceDown beside CrashLooping). Without ``timeout_s``
+    the wait is derived from the platform's timing profile: from the alert firing (wait for it
+    first), or from the fault when ``alertname`` is given.
     """
     if timeout_s is None:
         timeout_s = timing.incident_timeout_s(_profile(), alertname)
     found = wait_until(
-        lambda: _recorded_since_the_fault(service),
+        lambda: _recorded_since_the_fault(service, alertname),
         timeout_s=timeout_s,
         interval_s=POLL_S,
-        what=f"a firing incident for {service}",
+        what=f"a firing {alertname or ''} incident for {service}".replace("  ", " "),
     )
     RECORDER.mark("incident_recorded")
     RECORDER.notes["incident_id"] = found[0]["id"]
@@ -216,3 +222,61 @@ def page_burn_settled() -> bool:
             if ratio is not None and ratio > threshold(slo, pair.factor):
                 return False
     return True
+
+
+def partition_possible(caller: str = "hello", callee: str = "response") -> str:
+    """``yes``, or why this platform cannot cut the caller off from the callee (the drill then refuses)."""
+    platform, _ = RECORDER.require()
+    return platform.partition_refusal(caller, callee) or "yes"
+
+
+def _timed_get(url: str, timeout_s: float) -> tuple[int, float, str]:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:  # noqa: S310 (the platform's own URL)
+            status, body = answer.status, answer.read(2048)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(2048)
+    return status, time.monotonic() - started, body.decode(errors="replace")
+
+
+def caller_fails_within_deadline(
+    service: str = "hello",
+    path: str = "/hello",
+    deadline_s: float = 2.0,
+    slack_s: float = 1.0,
+    samples: int = 3,
+    cut_within_s: float = 30.0,
+) -> dict[str, Any]:
+    """While the caller's upstream is cut off, each call must end in a 5xx within the caller's deadline.
+
+    Timeouts and retries hold the deadline: the caller answers 503/504 with a message naming the
+    upstream instead of hanging until the user gives up. Raises (the drill fails) otherwise.
+    """
+    _, endpoints = RECORDER.require()
+    url = endpoints.services[service] + path
+    timeout_s = deadline_s + 10 * slack_s
+    # The caller's discovery cache may hold the old address for a heartbeat interval or so: wait
+    # (bounded) for the first failure, then judge the calls that follow.
+    wait_until(
+        lambda: _timed_get(url, timeout_s)[0] >= 500,
+        timeout_s=cut_within_s,
+        interval_s=0.2,
+        what=f"{service}'s calls to fail once its upstream is cut off",
+    )
+    answers = [_timed_get(url, timeout_s) for _ in range(samples)]
+    seen = {
+        "statuses": [status for status, _, _ in answers],
+        "slowest_s": round(max(elapsed for _, elapsed, _ in answers), 3),
+        "deadline_s": deadline_s,
+        "example": answers[-1][2][:300],
+    }
+    RECORDER.notes["deadline"] = seen
+    late = [round(elapsed, 2) for _, elapsed, _ in answers if elapsed > deadline_s + slack_s]
+    wrong = [status for status, _, _ in answers if status not in (503, 504)]
+    if late or wrong:
+        raise AssertionError(
+            f"{service} did not fail cleanly within its {deadline_s:g}s deadline: statuses {seen['statuses']}, "
+            f"answers slower than {deadline_s + slack_s:g}s: {late}"
+        )
+    return seen

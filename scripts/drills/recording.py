@@ -14,11 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.drills.jaeger_spans import JaegerError, jaeger_spans
 from scripts.drills.report import DrillResult
-from scripts.drills.traces import Trace, pick_traces, read_spans
+from scripts.drills.trace_findings import FindingGroup, find_hidden, summarise
+from scripts.drills.traces import Span, Trace, group_traces, pick_traces, read_spans
 from scripts.promql import Prometheus, PrometheusError
 
 RATE_WINDOW_S = 5
+HIDDEN_SHOWN = 2  # culprits whose example trace the report draws
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,15 @@ def query_series(prometheus: Prometheus, window: tuple[float, float], step_s: fl
     return gathered
 
 
+def with_hidden_examples(spans: list[Span], groups: list[FindingGroup], picked: list[Trace]) -> list[Trace]:
+    """The first example trace of each of the first culprits found (shown first), then the picked ones."""
+    grouped = group_traces(spans)
+    examples = [group.example_trace_ids[0] for group in groups[:HIDDEN_SHOWN] if group.example_trace_ids]
+    hidden = [Trace(trace_id, "hidden", tuple(grouped[trace_id])) for trace_id in examples if trace_id in grouped]
+    shown = {trace.trace_id for trace in hidden}
+    return hidden + [trace for trace in picked if trace.trace_id not in shown]
+
+
 def collect(
     result: DrillResult,
     prometheus: Prometheus,
@@ -132,16 +144,29 @@ def collect(
     traces_dir: Path | None,
     jaeger_url: str | None,
 ) -> Recording:
-    """Query the charts' series and pick the traces worth showing; never fails the drill."""
+    """Query the charts' series, find what only the traces show and pick the traces worth showing.
+
+    Never fails the drill; sets ``result.trace_findings`` (which a drill expecting a trace finding
+    is judged on).
+    """
     notes = []
     traces: list[Trace] = []
+    spans: list[Span] | None = None
     if traces_dir is not None and traces_dir.is_dir():
-        exemplar = ((result.incident or {}).get("enrichment") or {}).get("exemplar_trace_id")
-        traces = pick_traces(read_spans(traces_dir, *window), also=exemplar)
-        if not traces:
-            notes.append(f"no sampled trace in {traces_dir} during the drill")
+        spans, source = list(read_spans(traces_dir, *window)), str(traces_dir)
     elif jaeger_url:
-        notes.append("spans are in Jaeger on this platform: the trace ids below link there")
+        source = f"Jaeger ({jaeger_url})"
+        try:
+            spans = jaeger_spans(jaeger_url, *window)
+        except JaegerError as exc:
+            notes.append(f"the traces could not be read from Jaeger: {exc}")
     else:
         notes.append("no span files and no Jaeger on this platform: traces are not shown")
+    if spans is not None:
+        exemplar = ((result.incident or {}).get("enrichment") or {}).get("exemplar_trace_id")
+        groups = summarise(find_hidden(Trace(t, "hidden", tuple(m)) for t, m in group_traces(spans).items()))
+        result.trace_findings = [group.to_json() for group in groups]
+        traces = with_hidden_examples(spans, groups, pick_traces(spans, also=exemplar))
+        if not traces:
+            notes.append(f"no sampled trace in {source} during the drill")
     return Recording(result, window, query_series(prometheus, window), traces, jaeger_url, notes)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
 from scripts.drills.inhibition import split_inhibited
+from scripts.drills.trace_findings import FindingGroup
 from scripts.traffic import TrafficResult
 
 
@@ -37,11 +39,30 @@ class DrillResult:
     max_failed_requests: int | None = None  # None: users may see failures (an outage)
     # Fired in Prometheus, held back by Alertmanager as the drill expects (never notified).
     inhibited_alerts: list[str] = field(default_factory=list)
+    # The culprit the recorded traces must name (scripts.drills.trace_findings), and what they named.
+    expected_trace_finding: dict[str, str] | None = None
+    trace_findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def trace_finding_met(self) -> bool:
+        if self.expected_trace_finding is None:
+            return True
+        return any(FindingGroup.from_json(g).matches(self.expected_trace_finding) for g in self.trace_findings)
 
     @property
     def refused(self) -> bool:
         """The steady state did not hold before the drill, so it broke nothing."""
         return self.notes.get("refused_because") is not None
+
+    @property
+    def failed_activities(self) -> list[str]:
+        """Method activities that raised (a probe whose check did not hold), with their last error line."""
+        return list(self.notes.get("failed_activities", []))
+
+    @property
+    def repeated_incidents(self) -> list[str]:
+        """Alerts that opened more than one incident for the service during the drill (a flapping storm)."""
+        return list(self.notes.get("repeated_incidents", []))
 
     @property
     def passed(self) -> bool:
@@ -51,8 +72,11 @@ class DrillResult:
             and not self.deviated
             and not self.missing_alerts
             and not self.unexpected_alerts
+            and not self.repeated_incidents
+            and not self.failed_activities
             and self.incidents_for_service == (1 if self.expects_incident else 0)
             and (self.max_failed_requests is None or self.requests_failed_during_outage <= self.max_failed_requests)
+            and self.trace_finding_met
         )
 
     def failed_expectations(self) -> list[str]:
@@ -64,6 +88,8 @@ class DrillResult:
             reasons.append(f"Chaos Toolkit status {self.status}, deviated {self.deviated}")
         reasons += [f"expected alert never fired: {label}" for label in self.missing_alerts]
         reasons += [f"false alert: {label}" for label in self.unexpected_alerts]
+        reasons += [f"more than one incident for one alert: {name}" for name in self.repeated_incidents]
+        reasons += [f"activity failed: {failure}" for failure in self.failed_activities]
         wanted = 1 if self.expects_incident else 0
         if self.incidents_for_service != wanted:
             reasons.append(f"{self.incidents_for_service} incidents for {self.service}, expected {wanted}")
@@ -71,6 +97,10 @@ class DrillResult:
             reasons.append(
                 f"{self.requests_failed_during_outage} user requests failed, at most {self.max_failed_requests} allowed"
             )
+        if not self.trace_finding_met and self.expected_trace_finding is not None:
+            wanted_span = f"{self.expected_trace_finding['service']} {self.expected_trace_finding['operation']}"
+            named = "; ".join(FindingGroup.from_json(g).describe() for g in self.trace_findings) or "nothing"
+            reasons.append(f"the traces did not name {wanted_span} as the hidden culprit (they named: {named})")
         return reasons
 
 
@@ -104,6 +134,16 @@ def classify_alerts(
     return found, symptoms, unexpected, missing
 
 
+def failed_activities(journal: dict[str, Any]) -> list[str]:
+    """The method's activities Chaos Toolkit ran and saw raise; it carries on after them, the verdict must not."""
+    failed = []
+    for run in journal.get("run") or []:
+        if run.get("status") == "failed":
+            lines = [line.strip() for line in "".join(run.get("exception") or []).splitlines() if line.strip()]
+            failed.append(f"{run['activity']['name']}: {lines[-1] if lines else 'raised'}")
+    return failed
+
+
 def alerts_seen(notes: dict[str, Any]) -> set[tuple[str, str]]:
     """Alerts the drill saw firing live (not ALERTS history, which a restarted Prometheus leaves stale)."""
     pairs = (key.split("|", 1) for key in notes.get("alerts_seen", {}))
@@ -127,6 +167,15 @@ def build_result(
     )
     start = "stopped" if "stopped" in moments else "fault_on"
     end = "restarted" if "restarted" in moments else "fault_off"
+    per_alert = Counter(str(i.get("alertname")) for i in incidents)
+    repeated = sorted(name for name, count in per_alert.items() if count > 1)
+    if repeated:
+        notes = {**notes, "repeated_incidents": repeated}
+    failed = failed_activities(journal)
+    if failed:
+        notes = {**notes, "failed_activities": failed}
+    if spec.incident_alert is not None:
+        incidents = [i for i in incidents if i.get("alertname") == spec.incident_alert]
     in_window = [i for i in incidents if i.get("id") == notes.get("incident_id")] or incidents
     return DrillResult(
         experiment=experiment,
@@ -150,6 +199,7 @@ def build_result(
         expects_incident=spec.expects_incident,
         max_failed_requests=spec.max_failed_requests,
         inhibited_alerts=inhibited,
+        expected_trace_finding=spec.expected_trace_finding,
     )
 
 
@@ -189,6 +239,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  inhibited alerts           {', '.join(result.inhibited_alerts) or 'none'} (fired, never notified)",
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
+        *(f"  found in the traces        {FindingGroup.from_json(g).describe()}" for g in result.trace_findings[:3]),
         *(f"  FAILED: {reason}" for reason in result.failed_expectations()),
         f"  report  {paths['report']}",
         f"  result  {paths['result']}",

@@ -40,6 +40,11 @@ class StateLayout:
         return self.root / "registry"
 
     @property
+    def prometheus_targets(self) -> Path:
+        """Prometheus' file-discovery folder (the registry and the restarter write targets here)."""
+        return self.root / "prometheus" / "targets"
+
+    @property
     def traces(self) -> Path:
         return self.root / "traces"
 

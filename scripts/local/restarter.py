@@ -12,8 +12,13 @@ failure up to ``restart_max_delay_s``. A program that stayed RUNNING for longer 
 starts again from the first delay. A program an operator stopped neither exits unexpectedly nor
 goes FATAL, and is left alone.
 
+Every failed run that is followed by another start (a BACKOFF, or an unexpected exit) is counted
+in ``firedrill_restarts_total{service}``, served on ``--metrics-port`` and announced to Prometheus
+by a file in ``--targets-dir`` (``scripts.local.restart_metrics``): a restart storm is one
+``CrashLooping`` alert instead of one ServiceDown flap per restart.
+
     [eventlistener:restarter]
-    command=python -m scripts.local.restarter --profile drill
+    command=python -m scripts.local.restarter --profile drill --metrics-port 8211 --targets-dir …
 
 stdout carries supervisord's event protocol, so the listener logs to stderr.
 """
@@ -29,16 +34,19 @@ import time
 import xmlrpc.client
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from supervisor import childutils
 
+from scripts.local.restart_metrics import RestartMetrics, write_target
 from services.common.logs import JsonFormatter
 from services.common.profiles import profile
 
 log = logging.getLogger("scripts.local.restarter")
 
-EVENTS = ("PROCESS_STATE_RUNNING", "PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL")
+# BACKOFF (a start that died within startsecs, retried by supervisord or after FATAL by us) is only counted.
+EVENTS = ("PROCESS_STATE_RUNNING", "PROCESS_STATE_BACKOFF", "PROCESS_STATE_EXITED", "PROCESS_STATE_FATAL")
 # The states the restarter starts a program from (a start meanwhile, or a stop, leaves it alone).
 FAILED_STATES = frozenset({"EXITED", "FATAL"})
 
@@ -83,7 +91,14 @@ def start_if_still_failed(rpc: Any, program: str, attempt: int) -> None:
         log.warning(f"could not start {program}: {exc}", extra={"program": program})
 
 
-def listen(backoff: Backoff, rpc: Any, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+def listen(
+    backoff: Backoff,
+    rpc: Any,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    metrics: RestartMetrics | None = None,
+) -> None:
+    metrics = metrics or RestartMetrics()
     while True:
         childutils.listener.ready(stdout)
         line = stdin.readline()
@@ -94,9 +109,13 @@ def listen(backoff: Backoff, rpc: Any, stdin: TextIO = sys.stdin, stdout: TextIO
         event = headers["eventname"]
         details = childutils.get_headers(payload.split("\n", 1)[0])
         program = program_name(details)
+        crashed = event == "PROCESS_STATE_EXITED" and details.get("expected") == "0"
         if event == "PROCESS_STATE_RUNNING":
             backoff.running(program)
-        elif event == "PROCESS_STATE_FATAL" or (event == "PROCESS_STATE_EXITED" and details.get("expected") == "0"):
+            metrics.seen(program)
+        elif event == "PROCESS_STATE_BACKOFF" or crashed:
+            metrics.restarted(program)
+        if event == "PROCESS_STATE_FATAL" or crashed:
             attempt, delay = backoff.failed(program)
             what = "failed to start" if event == "PROCESS_STATE_FATAL" else "exited unexpectedly"
             log.warning(
@@ -112,13 +131,25 @@ def listen(backoff: Backoff, rpc: Any, stdin: TextIO = sys.stdin, stdout: TextIO
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.local.restarter", description=__doc__)
     parser.add_argument("--profile", help="timing profile for the delays (default FIREDRILL_PROFILE or drill)")
+    parser.add_argument("--metrics-port", type=int, help="serve firedrill_restarts_total on 127.0.0.1:PORT")
+    parser.add_argument("--targets-dir", type=Path, help="Prometheus file-discovery folder to announce the port in")
     args = parser.parse_args(argv)
     timing = profile(args.profile)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter("restarter"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     rpc = childutils.getRPCInterface(os.environ)
-    listen(Backoff(timing.restart_delay_s, timing.restart_max_delay_s), rpc)
+    metrics = RestartMetrics()
+    if args.metrics_port is not None:
+        try:
+            port = metrics.serve(args.metrics_port)
+        except OSError as exc:  # restarting programs matters more than counting the restarts
+            log.warning(f"cannot serve restart counts on port {args.metrics_port}: {exc}")
+        else:
+            if args.targets_dir is not None:
+                write_target(args.targets_dir, f"127.0.0.1:{port}")
+            log.info(f"restart counts on 127.0.0.1:{port}/metrics", extra={"port": port})
+    listen(Backoff(timing.restart_delay_s, timing.restart_max_delay_s), rpc, metrics=metrics)
     return 0
 
 

@@ -19,9 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scripts.deploy_target.interface import Endpoints, PlatformError, UnitStatus
+from scripts.deploy_target.startup_fault import require_service
 from scripts.local.binaries import find_binary
+from scripts.local.memory_limits import with_memory_settings
+from scripts.local.partition import LocalPartition
+from scripts.local.partition import refusal as partition_refusal
 from scripts.local.programs import ProgramSpec, StateLayout, local_url, service_program
 from scripts.local.reasons import reason
+from scripts.local.startup_fault import with_startup_fault
 from scripts.local.supervisor import RESTARTER, Supervisor, render_config
 from scripts.ports import port_is_free
 from scripts.processes import http_ok
@@ -51,6 +56,7 @@ class LocalPlatform:
         self.state = StateLayout(state_dir.resolve())
         self.timing = timing or profile()
         self.supervisor = Supervisor(self.state)
+        self._partitions: LocalPartition | None = None
 
     # -- what runs -------------------------------------------------------------------------
 
@@ -63,7 +69,7 @@ class LocalPlatform:
             service_program(spec, self.state, self.timing.name, extra.service_env.get(spec.name, {}))
             for spec in catalog.SERVICES
         ]
-        return [*extra.programs, *services]
+        return [with_memory_settings(program) for program in [*extra.programs, *services]]
 
     def _prepare_state(self) -> None:
         for folder in (self.state.logs, self.state.registry, self.state.traces, self.state.secrets):
@@ -247,6 +253,41 @@ class LocalPlatform:
         with urllib.request.urlopen(request, timeout=5, context=self.endpoints().client_ssl()) as answer:  # noqa: S310
             if answer.status != 200:
                 raise PlatformError(f"response refused the fault switch: HTTP {answer.status}")
+
+    def break_startup(self, unit: str) -> None:
+        require_service(unit)
+        self._set_startup_fault(unit, broken=True)
+
+    def restore_startup(self, unit: str) -> None:
+        require_service(unit)
+        self._set_startup_fault(unit, broken=False)
+        self.supervisor.start(unit)
+
+    def _set_startup_fault(self, unit: str, *, broken: bool) -> None:
+        """Rewrite the program's environment and reload: supervisord restarts that program alone."""
+        self._require_running()
+        config = self.state.supervisor_conf.read_text()
+        changed = with_startup_fault(config, unit, broken)
+        if changed != config:
+            self.state.supervisor_conf.write_text(changed)
+            self.supervisor.apply_config()
+
+    def _partition(self) -> LocalPartition:
+        if self._partitions is None:
+            self._partitions = LocalPartition(
+                self.state.registry, self.state.root / "faults", self.timing.heartbeat_ttl_s
+            )
+        return self._partitions
+
+    def partition_refusal(self, caller: str, callee: str) -> str | None:
+        return partition_refusal(caller, callee)
+
+    def partition(self, caller: str, callee: str) -> None:
+        self._require_running()
+        self._partition().cut(caller, callee)
+
+    def heal_partition(self, caller: str, callee: str) -> None:
+        self._partition().heal(callee)
 
     def endpoints(self) -> Endpoints:
         from scripts.vault.local import tls_files

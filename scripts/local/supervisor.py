@@ -17,6 +17,7 @@ from scripts.deploy_target.interface import PlatformError
 from scripts.local.programs import ProgramSpec, StateLayout
 from scripts.local.restarter import EVENTS as RESTARTER_EVENTS
 from scripts.ports import process_alive
+from services.common import catalog
 from services.common.profiles import TimingProfile
 from services.common.waiting import TimedOut, wait_until
 
@@ -57,7 +58,8 @@ def render_config(state: StateLayout, programs: Iterable[ProgramSpec], timing: T
         f"serverurl=unix://{state.supervisor_socket}",
         "",
         f"[eventlistener:{RESTARTER}]",
-        f"command={sys.executable} -m scripts.local.restarter --profile {timing.name}",
+        f"command={sys.executable} -m scripts.local.restarter --profile {timing.name}"
+        f" --metrics-port {catalog.port(catalog.infra(RESTARTER).port)} --targets-dir {state.prometheus_targets}",
         "events=" + ",".join(RESTARTER_EVENTS),
         "priority=1",
         "autostart=true",

@@ -323,6 +323,76 @@ class AlertBuilder:
             blip=Scenario("blip", (series,), {"service": victim}, detect_s=self.i, clear_s=self.i),
         )
 
+    def crash_looping(self) -> Alert:
+        """One alert for a restart storm, from the local restarter's counts or Nomad's own telemetry.
+
+        Locally ``firedrill_restarts_total{service}`` (``scripts.local.restart_metrics``); on a
+        cluster Nomad's ``nomad.client.allocs.restart`` counter (client telemetry with
+        ``publish_allocation_metrics``), whose ``task`` is the service and whose own ``job`` label
+        Prometheus keeps as ``exported_job``. Restarts are counted as the counter's growth over the
+        window, where a series younger than the window counts from zero: Nomad creates an
+        allocation's series at its first restart, which ``increase()`` would not see. The window
+        outlasts the longest back-off between two starts, so a storm at its slowest still fires
+        once and stays firing instead of flapping.
+        """
+        limit = self.t.crash_loop_restarts
+        window = crash_loop_window_s(self.p)
+        victim = sc.first_service(Protocol.HTTP)
+        tasks = "|".join(catalog.service_names())
+
+        def growth(selector: str) -> str:
+            return f"clamp_min(\n    {selector}\n    - ({selector} offset {duration(window)} or {selector} * 0), 0)"
+
+        local = 'firedrill_restarts_total{job="restarter"}'
+        nomad = f'nomad_client_allocs_restart{{job="nomad-client",task=~"{tasks}"}}'
+        local_series = Series(
+            f'firedrill_restarts_total{{job="restarter",instance="127.0.0.1:8211",service="{victim}"}}',
+            counter(0),
+            counter(1 / self.i),  # one failed start per scrape
+        )
+        nomad_series = Series(
+            f'nomad_client_allocs_restart{{job="nomad-client",instance="client-1:4646",node="client-1",'
+            f'exported_job="{victim}",task_group="{victim}",task="{victim}",alloc_id="a1",namespace="default"}}',
+            counter(0),
+            counter(1 / self.i),
+        )
+        blip = Series(local_series.selector, gauge(0), gauge(limit))
+        return self.alert(
+            "CrashLooping",
+            dashboard=PLATFORM_UID,
+            expr=(
+                f"(\n  sum by (service) ({growth(local)})\n"
+                f'  or\n  sum by (service) (label_replace({growth(nomad)}, "service", "$1", "task", "(.+)"))\n'
+                f") >= {limit}"
+            ),
+            for_s=self.p.for_urgent_s,
+            severity=Severity.WARNING,
+            summary="{{ $labels.service }} is crash-looping",
+            description=(
+                "{{ $labels.service }} failed and was started again at least "
+                f"{limit} times within {duration(window)} (the local restarter's firedrill_restarts_total, or "
+                "Nomad's nomad_client_allocs_restart): it dies at start-up or soon after. One alert for the "
+                "whole storm; ServiceDown fires beside it when no other instance serves."
+            ),
+            scenarios=(
+                Scenario(
+                    "local-restarter",
+                    (local_series,),
+                    {"service": victim},
+                    detect_s=3 * self.i,
+                    clear_s=window + self.i,
+                ),
+                Scenario(
+                    "nomad-task-restarts",
+                    (nomad_series,),
+                    {"service": victim},
+                    detect_s=3 * self.i,
+                    clear_s=window + self.i,
+                ),
+            ),
+            blip=Scenario("blip", (blip,), {"service": victim}, detect_s=self.i, clear_s=self.i),
+        )
+
     def burn_alerts(self) -> list[Alert]:
         out = []
         for objective in slo_mod.slos():
@@ -344,7 +414,7 @@ class AlertBuilder:
             for w in (pair.long_s, pair.short_s)
         )
         page = burn is slo_mod.PAGE
-        for_s = self.p.for_page_burn_s if page else self.p.for_symptom_s
+        for_s = self.p.for_urgent_s if page else self.p.for_symptom_s
         windows = ", ".join(
             f"{pair.factor}x over {duration(slo_mod.scaled(self.p, pair.long_s))} and "
             f"{duration(slo_mod.scaled(self.p, pair.short_s))}"
@@ -373,6 +443,11 @@ class AlertBuilder:
         )
 
 
+def crash_loop_window_s(profile: TimingProfile) -> int:
+    """How far back CrashLooping counts restarts: the longest back-off between two starts, plus a rate window."""
+    return profile.restart_max_delay_s + profile.rate_window_s
+
+
 def certificate_expiry_limit_s(profile: TimingProfile) -> int:
     """Renewal is due at cert_renew_fraction of the lifetime; CertificateExpiringSoon fires when half
     the time left after that point has gone too, i.e. renewal has been failing for a while."""
@@ -390,6 +465,7 @@ def alerts(profile: TimingProfile, thresholds: Thresholds = THRESHOLDS, links: L
         b.incident_receiver,
         b.vault_unreachable,
         b.certificate_expiring,
+        b.crash_looping,
     )
     return (*(make() for make in makers), *b.burn_alerts())
 

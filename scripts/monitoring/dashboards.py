@@ -18,6 +18,7 @@ from . import slo as slo_mod
 from .alerts import ALERTING_UID, OVERVIEW_UID, PLATFORM_UID, SLO_UID, certificate_expiry_limit_s
 from .dashboard_alerting import alerting
 from .dashboard_cluster import cluster
+from .dashboard_deployments import deployment_annotations, deployment_panels
 from .dashboard_links import header_runbooks, runbooks
 from .files import REPO
 from .grafana_kit import (
@@ -47,7 +48,8 @@ def overview() -> Board:
     return board(
         OVERVIEW_UID,
         "Firedrill — services overview (RED)",
-        "Rate, errors and duration of every service, plus process resources. Red lines are the alert thresholds.",
+        "Rate, errors and duration of every service, plus process resources. Red lines are the alert thresholds. "
+        "The last row follows canary rollouts; their promotions and rollbacks are annotations.",
         (
             Core(
                 stat_panel(
@@ -163,8 +165,10 @@ def overview() -> Board:
                     links=runbooks("MemoryGrowth"),
                 )
             ),
+            *deployment_panels(),
         ),
         links=header_runbooks(OVERVIEW_UID),
+        annotations=deployment_annotations(),
     )
 
 

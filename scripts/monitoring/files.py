@@ -12,7 +12,7 @@ from services.common.profiles import PROFILES, TimingProfile
 from services.common.tls import service_dns_name
 
 from .alertmanager_config import ReceiverSecrets, render_alertmanager_config
-from .prometheus_config import render_prometheus_config
+from .prometheus_config import ROLLOUT_TARGETS, render_prometheus_config
 from .rule_tests import promtool_test_documents
 from .rules import rule_documents
 from .settings import LINKS, Links
@@ -116,6 +116,7 @@ def write_local_config(
     targets_dir = prom_dir / "targets"
     am_dir = state_dir / "alertmanager"
     targets_dir.mkdir(parents=True, exist_ok=True)
+    (prom_dir / ROLLOUT_TARGETS).mkdir(parents=True, exist_ok=True)  # watched by the canary-rollout job
     links = links or Links.from_env(f"http://127.0.0.1:{catalog.port(catalog.infra('grafana').port)}")
     secrets = secrets if secrets is not None else ReceiverSecrets.from_env(am_dir / "secrets")
 

@@ -235,8 +235,10 @@ class PrometheusAnnotation(model.AnnotationQuery):
     which the Prometheus datasource reads from the annotation itself to label each event.
     """
 
-    def __init__(self, name: str, expr: str, *, title_format: str, text_format: str, tag_keys: str) -> None:
-        super().__init__(name=name, datasource=PROMETHEUS, enable=True, icon_color=RED, expr=expr)
+    def __init__(
+        self, name: str, expr: str, *, title_format: str, text_format: str, tag_keys: str, color: str = RED
+    ) -> None:
+        super().__init__(name=name, datasource=PROMETHEUS, enable=True, icon_color=color, expr=expr)
         self.title_format = title_format
         self.text_format = text_format
         self.tag_keys = tag_keys
@@ -257,6 +259,17 @@ class _Built(cogbuilder.Builder[model.AnnotationQuery]):
 
     def build(self) -> model.AnnotationQuery:
         return self.annotation
+
+
+def prometheus_annotation(
+    name: str, expr: str, *, title_format: str, text_format: str, tag_keys: str, color: str
+) -> cogbuilder.Builder[model.AnnotationQuery]:
+    """Every point where ``expr`` has a value is an event on the dashboard's time series."""
+    return _Built(
+        PrometheusAnnotation(
+            name, expr, title_format=title_format, text_format=text_format, tag_keys=tag_keys, color=color
+        )
+    )
 
 
 def firing_alerts(selector: str = "") -> cogbuilder.Builder[model.AnnotationQuery]:
@@ -338,6 +351,7 @@ def board(
     links: Sequence[dash.DashboardLink] = (),
     service_filter: bool = True,
     live: bool = True,
+    annotations: Sequence[cogbuilder.Builder[model.AnnotationQuery]] = (),
 ) -> Board:
     """A dashboard: panels laid out left to right in the order given, ids from 1.
 
@@ -364,6 +378,8 @@ def board(
             .keep_time(True)
         )
     )
+    for annotation in annotations:
+        builder = builder.annotation(annotation)
     for extra in links:
         builder = builder.link(extra)
     if service_filter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Literal
 
 from services.common import catalog
@@ -61,7 +62,24 @@ def _file_jobs(
         {"job_name": "prometheus", "static_configs": [{"targets": [prometheus]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": [alertmanager]}]},
         *agent,
+        rollout_job(profile, targets_dir),
     ]
+
+
+# A canary rollout's CLI registers its /metrics here for as long as it runs (scripts/canary/metrics_endpoint.py).
+ROLLOUT_JOB = "canary-rollout"
+ROLLOUT_TARGETS = "rollout-targets"
+
+
+def rollout_job(profile: TimingProfile, targets_dir: str) -> dict[str, Any]:
+    """The rollout's own metrics, from a folder beside the services' targets (file discovery)."""
+    folder = posixpath.join(posixpath.dirname(targets_dir), ROLLOUT_TARGETS)
+    return {
+        "job_name": ROLLOUT_JOB,
+        "file_sd_configs": [
+            {"files": [f"{folder}/*.json"], "refresh_interval": duration(max(5, profile.scrape_interval_s))}
+        ],
+    }
 
 
 def _consul_sd(server: str, services: list[str]) -> dict[str, Any]:

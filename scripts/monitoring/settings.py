@@ -23,6 +23,8 @@ class Thresholds:
     latency_p95_s: float = 0.5
     cpu_cores: float = 0.9
     memory_limit_bytes: int = 512 * 1024 * 1024
+    # Restarts of one service within the crash-loop window that make a storm (CrashLooping).
+    crash_loop_restarts: int = 3
 
 
 @dataclass(frozen=True, slots=True)

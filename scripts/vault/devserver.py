@@ -14,28 +14,27 @@ throwaway CA, certificate and key into ``<folder>/tls/``; clients trust ``ca_fil
 
 from __future__ import annotations
 
+# The wrapper runs as long as OpenBao does, so what it imports stays resident (issue 16: memory
+# footprint): ssl, urllib, asyncio (through the waiting helpers) and the spawning helpers are
+# used only by ``DevServer`` and ``wait_ready``, for tests and benches, and imported there.
 import argparse
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
-import tempfile
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
-from scripts.ports import free_port
-from scripts.processes import Spawned, python_module, spawn
 from scripts.vault.private_file import write_private
-from services.common.waiting import wait_until
+
+if TYPE_CHECKING:
+    from scripts.processes import Spawned
 
 _BANNER_SECRET = re.compile(r"^(\s*(?:Root Token|Unseal Key)\s*:\s*).+$")
 REDACTED = "<redacted>"
@@ -54,7 +53,8 @@ def ensure_token_file(path: Path) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    write_private(path, secrets.token_hex(16).encode())
+    # os.urandom is what the secrets module draws from; importing it would load OpenSSL's hashes.
+    write_private(path, os.urandom(16).hex().encode())
 
 
 def redact(line: str, token: str) -> str:
@@ -99,6 +99,10 @@ def run(token_file: Path, listen: str, tls_dir: Path | None = None) -> int:
 
 
 def _answers_healthy(addr: str, ca_file: Path | None) -> bool:
+    import ssl
+    import urllib.error
+    import urllib.request
+
     try:
         context = None
         if ca_file is not None:
@@ -113,6 +117,8 @@ def _answers_healthy(addr: str, ca_file: Path | None) -> bool:
 
 def wait_ready(addr: str, timeout_s: float = 15.0, ca_file: Path | None = None) -> None:
     """Until /v1/sys/health answers 200 (over HTTPS verified against ``ca_file`` when given)."""
+    from services.common.waiting import wait_until
+
     wait_until(
         lambda: _answers_healthy(addr, ca_file), timeout_s=timeout_s, interval_s=0.05, what=f"OpenBao at {addr} ready"
     )
@@ -122,6 +128,10 @@ class DevServer:
     """An OpenBao dev server on a free loopback port, run through this module's redacting wrapper."""
 
     def __init__(self, folder: Path | None = None, port: int | None = None, *, tls: bool = False) -> None:
+        import tempfile
+
+        from scripts.ports import free_port
+
         self._own_folder = folder is None
         self.folder = Path(tempfile.mkdtemp(prefix="fd-bao-")) if folder is None else folder
         self.port = port or free_port()
@@ -143,6 +153,8 @@ class DevServer:
         return self.tls_dir / "vault-ca.pem" if self.tls else None
 
     def start(self, timeout_s: float = 15.0) -> DevServer:
+        from scripts.processes import python_module, spawn
+
         ensure_token_file(self.token_file)
         args = python_module(
             "scripts.vault.devserver", "--token-file", str(self.token_file), "--listen", f"127.0.0.1:{self.port}"

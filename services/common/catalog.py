@@ -238,6 +238,7 @@ INFRA: tuple[InfraSpec, ...] = (
     InfraSpec("alertmanager", 9093, "/-/ready", "alert routing"),
     InfraSpec("openbao", 8200, "/v1/sys/health", "Vault-API secrets (plays Vault locally)"),
     InfraSpec("vault-agent", 8210, "/health", "renders certificates and keys to files (local platform)"),
+    InfraSpec("restarter", 8211, "/metrics", "restarts failed programs, counts restarts (local platform)"),
     InfraSpec("grafana", 3000, "/api/health", "dashboards", optional_locally=True),
     InfraSpec("jaeger", 16686, "/", "trace UI", optional_locally=True),
     InfraSpec("otel-collector", 4317, "/", "OTLP receiver in front of Jaeger", optional_locally=True),

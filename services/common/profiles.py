@@ -23,8 +23,9 @@ class TimingProfile:
     # once down_after_failed_scrapes health scrapes in a row failed (see for_service_down_s).
     health_scrape_interval_s: int
     down_after_failed_scrapes: int
-    # `for:` of the other alerts, by how urgent the signal is.
-    for_page_burn_s: int
+    # `for:` of the other alerts, by how urgent the signal is: urgent (the fast-burn page, a crash
+    # loop), symptoms, capacity.
+    for_urgent_s: int
     for_symptom_s: int
     for_capacity_s: int
     # Windows for rates in rules (must hold several scrapes).
@@ -70,7 +71,7 @@ DRILL = TimingProfile(
     scrape_timeout_s=1,
     health_scrape_interval_s=1,
     down_after_failed_scrapes=4,
-    for_page_burn_s=3,
+    for_urgent_s=3,
     for_symptom_s=10,
     for_capacity_s=30,
     rate_window_s=15,
@@ -98,7 +99,7 @@ PRODUCTION = TimingProfile(
     # 5 s group_wait; a restart shorter than 10 s never pages. Metrics stay at 15 s.
     health_scrape_interval_s=5,
     down_after_failed_scrapes=3,
-    for_page_burn_s=60,
+    for_urgent_s=60,
     for_symptom_s=120,
     for_capacity_s=600,
     rate_window_s=300,

@@ -7,7 +7,6 @@ Domain errors become HTTP statuses in the shared error middleware (``services.co
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -74,10 +73,9 @@ def create_http_app(
     tracer_provider: TracerProvider | None,
     registry: CollectorRegistry,
 ) -> web.Application:
-    # The front has always been built without starts_traces: it continues traces that arrive
-    # sampled and starts none of its own. Kept so; whether it should start them is a separate change.
-    front = replace(service, starts_traces=False)
-    app = create_base_app(front, tracer_provider=tracer_provider, registry=registry)
+    # An edge like hello: it starts traces for FIREDRILL_TRACE_RATIO of new requests (the catalog
+    # tier sets starts_traces), so the gateway's fan-out to metadata, rating and auth is traced too.
+    app = create_base_app(service, tracer_provider=tracer_provider, registry=registry)
     app[CONTROLLER_KEY] = controller
     app[AUTH_KEY] = authenticator
     app[LIMITS_KEY] = limits

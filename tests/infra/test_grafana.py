@@ -215,9 +215,27 @@ def test_dashboards_link_to_each_other():
 
 def test_firing_alerts_are_annotated():
     for uid, board in committed().items():
-        (annotation,) = board["annotations"]["list"]
+        annotation = board["annotations"]["list"][0]
         assert annotation["expr"].startswith('ALERTS{alertstate="firing"'), uid
         assert annotation["titleFormat"] == "{{alertname}}"
+
+
+def test_canary_promotions_and_rollbacks_are_annotated_on_the_overview():
+    annotations = {a["name"]: a for a in committed()[OVERVIEW_UID]["annotations"]["list"][1:]}
+    assert set(annotations) == {"canary decisions", "canary rollouts"}
+    assert 'decision=~"promote|rollback"' in annotations["canary decisions"]["expr"]
+    assert metric_names(annotations["canary decisions"]["expr"]) == {"canary_decisions_total"}
+    assert metric_names(annotations["canary rollouts"]["expr"]) == {"canary_rollouts_total"}
+
+
+def test_the_rollout_status_stat_names_every_status_the_rollout_exports():
+    from scripts.canary.metrics_observer import STATUSES
+    from scripts.monitoring.dashboard_deployments import STATUS_CODES
+
+    assert [status for status, _, _ in STATUS_CODES] == list(STATUSES)
+    (stat,) = [p for p in panels(committed()[OVERVIEW_UID]) if p["title"] == "Rollout status"]
+    texts = {r["text"] for m in stat["fieldConfig"]["defaults"]["mappings"] for r in _results(m)}
+    assert {"PROGRESSING", "HOLDING", "ROLLING BACK", "PROMOTED", "ROLLED BACK", "no rollout"} <= texts
 
 
 def test_alert_dashboard_links_point_at_generated_dashboards():

@@ -38,8 +38,9 @@ pytestmark = pytest.mark.infra
 
 JOBS = {name: read_job(path) for name, path in job_files().items()}
 # Not Nomad jobs: Vault runs on the servers, and on Nomad the client's template runner renders
-# secrets (the vault-agent component is the local platform's renderer).
-INFRA_SERVICES = {i.name for i in catalog.INFRA} - {"openbao", "vault-agent"}
+# secrets (the vault-agent component is the local platform's renderer); Nomad restarts tasks itself
+# (the restarter is the local platform's).
+INFRA_SERVICES = {i.name for i in catalog.INFRA} - {"openbao", "vault-agent", "restarter"}
 IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 # Addresses that are not hosts: loopback (inside a task), the bind-all address and SAN literals.
 ALLOWED_IPS = {"127.0.0.1", "0.0.0.0"}

@@ -15,6 +15,8 @@ import urllib.request
 
 import pytest
 
+from scripts.canary.contract import CheckResult, Decision, StepContext, Verdict
+from scripts.canary.metrics_endpoint import exported_rollout, rollout_targets_dir
 from scripts.monitoring.dashboards import dashboards
 from scripts.monitoring.promql_names import metric_names
 from scripts.promql import Prometheus, PrometheusError
@@ -62,7 +64,8 @@ def is_known(prometheus: Prometheus, families: set[str], name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def with_traffic(local_platform):
-    """Some requests through hello -> response, so the RED panels have something to show."""
+    """Some requests through hello -> response, so the RED panels have something to show, and a
+    canary rollout's metrics (they exist only while a rollout runs) for the Deployments panels."""
     url = local_platform.url("hello", "/hello")
 
     def answered() -> bool:
@@ -74,7 +77,13 @@ def with_traffic(local_platform):
 
     for _ in range(20):
         wait_until(answered, timeout_s=30, what=f"{url} answers")
-    return local_platform
+    targets = rollout_targets_dir(local_platform.state_dir)
+    with exported_rollout("response", targets, final_scrape_timeout_s=10, progress=print) as rollout:
+        step = StepContext("response", "v1", "v2", "canary", 0, 1, 20)
+        rollout.step_started(step)
+        check = CheckResult("error-ratio", True, 0.0, 0.0, 0.05, "error-ratio: canary 0.00% within limit 5.00%")
+        rollout.step_decided(step, Verdict(Decision.PROMOTE, (check,), "all 1 checks passed"))
+        yield local_platform
 
 
 @pytest.mark.parametrize(("uid", "title", "expr", "core", "live"), QUERIES)

@@ -45,10 +45,16 @@ def test_every_activity_names_a_function_that_takes_its_arguments(name: str) -> 
 def test_every_drill_repairs_what_it_breaks_in_its_rollbacks(name: str) -> None:
     experiment = catalogue.load(name).experiment
     assert experiment["runtime"]["rollbacks"]["strategy"] == "always"
-    breaking = {a["provider"]["func"] for a in experiment["method"]} & {"stop_service", "inject_fault"}
+    repair_of = {
+        "stop_service": "start_service",
+        "inject_fault": "clear_fault",
+        "break_startup": "restore_startup",
+        "partition": "heal_partition",
+    }
+    breaking = {a["provider"]["func"] for a in experiment["method"]} & set(repair_of)
     repairs = {a["provider"]["func"] for a in experiment["rollbacks"]}
     assert breaking
-    assert {"stop_service": "start_service", "inject_fault": "clear_fault"}[breaking.pop()] in repairs
+    assert repair_of[breaking.pop()] in repairs
     assert "stop_traffic" in repairs
     assert experiment["steady-state-hypothesis"]["probes"]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from scripts.local.programs import ProgramSpec, StateLayout
 from scripts.local.reasons import explaining_line, reason, tail_lines
+from scripts.local.restart_metrics import RestartMetrics, write_target
 from scripts.local.restarter import EVENTS, Backoff, listen, start_if_still_failed
 from scripts.local.supervisor import RESTARTER, render_config
+from services.common import catalog
 from services.common.profiles import DRILL, PRODUCTION, duration
 from tests.unit.helpers import Clock
 
@@ -148,3 +151,50 @@ def test_tail_lines_reads_only_the_end_of_a_large_log(tmp_path: Path) -> None:
     assert lines[-1] == "line 99999"
     assert all(line.startswith("line ") for line in lines)  # no partial first line
     assert len(lines) < 100
+
+
+class UnstartedTimer:
+    """A start the restarter schedules; never run here (the test looks at the counts only)."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        self.daemon = False
+
+    def start(self) -> None:
+        return None
+
+
+def test_every_failed_run_followed_by_a_start_is_counted_once(monkeypatch: Any) -> None:
+    monkeypatch.setattr("scripts.local.restarter.threading.Timer", UnstartedTimer)
+    stdin = io.StringIO(
+        _event("PROCESS_STATE_RUNNING", "hello", "from_state:STARTING pid:10")
+        + _event("PROCESS_STATE_RUNNING", "response", "from_state:STARTING pid:11")
+        # response dies at start-up: supervisord's quick retries, then FATAL (which follows the last BACKOFF)
+        + _event("PROCESS_STATE_BACKOFF", "response", "from_state:STARTING")
+        + _event("PROCESS_STATE_BACKOFF", "response", "from_state:STARTING")
+        + _event("PROCESS_STATE_FATAL", "response", "from_state:BACKOFF")
+        + _event("PROCESS_STATE_EXITED", "auth", "from_state:RUNNING expected:0 pid:12")  # a crash
+        + _event("PROCESS_STATE_EXITED", "hello", "from_state:STOPPING expected:1 pid:10")  # an operator's stop
+    )
+    metrics = RestartMetrics()
+    listen(Backoff(1, 30), FakeRpc("FATAL"), stdin, io.StringIO(), metrics=metrics)
+    assert (metrics.count("response"), metrics.count("auth"), metrics.count("hello")) == (2, 1, 0)
+    # A program seen running exports its series from 0, so a window over it has a start.
+    assert metrics.registry.get_sample_value("firedrill_restarts_total", {"service": "hello"}) == 0
+
+
+def test_the_counts_are_served_and_announced_to_prometheus(tmp_path: Path) -> None:
+    metrics = RestartMetrics()
+    metrics.restarted("response")
+    port = metrics.serve(0)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    assert 'firedrill_restarts_total{service="response"} 1.0' in text
+    target = write_target(tmp_path / "targets", f"127.0.0.1:{port}")
+    assert json.loads(target.read_text()) == [{"targets": [f"127.0.0.1:{port}"], "labels": {"job": "restarter"}}]
+    assert [p.name for p in target.parent.iterdir()] == ["restarter.json"]  # no temporary file left behind
+
+
+def test_supervisord_runs_the_restarter_with_its_metrics_port_and_target_folder(tmp_path: Path) -> None:
+    text = render_config(StateLayout(tmp_path), [], DRILL)
+    port = catalog.port(catalog.infra(RESTARTER).port)
+    assert f"--metrics-port {port} --targets-dir {tmp_path / 'prometheus' / 'targets'}" in text

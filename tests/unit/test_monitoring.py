@@ -51,7 +51,7 @@ def test_expected_alert_set():
     assert set(alert_names(DRILL)) == {
         "ServiceDown", "HighErrorRatio", "HighLatencyP95", "MemoryGrowth", "CpuSaturation",
         "IncidentReceiverUnreachable", "ErrorBudgetBurnPage", "ErrorBudgetBurnTicket", "VaultUnreachable",
-        "CertificateExpiringSoon",
+        "CertificateExpiringSoon", "CrashLooping",
     }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ one step per poll, so the deploy tool's following, promotion and failure reporti
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import json
 import threading
@@ -61,6 +62,7 @@ class FakeNomad:
         r.add_get("/v1/job/{id}/allocations", self.job_allocs)
         r.add_get("/v1/job/{id}/versions", self.get_versions)
         r.add_post("/v1/job/{id}/scale", self.scale)
+        r.add_post("/v1/job/{id}/revert", self.revert)
         r.add_get("/v1/deployment/allocations/{id}", self.deployment_allocs)
         r.add_post("/v1/deployment/promote/{id}", self.promote)
         r.add_post("/v1/client/allocation/{id}/restart", self.alloc_restart)
@@ -78,8 +80,16 @@ class FakeNomad:
         self.parsed_variables[name] = body.get("Variables", "")
         groups = []
         for group in job_body.get("group", []):
-            for glabel in group:
-                groups.append({"Name": glabel.strip('"'), "Count": 1, "Update": {"Canary": 1}})
+            for glabel, gbody in group.items():
+                tasks = [
+                    {
+                        "Name": tlabel.strip('"'),
+                        "Env": {k: str(v).strip('"') for e in tbody.get("env", []) for k, v in e.items()},
+                    }
+                    for task in gbody.get("task", [])
+                    for tlabel, tbody in task.items()
+                ]
+                groups.append({"Name": glabel.strip('"'), "Count": 1, "Update": {"Canary": 1}, "Tasks": tasks})
         return web.json_response({"ID": name, "Name": name, "Type": "service", "TaskGroups": groups})
 
     async def get_job(self, request: web.Request) -> web.Response:
@@ -120,7 +130,7 @@ class FakeNomad:
         job["Status"] = "running"
         job.setdefault("Stop", False)
         self.jobs[job_id] = job
-        self.versions.setdefault(job_id, []).insert(0, {**job, "TaskGroups": [dict(tg) for tg in job["TaskGroups"]]})
+        self.versions.setdefault(job_id, []).insert(0, copy.deepcopy(job))
         canary = self.behaviour.get(job_id) == "canary"
         self.deployments[job_id] = {
             "ID": str(uuid.uuid4()),
@@ -169,6 +179,21 @@ class FakeNomad:
                 tg["Count"] = body["Count"]
         self._store(job)
         return web.json_response({"EvalID": str(uuid.uuid4())})
+
+    async def revert(self, request: web.Request) -> web.Response:
+        """Nomad's revert: the chosen version again, as a new version (check-and-set on the current one)."""
+        job_id = request.match_info["id"]
+        body = await request.json()
+        if body["JobID"] != job_id:
+            return web.Response(status=400, text="Job ID does not match")
+        current = self.jobs[job_id]["Version"]
+        if body.get("EnforcePriorVersion") is not None and body["EnforcePriorVersion"] != current:
+            return web.Response(status=400, text=f"enforcing version {body['EnforcePriorVersion']} failed")
+        if body["JobVersion"] == current:
+            return web.Response(status=400, text="can't revert to current version")
+        [old] = [v for v in self.versions[job_id] if v["Version"] == body["JobVersion"]]
+        self._store(copy.deepcopy(old))
+        return web.json_response({"EvalID": str(uuid.uuid4()), "JobModifyIndex": 11})
 
     async def summary(self, request: web.Request) -> web.Response:
         job = self.jobs[request.match_info["id"]]
@@ -582,3 +607,62 @@ def test_endpoints_need_consul(platform: tuple[FakeNomad, NomadPlatform]) -> Non
 def test_var_file_encoding_escapes_hcl_templates() -> None:
     text = encode_var_file({"files": {"a.yml": 'x: "${y}" %{z}\n'}})
     assert text == 'files = {"a.yml" = "x: \\"$${y}\\" %%{z}\\n"}\n'
+
+
+# --- drill faults: start-up (crash loop) and partition -------------------------------------------------
+
+
+def _env(fake: FakeNomad, job: str, task: str) -> dict[str, str]:
+    [found] = [t for tg in fake.jobs[job]["TaskGroups"] for t in tg["Tasks"] if t["Name"] == task]
+    return dict(found["Env"])
+
+
+def test_break_startup_registers_a_version_with_the_fault_and_restore_reverts_it(
+    platform: tuple[FakeNomad, NomadPlatform],
+) -> None:
+    from scripts.deploy_target.startup_fault import VALUE, VARIABLE
+
+    fake, nomad_platform = platform
+    before = fake.jobs["movie"]["Version"]
+    assert _env(fake, "movie", "rating")[VARIABLE] == "${var.log_level}"
+    nomad_platform.break_startup("rating")
+    assert fake.jobs["movie"]["Version"] == before + 1
+    assert _env(fake, "movie", "rating")[VARIABLE] == VALUE
+    assert _env(fake, "movie", "metadata")[VARIABLE] != VALUE  # only the broken service's task
+    nomad_platform.break_startup("rating")  # idempotent: no second broken version
+    assert fake.jobs["movie"]["Version"] == before + 1
+
+    nomad_platform.restore_startup("rating")
+    assert "POST /v1/job/movie/revert" in fake.calls
+    assert fake.jobs["movie"]["Version"] == before + 2  # a revert is a new version, as Nomad makes it
+    assert _env(fake, "movie", "rating")[VARIABLE] != VALUE
+    nomad_platform.restore_startup("rating")  # nothing left to revert: no call
+    assert fake.calls.count("POST /v1/job/movie/revert") == 1
+
+
+def test_restore_after_nomads_own_auto_revert_changes_nothing(platform: tuple[FakeNomad, NomadPlatform]) -> None:
+    fake, nomad_platform = platform
+    nomad_platform.break_startup("hello")
+    broken = fake.jobs["hello"]["Version"]
+    # auto_revert: the failed deployment went back to the previous version by itself.
+    fake._store(copy.deepcopy(next(v for v in fake.versions["hello"] if v["Version"] == broken - 1)))
+    nomad_platform.restore_startup("hello")
+    assert "POST /v1/job/hello/revert" not in fake.calls
+
+
+def test_the_start_up_fault_only_breaks_firedrill_services(platform: tuple[FakeNomad, NomadPlatform]) -> None:
+    _fake, nomad_platform = platform
+    with pytest.raises(PlatformError, match="not a Firedrill service"):
+        nomad_platform.break_startup("prometheus")
+
+
+def test_the_partition_drill_is_refused_on_nomad_with_its_reason(platform: tuple[FakeNomad, NomadPlatform]) -> None:
+    fake, nomad_platform = platform
+    reason = nomad_platform.partition_refusal("hello", "response")
+    assert reason is not None
+    assert "run the partition drill on the local platform" in reason
+    calls = len(fake.calls)
+    with pytest.raises(PlatformError, match="cannot partition hello from response on Nomad"):
+        nomad_platform.partition("hello", "response")
+    nomad_platform.heal_partition("hello", "response")
+    assert len(fake.calls) == calls  # nothing asked of the cluster

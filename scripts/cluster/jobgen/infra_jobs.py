@@ -143,7 +143,7 @@ def prometheus_group() -> Block:
                 attrs={"volume": "cluster-ca", "destination": CLUSTER_CA_DIR, "read_only": True},
             ),
             verbatim_files("prometheus_files", "local/prometheus/${template.key}", "signal"),
-            pieces.resources(500, 1024),
+            *pieces.go_task_memory(500, 1024),
         ],
     )
     task.items.insert(
@@ -219,7 +219,7 @@ def alertmanager_group() -> Block:
             verbatim_files(
                 "alertmanager_files", "local/alertmanager/${template.key}", "signal", 'path != "alertmanager.yml"'
             ),
-            pieces.resources(200, 256),
+            *pieces.go_task_memory(200, 256),
         ],
     )
     return block(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from scripts.local.memory_limits import cluster_environment
 from scripts.vault.identity_requests import PkiRequest
 from services.common.profiles import PRODUCTION, duration
 
@@ -281,6 +282,11 @@ def tls_templates(issue: str, owner: tuple[str, str]) -> list[Item]:
 
 def resources(cpu: int, memory: int) -> Block:
     return block("resources", attrs={"cpu": cpu, "memory": memory})
+
+
+def go_task_memory(cpu: int, memory: int) -> list[Block]:
+    """A Go program's resources and the GOMEMLIMIT that keeps its heap under them (``memory_limits``)."""
+    return [block("env", attrs=dict(cluster_environment(memory))), resources(cpu, memory)]
 
 
 def job_meta(extra: Mapping[str, Value] | None = None) -> Block:

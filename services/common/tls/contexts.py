@@ -7,8 +7,8 @@ import ssl
 from dataclasses import dataclass
 
 from services.common.config import TlsFiles
+from services.common.tls.certificate_facts import certificate_facts
 from services.common.tls.files import Signature, TlsError, read_all, signature
-from services.common.tls.identity import cert_identities, first_certificate
 
 _LOAD_ATTEMPTS = 3
 
@@ -43,7 +43,7 @@ def build_context(files: TlsFiles, *, server: bool) -> tuple[ssl.SSLContext, Sna
             context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
             if read_all(files) != before:
                 raise TlsError("files changed while loading")
-            cert = first_certificate(before[0])
+            facts = certificate_facts(before[0])
         except (OSError, ssl.SSLError, ValueError, TlsError) as exc:
             last_error = exc
             continue
@@ -52,9 +52,9 @@ def build_context(files: TlsFiles, *, server: bool) -> tuple[ssl.SSLContext, Sna
             cert_pem=before[0],
             key_pem=before[1],
             ca_pem=before[2],
-            not_after=cert.not_valid_after_utc.timestamp(),
-            serial=cert.serial_number,
-            identities=cert_identities(cert),
+            not_after=facts.not_after,
+            serial=facts.serial,
+            identities=facts.identities,
         )
     raise TlsError(f"cannot load TLS files (cert {files.cert}): {last_error}")
 

@@ -1,14 +1,19 @@
-"""The names a certificate speaks for, read from the certificate itself or from a verified peer."""
+"""The names a certificate speaks for, read from the certificate itself or from a verified peer.
+
+cryptography is imported only where a certificate object is parsed (tools and tests): services
+read their own certificate's facts with ``certificate_facts`` and their peers' from the ``ssl``
+module, so the ones that verify no tokens never load it (about 10 MB resident each).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from services.common.tls.files import TlsError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CONSUL_SUFFIX = ".service.consul"
 
@@ -19,6 +24,8 @@ def service_dns_name(service: str) -> str:
 
 
 def first_certificate(pem: bytes) -> x509.Certificate:
+    from cryptography import x509
+
     certs = x509.load_pem_x509_certificates(pem)
     if not certs:
         raise TlsError("no PEM certificate found")
@@ -27,6 +34,9 @@ def first_certificate(pem: bytes) -> x509.Certificate:
 
 def cert_identities(cert: x509.Certificate) -> frozenset[str]:
     """The names a certificate speaks for: its CN and DNS SANs."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     names = {str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)}
     with contextlib.suppress(x509.ExtensionNotFound):
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
