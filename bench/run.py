@@ -25,6 +25,7 @@ FULL: tuple[tuple[str, list[str]], ...] = (
     ("drills_bench", ["--drills", "5", "--soak-minutes", "10", "--restarts", "3"]),
     ("drill_scorecard", ["--runs", "3"]),
     ("canary_bench", ["--bad-runs", "3", "--good-runs", "5"]),
+    ("production_detection", ["--drills", "5", "--soak-minutes", "30", "--restarts", "12"]),
 )
 QUICK: tuple[tuple[str, list[str]], ...] = (
     ("http_overhead", ["--duration", "5", "--rounds", "1"]),
@@ -37,6 +38,7 @@ QUICK: tuple[tuple[str, list[str]], ...] = (
     ("drills_bench", ["--drills", "2", "--soak-minutes", "2", "--restarts", "2"]),
     ("drill_scorecard", ["--runs", "1"]),
     ("canary_bench", ["--bad-runs", "1", "--good-runs", "1"]),
+    ("production_detection", ["--quick"]),
 )
 
 
@@ -44,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="shorter runs (about 10 minutes instead of 45)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (about 15 minutes instead of 90)")
     parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
     args = parser.parse_args(argv)
     failed = []

@@ -12,6 +12,10 @@ for the same service too; every alert may still open at most one incident (a sto
 
 ``{service}`` in a label stands for the service the drill breaks (``--service``). An alert that
 fires and is neither expected nor tolerated is a false alert and fails the drill.
+
+``inhibited_alerts`` are symptoms Alertmanager must hold back (an inhibit rule, while their cause
+fires): Prometheus still shows them firing, and they pass when Alertmanager never held them as
+active, i.e. never notified anyone (scripts.drills.inhibition); one that did notify is a false alert.
 """
 
 from __future__ import annotations
@@ -49,9 +53,13 @@ class DrillSpec:
     incident_alert: str | None = None
     # Drills that deploy a version (scripts.canary): "promoted" or "rolled_back".
     expected_rollout: str | None = None
+    inhibited_alerts: tuple[str, ...] = ()  # may fire in Prometheus; Alertmanager must not notify them
 
     def expected_for(self, service: str) -> list[str]:
         return [label.replace("{service}", service) for label in self.expected_alerts]
+
+    def inhibited_for(self, service: str) -> list[str]:
+        return [label.replace("{service}", service) for label in self.inhibited_alerts]
 
     def tolerated_for(self, service: str) -> list[str]:
         tolerated = [label.replace("{service}", service) for label in (*self.tolerated_alerts, *ALWAYS_TOLERATED)]
@@ -109,6 +117,7 @@ def load(name: str) -> DrillSpec:
         expected_trace_finding=_trace_finding(extension.get("expected_trace_finding")),
         incident_alert=extension.get("incident_alert"),
         expected_rollout=extension.get("expected_rollout"),
+        inhibited_alerts=tuple(extension.get("inhibited_alerts", ())),
     )
 
 
@@ -141,6 +150,11 @@ def describe(spec: DrillSpec, service: str) -> str:
         *(f"    - {_activity(a)}" for a in experiment.get("rollbacks", [])),
         f"  expected alerts: {', '.join(spec.expected_for(service)) or 'none (their absence is the expectation)'}",
         f"  tolerated alerts: {', '.join(spec.tolerated_for(service))}",
+        *(
+            [f"  inhibited (fire in Prometheus, never notify): {', '.join(spec.inhibited_for(service))}"]
+            if spec.inhibited_alerts
+            else []
+        ),
         f"  incident expected for {service}: {'yes' if spec.expects_incident else 'no'}"
         + (f" (of {spec.incident_alert})" if spec.incident_alert else ""),
         "  failed user requests allowed: "

@@ -17,8 +17,10 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from scripts.drills import timing
 from scripts.drills.recorder import RECORDER
 from scripts.promql import Prometheus
+from services.common.profiles import TimingProfile
 from services.common.waiting import wait_until
 
 POLL_S = 0.2
@@ -27,6 +29,11 @@ POLL_S = 0.2
 def _prometheus() -> Prometheus:
     _, endpoints = RECORDER.require()
     return Prometheus(endpoints.prometheus)
+
+
+def _profile() -> TimingProfile:
+    platform, _ = RECORDER.require()
+    return timing.platform_profile(platform)
 
 
 def incidents(service: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
@@ -74,8 +81,13 @@ def _is_firing(alertname: str, service: str) -> bool:
     return any(a.get("alertname") == alertname and a.get("service") == service for a in firing_alerts())
 
 
-def wait_for_alert(alertname: str, service: str, timeout_s: float = 90) -> float:
-    """Seconds from the fault (a stop, or a fault switched on) until Prometheus shows the alert firing."""
+def wait_for_alert(alertname: str, service: str, timeout_s: float | None = None) -> float:
+    """Seconds from the fault (a stop, or a fault switched on) until Prometheus shows the alert firing.
+
+    Without ``timeout_s`` the wait is derived from the platform's timing profile (scripts.drills.timing).
+    """
+    if timeout_s is None:
+        timeout_s = timing.alert_timeout_s(_profile(), alertname)
     wait_until(
         lambda: _is_firing(alertname, service),
         timeout_s=timeout_s,
@@ -106,12 +118,16 @@ def _recorded_since_the_fault(service: str, alertname: str | None = None) -> lis
     ]
 
 
-def wait_for_incident(service: str, timeout_s: float = 90, alertname: str | None = None) -> dict[str, Any]:
+def wait_for_incident(service: str, timeout_s: float | None = None, alertname: str | None = None) -> dict[str, Any]:
     """The incident recorded for the service (firing) since the fault, and when it appeared.
 
     ``alertname``: the incident of that alert only, when the fault also fires symptoms of its own
-    for the same service (the crash loop's ServiceDown beside CrashLooping).
+    for the same service (the crash loop's ServiceDown beside CrashLooping). Without ``timeout_s``
+    the wait is derived from the platform's timing profile: from the alert firing (wait for it
+    first), or from the fault when ``alertname`` is given.
     """
+    if timeout_s is None:
+        timeout_s = timing.incident_timeout_s(_profile(), alertname)
     found = wait_until(
         lambda: _recorded_since_the_fault(service, alertname),
         timeout_s=timeout_s,
@@ -123,8 +139,10 @@ def wait_for_incident(service: str, timeout_s: float = 90, alertname: str | None
     return found[0]
 
 
-def wait_for_resolution(alertname: str, service: str, timeout_s: float = 120) -> float:
+def wait_for_resolution(alertname: str, service: str, timeout_s: float | None = None) -> float:
     """Seconds from the repair (restart, fault off) until the alert stopped and the incident was resolved."""
+    if timeout_s is None:
+        timeout_s = timing.resolution_timeout_s(_profile(), alertname)
     wait_until(
         lambda: not _is_firing(alertname, service),
         timeout_s=timeout_s,

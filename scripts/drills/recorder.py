@@ -98,6 +98,7 @@ class Recorder:
 
     def _watch_alerts(self) -> None:
         """Poll the live alert state while the drill runs, so no alert that fires goes unseen."""
+        from scripts.drills.inhibition import alertmanager_states, remember
         from scripts.promql import Prometheus, PrometheusError
 
         _, endpoints = self.require()
@@ -108,6 +109,8 @@ class Recorder:
             while traffic is not None and traffic.thread.is_alive():
                 with contextlib.suppress(PrometheusError):
                     self.saw_alerts(prometheus.firing_alerts())
+                with contextlib.suppress(OSError, ValueError):
+                    remember(self.notes, alertmanager_states(endpoints.alertmanager), time.time())
                 time.sleep(0.5)
 
         threading.Thread(target=watch, name="drill-alert-watch", daemon=True).start()

@@ -11,6 +11,7 @@ from typing import Any
 from scripts.drills.canary_drill import rollout_facts
 from scripts.drills.catalogue import DrillSpec, alert_label, matches
 from scripts.drills.debug_findings import debug_finding_lines
+from scripts.drills.inhibition import split_inhibited
 from scripts.drills.trace_findings import FindingGroup
 from scripts.traffic import TrafficResult
 
@@ -38,6 +39,8 @@ class DrillResult:
     missing_alerts: list[str] = field(default_factory=list)
     expects_incident: bool = True
     max_failed_requests: int | None = None  # None: users may see failures (an outage)
+    # Fired in Prometheus, held back by Alertmanager as the drill expects (never notified).
+    inhibited_alerts: list[str] = field(default_factory=list)
     # The culprit the recorded traces must name (scripts.drills.trace_findings), and what they named.
     expected_trace_finding: dict[str, str] | None = None
     trace_findings: list[dict[str, Any]] = field(default_factory=list)
@@ -172,8 +175,9 @@ def build_result(
     incidents: list[dict[str, Any]],
     spec: DrillSpec,
 ) -> DrillResult:
+    fired, inhibited = split_inhibited(alerts_seen(notes), spec.inhibited_for(service), notes)
     expected, symptoms, unexpected, missing = classify_alerts(
-        alerts_seen(notes), spec.expected_for(service), spec.tolerated_for(service)
+        fired, spec.expected_for(service), spec.tolerated_for(service)
     )
     start = "stopped" if "stopped" in moments else "fault_on"
     end = "restarted" if "restarted" in moments else "fault_off"
@@ -208,6 +212,7 @@ def build_result(
         missing_alerts=missing,
         expects_incident=spec.expects_incident,
         max_failed_requests=spec.max_failed_requests,
+        inhibited_alerts=inhibited,
         expected_trace_finding=spec.expected_trace_finding,
         expected_rollout=spec.expected_rollout,
     )
@@ -246,6 +251,7 @@ def terminal_summary(result: DrillResult, paths: dict[str, Path]) -> str:
         f"  expected alerts            {', '.join(result.expected_alerts) or 'none'}"
         + (f"  (never fired: {', '.join(result.missing_alerts)})" if result.missing_alerts else ""),
         f"  symptom alerts             {', '.join(result.symptom_alerts) or 'none'} (tolerated downstream)",
+        f"  inhibited alerts           {', '.join(result.inhibited_alerts) or 'none'} (fired, never notified)",
         f"  unexpected alerts          {', '.join(result.unexpected_alerts) or 'none'}",
         f"  incidents for the service  {result.incidents_for_service}",
         *(f"  found in the traces        {FindingGroup.from_json(g).describe()}" for g in result.trace_findings[:3]),

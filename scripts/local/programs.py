@@ -100,6 +100,9 @@ def service_environment(spec: ServiceSpec, state: StateLayout, profile: str) -> 
         "FIREDRILL_DATA_DIR": str(state.data(spec.name)),
         "FIREDRILL_TRACE_FILE": str(state.trace_file(spec.name)),
         "FIREDRILL_PROMETHEUS_URL": local_url(catalog.port(catalog.infra("prometheus").port)),
+        # The local platform seeds demo data in every profile (auth has no demo user by default
+        # outside the drill profile, so `FIREDRILL_PROFILE=production make up` needs it named).
+        "FIREDRILL_DEMO_USER": "demo",
         "PYTHONUNBUFFERED": "1",
     }
     if spec.metrics_port is not None:

@@ -84,16 +84,33 @@ def dependents() -> dict[str, tuple[str, ...]]:
     return {k: v for k, v in closure.items() if v}
 
 
+# A dependency's own symptoms that explain the same symptoms in its callers (a failing or slow
+# response makes hello fail or slow). Only alerts of the same (warning) severity: a symptom never
+# silences its callers' SLO burn-rate page, which stays the users' page whatever the cause.
+CAUSING_SYMPTOMS = ("HighErrorRatio", "HighLatencyP95")
+
+
 def inhibit_rules() -> list[dict[str, Any]]:
-    """While a dependency is ServiceDown, its callers' symptom alerts are noise: inhibit them."""
+    """Inhibit the callers' symptom alerts while a dependency is down (every symptom, the burn-rate
+    alerts too: ServiceDown is the page) or shows a symptom itself (the same kind of symptoms)."""
     symptoms = "|".join(DEPENDENT_SYMPTOMS)
-    return [
-        {
-            "source_matchers": ["alertname=ServiceDown", f"service={dependency}"],
-            "target_matchers": [f'alertname=~"{symptoms}"', f'service=~"{"|".join(callers)}"'],
-        }
-        for dependency, callers in dependents().items()
-    ]
+    causing = "|".join(CAUSING_SYMPTOMS)
+    rules: list[dict[str, Any]] = []
+    for dependency, callers in dependents().items():
+        targets = f'service=~"{"|".join(callers)}"'
+        rules.append(
+            {
+                "source_matchers": ["alertname=ServiceDown", f"service={dependency}"],
+                "target_matchers": [f'alertname=~"{symptoms}"', targets],
+            }
+        )
+        rules.append(
+            {
+                "source_matchers": [f'alertname=~"{causing}"', f"service={dependency}"],
+                "target_matchers": [f'alertname=~"{causing}"', targets],
+            }
+        )
+    return rules
 
 
 def _webhook(url: str, tls: TlsFiles | None) -> dict[str, Any]:
@@ -142,6 +159,35 @@ def _receivers(
     ]
 
 
+def page_timers(profile: TimingProfile) -> dict[str, str]:
+    """group_wait/group_interval of the routes that carry pages (severity critical)."""
+    return {
+        "group_wait": duration(profile.page_group_wait_s),
+        "group_interval": duration(profile.page_group_interval_s),
+    }
+
+
+def notification_timers_s(profile: TimingProfile, severity: str) -> tuple[int, int]:
+    """(group_wait, group_interval) in seconds for an alert of this severity, as routed below."""
+    if severity == "critical":
+        return profile.page_group_wait_s, profile.page_group_interval_s
+    return profile.group_wait_s, profile.group_interval_s
+
+
+def _routes(profile: TimingProfile) -> list[dict[str, Any]]:
+    """Severity routing; pages on quick timers, warnings and tickets on the root's calm ones.
+
+    Every alert that matters becomes an incident (``continue`` lets it reach the next route too);
+    pages also go to the pager, the rest to chat.
+    """
+    return [
+        {"receiver": INCIDENTS, "matchers": ["severity=critical"], "continue": True, **page_timers(profile)},
+        {"receiver": INCIDENTS, "matchers": ["severity=warning"], "continue": True},
+        {"receiver": PAGER, "matchers": ["severity=critical"], **page_timers(profile)},
+        {"receiver": CHAT, "matchers": ['severity=~"warning|info"']},
+    ]
+
+
 def render_alertmanager_config(
     profile: TimingProfile,
     incidents_webhook_url: str,
@@ -160,12 +206,7 @@ def render_alertmanager_config(
             "group_wait": duration(profile.group_wait_s),
             "group_interval": duration(profile.group_interval_s),
             "repeat_interval": duration(profile.repeat_interval_s),
-            "routes": [
-                # Every alert that matters becomes an incident; `continue` lets it reach the next route too.
-                {"receiver": INCIDENTS, "matchers": ['severity=~"critical|warning"'], "continue": True},
-                {"receiver": PAGER, "matchers": ["severity=critical"]},
-                {"receiver": CHAT, "matchers": ['severity=~"warning|info"']},
-            ],
+            "routes": _routes(profile),
         },
         "inhibit_rules": inhibit_rules(),
         "receivers": _receivers(incidents_webhook_url, secrets, webhook_tls),

@@ -17,6 +17,7 @@ from .recording import (
     ERROR_LOG_RATE,
     GRPC_ERROR_RATIO,
     GRPC_P95,
+    HEALTH,
     HTTP_ERROR_RATIO,
     HTTP_P95,
     MEMORY_PREDICTED,
@@ -55,6 +56,7 @@ class AlertBuilder:
         self.t = thresholds
         self.links = links
         self.i = profile.scrape_interval_s
+        self.h = profile.health_scrape_interval_s  # the pace of the "down" alerts
         self.w = profile.rate_window_s
 
     def alert(self, name: str, *, dashboard: str, **fields: Any) -> Alert:
@@ -67,43 +69,44 @@ class AlertBuilder:
 
     def service_down(self) -> Alert:
         absent = "\nor\n".join(
-            f'max by (service) (absent(up{{{SERVICES},service="{name}"}}))' for name in catalog.service_names()
+            f'max by (service) (absent(up{{{HEALTH},service="{name}"}}))' for name in catalog.service_names()
         )
         victim = sc.first_service(Protocol.HTTP)
         others = sc.all_up_except(victim)
         return self.alert(
             "ServiceDown",
             dashboard=OVERVIEW_UID,
-            expr=f"max by (service) (up{{{SERVICES}}}) == 0\nor\n{absent}",
+            expr=f"max by (service) (up{{{HEALTH}}}) == 0\nor\n{absent}",
             for_s=self.p.for_service_down_s,
             severity=Severity.CRITICAL,
             summary="{{ $labels.service }} is down",
             description=(
-                "No instance of {{ $labels.service }} answers Prometheus scrapes, or the service has no "
-                f"registered instance at all, for more than {duration(self.p.for_service_down_s)}."
+                "No instance of {{ $labels.service }} answers Prometheus' health scrapes, or the service has no "
+                f"registered instance at all, for more than {duration(self.p.for_service_down_s)} "
+                f"({self.p.down_after_failed_scrapes} failed scrapes in a row, one every {duration(self.h)})."
             ),
             scenarios=(
                 Scenario(
                     "stopped",
                     (sc.up(victim, gauge(1), gauge(0)), *others),
                     {"service": victim},
-                    detect_s=self.i,
-                    clear_s=self.i,
+                    detect_s=self.h,
+                    clear_s=self.h,
                 ),
                 Scenario(
                     "deregistered",
                     (sc.up(victim, gauge(1), missing()), *others),
                     {"service": victim},
-                    detect_s=self.i,
-                    clear_s=self.i,
+                    detect_s=self.h,
+                    clear_s=self.h,
                 ),
             ),
             blip=Scenario(
                 "blip",
                 (sc.up(victim, gauge(1), gauge(0)), *others),
                 {"service": victim},
-                detect_s=self.i,
-                clear_s=self.i,
+                detect_s=self.h,
+                clear_s=self.h,
             ),
         )
 
@@ -285,8 +288,8 @@ class AlertBuilder:
             "IncidentReceiverUnreachable",
             dashboard=ALERTING_UID,
             expr=(
-                f'max by (service) (up{{{SERVICES},service="{name}"}}) == 0\n'
-                f'or\nmax by (service) (absent(up{{{SERVICES},service="{name}"}}))\n'
+                f'max by (service) (up{{{HEALTH},service="{name}"}}) == 0\n'
+                f'or\nmax by (service) (absent(up{{{HEALTH},service="{name}"}}))\n'
                 "or\nlabel_replace(\n"
                 f'  sum(increase(alertmanager_notifications_failed_total{{integration="webhook"}}[{w}])) > 0,\n'
                 f'  "service", "{name}", "", ""\n)'
@@ -303,8 +306,8 @@ class AlertBuilder:
                     "receiver-down",
                     (sc.up(name, gauge(1), gauge(0)), *others),
                     {"service": name},
-                    detect_s=self.i,
-                    clear_s=self.i,
+                    detect_s=self.h,
+                    clear_s=self.h,
                 ),
                 Scenario(
                     "webhook-failing",
@@ -315,7 +318,7 @@ class AlertBuilder:
                 ),
             ),
             blip=Scenario(
-                "blip", (sc.up(name, gauge(1), gauge(0)), *others), {"service": name}, detect_s=self.i, clear_s=self.i
+                "blip", (sc.up(name, gauge(1), gauge(0)), *others), {"service": name}, detect_s=self.h, clear_s=self.h
             ),
         )
 
@@ -470,7 +473,7 @@ class AlertBuilder:
                 f'  or\n  sum by (service) (label_replace({growth(nomad)}, "service", "$1", "task", "(.+)"))\n'
                 f") >= {limit}"
             ),
-            for_s=self.p.for_service_down_s,
+            for_s=self.p.for_urgent_s,
             severity=Severity.WARNING,
             summary="{{ $labels.service }} is crash-looping",
             description=(
@@ -519,7 +522,7 @@ class AlertBuilder:
             for w in (pair.long_s, pair.short_s)
         )
         page = burn is slo_mod.PAGE
-        for_s = self.p.for_service_down_s if page else self.p.for_symptom_s
+        for_s = self.p.for_urgent_s if page else self.p.for_symptom_s
         windows = ", ".join(
             f"{pair.factor}x over {duration(slo_mod.scaled(self.p, pair.long_s))} and "
             f"{duration(slo_mod.scaled(self.p, pair.short_s))}"

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from services.common import catalog
 from services.common.profiles import TimingProfile, duration
 
-from .recording import JOB
+from .recording import HEALTH_JOB, JOB
 from .rules import RULE_FILES
 
 Discovery = Literal["file", "consul"]
@@ -22,19 +22,43 @@ def _globals(profile: TimingProfile) -> dict[str, Any]:
     }
 
 
+# The one series the health scrape asks the services for (prometheus_client's ``name[]`` filter), so
+# a scrape every few seconds costs a few hundred bytes instead of the whole /metrics page.
+HEALTH_PROBE_METRIC = "process_start_time_seconds"
+
+
+def health_job(profile: TimingProfile, services_job: dict[str, Any]) -> dict[str, Any]:
+    """The services' targets again, scraped every health_scrape_interval_s for `up` alone.
+
+    Same discovery and relabelling as the metrics job (so the same `service` and `instance`
+    labels); every scraped sample is dropped, and metric_relabel_configs never touches the `up`
+    Prometheus records for each scrape, which is all the "down" alerts read.
+    """
+    return {
+        **{k: v for k, v in services_job.items() if k != "job_name"},
+        "job_name": HEALTH_JOB,
+        "scrape_interval": duration(profile.health_scrape_interval_s),
+        "scrape_timeout": duration(profile.health_scrape_timeout_s),
+        "params": {"name[]": [HEALTH_PROBE_METRIC]},
+        "metric_relabel_configs": [{"source_labels": ["__name__"], "regex": ".+", "action": "drop"}],
+    }
+
+
 def _file_jobs(
     profile: TimingProfile, targets_dir: str, prometheus: str, alertmanager: str, vault_agent: str | None
 ) -> list[dict[str, Any]]:
     agent = [{"job_name": "vault-agent", "static_configs": [{"targets": [vault_agent]}]}] if vault_agent else []
+    services: dict[str, Any] = {
+        # One target per service instance, written by the local registry; a stopped service
+        # keeps its target, so it shows as up == 0.
+        "job_name": JOB,
+        "file_sd_configs": [
+            {"files": [f"{targets_dir}/*.json"], "refresh_interval": duration(max(5, profile.scrape_interval_s))}
+        ],
+    }
     return [
-        {
-            # One target per service instance, written by the local registry; a stopped service
-            # keeps its target, so it shows as up == 0.
-            "job_name": JOB,
-            "file_sd_configs": [
-                {"files": [f"{targets_dir}/*.json"], "refresh_interval": duration(max(5, profile.scrape_interval_s))}
-            ],
-        },
+        services,
+        health_job(profile, services),
         {"job_name": "prometheus", "static_configs": [{"targets": [prometheus]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": [alertmanager]}]},
         *agent,
@@ -110,38 +134,40 @@ def _vault_job(consul_server: str) -> dict[str, Any]:
 CLUSTER_JOBS = ("nomad-server", "nomad-client", "consul", "vault")
 
 
-def _consul_jobs(consul_server: str) -> list[dict[str, Any]]:
+def _consul_jobs(profile: TimingProfile, consul_server: str) -> list[dict[str, Any]]:
     names = list(catalog.service_names())
+    services: dict[str, Any] = {
+        # Consul lists only passing instances, so a stopped service vanishes: ServiceDown also
+        # fires on absent(up{service=…}) for every catalog service.
+        "job_name": JOB,
+        "consul_sd_configs": [_consul_sd(consul_server, names)],
+        "relabel_configs": [
+            {"source_labels": ["__meta_consul_service"], "target_label": "service"},
+            {"source_labels": ["__meta_consul_service_id"], "target_label": "instance_id"},
+            {"source_labels": ["__meta_consul_node"], "target_label": "node"},
+            # The running version from the service meta: canary analysis compares versions by it.
+            {
+                "source_labels": ["__meta_consul_service_metadata_version"],
+                "regex": "(.+)",
+                "target_label": "version",
+            },
+            {
+                # gRPC services serve /metrics on a separate port named in the service meta.
+                "source_labels": ["__meta_consul_service_address", "__meta_consul_service_metadata_metrics_port"],
+                "regex": "(.+);([0-9]+)",
+                "replacement": "$1:$2",
+                "target_label": "__address__",
+            },
+            {
+                "source_labels": ["__meta_consul_service_metadata_metrics_path"],
+                "regex": "(.+)",
+                "target_label": "__metrics_path__",
+            },
+        ],
+    }
     return [
-        {
-            # Consul lists only passing instances, so a stopped service vanishes: ServiceDown also
-            # fires on absent(up{service=…}) for every catalog service.
-            "job_name": JOB,
-            "consul_sd_configs": [_consul_sd(consul_server, names)],
-            "relabel_configs": [
-                {"source_labels": ["__meta_consul_service"], "target_label": "service"},
-                {"source_labels": ["__meta_consul_service_id"], "target_label": "instance_id"},
-                {"source_labels": ["__meta_consul_node"], "target_label": "node"},
-                # The running version from the service meta: canary analysis compares versions by it.
-                {
-                    "source_labels": ["__meta_consul_service_metadata_version"],
-                    "regex": "(.+)",
-                    "target_label": "version",
-                },
-                {
-                    # gRPC services serve /metrics on a separate port named in the service meta.
-                    "source_labels": ["__meta_consul_service_address", "__meta_consul_service_metadata_metrics_port"],
-                    "regex": "(.+);([0-9]+)",
-                    "replacement": "$1:$2",
-                    "target_label": "__address__",
-                },
-                {
-                    "source_labels": ["__meta_consul_service_metadata_metrics_path"],
-                    "regex": "(.+)",
-                    "target_label": "__metrics_path__",
-                },
-            ],
-        },
+        services,
+        health_job(profile, services),
         *(_nomad_job(consul_server, role) for role in ("server", "client")),
         {
             "job_name": "consul",
@@ -195,7 +221,7 @@ def render_prometheus_config(
         )
     elif discovery == "consul":
         config["alerting"] = {"alertmanagers": [{"consul_sd_configs": [_consul_sd(consul_server, ["alertmanager"])]}]}
-        config["scrape_configs"] = _consul_jobs(consul_server)
+        config["scrape_configs"] = _consul_jobs(profile, consul_server)
     else:
         raise ValueError(f"discovery must be 'file' or 'consul', got {discovery!r}")
     return config

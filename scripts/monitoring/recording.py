@@ -13,6 +13,9 @@ from .model import RecordingRule
 
 JOB = "services"
 SERVICES = f'job="{JOB}"'
+# The same targets scraped more often for `up` only (prometheus_config.health_job): "down" alerts read it.
+HEALTH_JOB = "services-health"
+HEALTH = f'job="{HEALTH_JOB}"'
 
 HTTP_RATE = "service:http_requests:rate"
 HTTP_ERROR_RATIO = "service:http_request_errors:ratio"

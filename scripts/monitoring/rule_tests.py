@@ -18,7 +18,7 @@ from services.common.profiles import TimingProfile, duration
 
 from .alerts import alerts
 from .model import Alert, Scenario, Series, SignalKind
-from .rules import RULE_FILES
+from .rules import RULE_FILES, evaluation_interval_s
 from .settings import LINKS, THRESHOLDS, Links, Thresholds
 
 _TEMPLATE = re.compile(r"\{\{\s*\$labels\.(\w+)\s*\}\}")
@@ -80,15 +80,11 @@ def _steps(seconds: int, interval: int) -> int:
     return -(-seconds // interval)
 
 
-def _group(
-    profile: TimingProfile, scenario: Scenario, counts: tuple[int, ...], checks: list[dict[str, Any]]
-) -> dict[str, Any]:
+def _group(i: int, scenario: Scenario, counts: tuple[int, ...], checks: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "name": scenario.name,
-        "interval": duration(profile.scrape_interval_s),
-        "input_series": [
-            {"series": s.selector, "values": values(s, counts, profile.scrape_interval_s)} for s in scenario.series
-        ],
+        "interval": duration(i),
+        "input_series": [{"series": s.selector, "values": values(s, counts, i)} for s in scenario.series],
         "alert_rule_test": checks,
     }
 
@@ -98,7 +94,7 @@ def _check(alert: Alert, at_s: int, firing: list[dict[str, Any]] | None = None) 
 
 
 def fire_and_resolve(profile: TimingProfile, alert: Alert, scenario: Scenario) -> dict[str, Any]:
-    i = profile.scrape_interval_s
+    i = evaluation_interval_s(profile, alert)
     warmup = _steps(scenario.warmup_s or max(2 * profile.rate_window_s, 3 * i), i)
     fault = _steps(scenario.detect_s + alert.for_s, i) + 3
     recover = _steps(scenario.clear_s, i) + 3
@@ -116,11 +112,11 @@ def fire_and_resolve(profile: TimingProfile, alert: Alert, scenario: Scenario) -
         scenario.detect_s,
         scenario.clear_s,
     )
-    return _group(profile, named, (warmup, fault, recover), checks)
+    return _group(i, named, (warmup, fault, recover), checks)
 
 
 def blips(profile: TimingProfile, alert: Alert) -> list[dict[str, Any]]:
-    i = profile.scrape_interval_s
+    i = evaluation_interval_s(profile, alert)
     blip = alert.blip
     warmup = 3
     longest_silent = alert.for_s // i  # evaluations the condition holds while still pending
@@ -142,8 +138,8 @@ def blips(profile: TimingProfile, alert: Alert) -> list[dict[str, Any]]:
     ]
     after = longest_silent + 5
     return [
-        _group(profile, silent, (warmup, longest_silent, after), silent_checks),
-        _group(profile, longer, (warmup, longest_silent + 1, after), longer_checks),
+        _group(i, silent, (warmup, longest_silent, after), silent_checks),
+        _group(i, longer, (warmup, longest_silent + 1, after), longer_checks),
     ]
 
 
@@ -154,14 +150,18 @@ def promtool_test_documents(
     if profile.evaluation_interval_s != profile.scrape_interval_s:
         raise ValueError("the generated tests assume evaluation and scrape intervals are equal")
     by_name: dict[str, list[dict[str, Any]]] = {}
+    # promtool evaluates every group at the test file's evaluation_interval, whatever the group's own
+    # interval: a file tests its alert at the pace the alert's group runs at in Prometheus.
+    interval_of: dict[str, int] = {}
     for alert in alerts(profile, thresholds, links):
         groups = by_name.setdefault(alert.name, [])
+        interval_of[alert.name] = evaluation_interval_s(profile, alert)
         groups.extend(fire_and_resolve(profile, alert, s) for s in alert.scenarios)
         groups.extend(blips(profile, alert))
     return {
         f"{name}.test.yml": {
             "rule_files": [f"{rules_dir}/{f}" for f in RULE_FILES],
-            "evaluation_interval": duration(profile.evaluation_interval_s),
+            "evaluation_interval": duration(interval_of[name]),
             "tests": groups,
         }
         for name, groups in by_name.items()

@@ -8,15 +8,29 @@ from services.common.profiles import TimingProfile, duration
 
 from .alerts import alerts
 from .model import Alert, RecordingRule
-from .recording import recording_rules
+from .recording import HEALTH, recording_rules
 from .settings import LINKS, THRESHOLDS, Links, Thresholds
 from .slo import slo_recording_rules
 
 RULE_FILES = ("recording.yml", "slo.yml", "alerts.yml")
 
 
-def _group(name: str, rules: tuple[RecordingRule | Alert, ...]) -> dict[str, Any]:
-    return {"name": name, "rules": [rule.to_dict() for rule in rules]}
+def _group(name: str, rules: tuple[RecordingRule | Alert, ...], interval_s: int | None = None) -> dict[str, Any]:
+    group: dict[str, Any] = {"name": name}
+    if interval_s is not None:
+        group["interval"] = duration(interval_s)
+    group["rules"] = [rule.to_dict() for rule in rules]
+    return group
+
+
+def reads_health_scrape(alert: Alert) -> bool:
+    """The alert reads the health scrape's `up`, so its group is evaluated at that scrape's pace."""
+    return HEALTH in alert.expr
+
+
+def evaluation_interval_s(profile: TimingProfile, alert: Alert) -> int:
+    """How often Prometheus evaluates the alert: its own group's interval, or the global one."""
+    return profile.health_scrape_interval_s if reads_health_scrape(alert) else profile.evaluation_interval_s
 
 
 def rule_documents(
@@ -25,7 +39,8 @@ def rule_documents(
     """File name -> rule file document, for one profile."""
     every = tuple(alerts(profile, thresholds, links))
     slo_alerts = tuple(a for a in every if a.name.startswith("ErrorBudgetBurn"))
-    other = tuple(a for a in every if a not in slo_alerts)
+    down = tuple(a for a in every if a not in slo_alerts and reads_health_scrape(a))
+    other = tuple(a for a in every if a not in slo_alerts and a not in down)
     divisor = profile.slo_window_divisor
     slo_note = "production windows" if divisor == 1 else f"windows divided by {divisor}"
     return {
@@ -40,5 +55,14 @@ def rule_documents(
                 _group(f"firedrill-slo-alerts ({slo_note})", slo_alerts),
             ]
         },
-        "alerts.yml": {"groups": [_group("firedrill-alerts", other)]},
+        "alerts.yml": {
+            "groups": [
+                _group(
+                    f"firedrill-down (every health scrape, {duration(profile.health_scrape_interval_s)})",
+                    down,
+                    profile.health_scrape_interval_s,
+                ),
+                _group("firedrill-alerts", other),
+            ]
+        },
     }

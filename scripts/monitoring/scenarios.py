@@ -6,7 +6,7 @@ from services.common import catalog
 from services.common.catalog import Protocol
 
 from .model import Series, Signal, counter, gauge
-from .recording import JOB
+from .recording import HEALTH_JOB, JOB
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -30,7 +30,8 @@ def instance(service: str) -> str:
 
 
 def up(service: str, healthy: Signal, faulty: Signal) -> Series:
-    return Series(selector("up", service=service, instance=instance(service)), healthy, faulty)
+    """``up`` of the health scrape, which the "down" alerts read."""
+    return Series(selector("up", job=HEALTH_JOB, service=service, instance=instance(service)), healthy, faulty)
 
 
 def all_up_except(service: str) -> tuple[Series, ...]:

@@ -18,14 +18,24 @@ class TimingProfile:
     scrape_interval_s: int
     evaluation_interval_s: int
     scrape_timeout_s: int
-    # `for:` of the alerts, by how urgent the signal is.
-    for_service_down_s: int
+    # "Down" is read from a light scrape of its own (only `up` is kept), every
+    # health_scrape_interval_s, while the metrics scrape keeps scrape_interval_s; ServiceDown fires
+    # once down_after_failed_scrapes health scrapes in a row failed (see for_service_down_s).
+    health_scrape_interval_s: int
+    down_after_failed_scrapes: int
+    # `for:` of the other alerts, by how urgent the signal is: urgent (the fast-burn page, a crash
+    # loop), symptoms, capacity.
+    for_urgent_s: int
     for_symptom_s: int
     for_capacity_s: int
     # Windows for rates in rules (must hold several scrapes).
     rate_window_s: int
+    # Alertmanager timers of warnings and tickets (calm), and of pages (severity critical): a page is
+    # sent page_group_wait_s after it fires, and its resolve at the group's next page_group_interval_s.
     group_wait_s: int
     group_interval_s: int
+    page_group_wait_s: int
+    page_group_interval_s: int
     repeat_interval_s: int
     resolve_timeout_s: int
     # Discovery: how often an instance heartbeats, and when it counts as stale.
@@ -43,18 +53,32 @@ class TimingProfile:
     # multi-window alerts can be rehearsed in minutes: 60 means one production hour is a drill minute.
     slo_window_divisor: int = 1
 
+    @property
+    def for_service_down_s(self) -> int:
+        """`for` of ServiceDown: the first failed health scrape makes it pending, so N failures in a
+        row span N - 1 intervals; a restart shorter than that fails at most N - 1 scrapes."""
+        return (self.down_after_failed_scrapes - 1) * self.health_scrape_interval_s
+
+    @property
+    def health_scrape_timeout_s(self) -> int:
+        return min(self.scrape_timeout_s, self.health_scrape_interval_s)
+
 
 DRILL = TimingProfile(
     name="drill",
     scrape_interval_s=1,
     evaluation_interval_s=1,
     scrape_timeout_s=1,
-    for_service_down_s=3,
+    health_scrape_interval_s=1,
+    down_after_failed_scrapes=4,
+    for_urgent_s=3,
     for_symptom_s=10,
     for_capacity_s=30,
     rate_window_s=15,
     group_wait_s=1,
     group_interval_s=2,
+    page_group_wait_s=1,
+    page_group_interval_s=2,
     repeat_interval_s=3600,
     resolve_timeout_s=30,
     heartbeat_interval_s=1.0,
@@ -71,12 +95,20 @@ PRODUCTION = TimingProfile(
     scrape_interval_s=15,
     evaluation_interval_s=15,
     scrape_timeout_s=10,
-    for_service_down_s=60,
+    # Down within ~25 s (median): a failed health scrape every 5 s, three in a row (for: 10s), one
+    # 5 s group_wait; a restart shorter than 10 s never pages. Metrics stay at 15 s.
+    health_scrape_interval_s=5,
+    down_after_failed_scrapes=3,
+    for_urgent_s=60,
     for_symptom_s=120,
     for_capacity_s=600,
     rate_window_s=300,
     group_wait_s=30,
     group_interval_s=300,
+    # The resolve of a page leaves at the group's next tick: 30 s keeps restart -> resolved under a
+    # minute; warnings keep 5 minutes.
+    page_group_wait_s=5,
+    page_group_interval_s=30,
     repeat_interval_s=4 * 3600,
     resolve_timeout_s=300,
     heartbeat_interval_s=3.0,

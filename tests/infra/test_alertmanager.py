@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from scripts.drills.inhibition import alertmanager_states
 from scripts.monitoring.alertmanager_config import CHAT, INCIDENTS, PAGER
 from scripts.monitoring.files import REPO
 from scripts.ports import free_port
@@ -135,3 +137,55 @@ def test_alerts_are_grouped_by_alertname_and_service(alertmanager: Alertmanager)
         (("alertname", "HighLatencyP95"), ("service", "hello")): 2,
         (("alertname", "HighLatencyP95"), ("service", "response")): 1,
     }
+
+
+def _amtool_add(alertmanager: Alertmanager, name: str, service: str, severity: str) -> None:
+    alertmanager.amtool("alert", "add", f"alertname={name}", f"service={service}", f"severity={severity}")
+
+
+def _amtool_query(alertmanager: Alertmanager, *state_flags: str) -> set[tuple[str, str]]:
+    listed = json.loads(alertmanager.amtool("alert", "query", "--output=json", *state_flags))
+    return {(a["labels"]["alertname"], a["labels"]["service"]) for a in listed}
+
+
+def test_a_dependency_symptom_inhibits_the_same_symptoms_of_its_callers_not_their_page(
+    alertmanager: Alertmanager,
+) -> None:
+    """The errors drill's case: response fails, so hello fails too; hello's error-ratio alert is a
+    symptom Alertmanager holds back, while hello's burn-rate page still pages."""
+    for name, service, severity in (
+        ("HighErrorRatio", "response", "warning"),  # the cause
+        ("HighErrorRatio", "hello", "warning"),  # hello calls response: inhibited
+        ("HighLatencyP95", "hello", "warning"),  # a slow or failing dependency makes it slow too: inhibited
+        ("ErrorBudgetBurnPage", "hello", "critical"),  # the users' page: never muted by a warning
+        ("HighErrorRatio", "movie", "warning"),  # movie does not call response: kept
+    ):
+        _amtool_add(alertmanager, name, service, severity)
+
+    def inhibited() -> set[tuple[str, str]] | None:
+        found = _amtool_query(alertmanager, "--inhibited")
+        return found if len(found) == 2 else None
+
+    assert wait_until(inhibited, timeout_s=15, what="two inhibited alerts") == {
+        ("HighErrorRatio", "hello"),
+        ("HighLatencyP95", "hello"),
+    }
+    assert _amtool_query(alertmanager, "--active") == {
+        ("HighErrorRatio", "response"),
+        ("ErrorBudgetBurnPage", "hello"),
+        ("HighErrorRatio", "movie"),
+    }
+    # What a drill watches to tell an inhibited symptom from a notified one.
+    states = alertmanager_states(alertmanager.url)
+    assert states["HighErrorRatio{service=hello}"] == "suppressed"
+    assert states["ErrorBudgetBurnPage{service=hello}"] == "active"
+
+
+def test_a_callers_symptom_does_not_inhibit_its_dependency(alertmanager: Alertmanager) -> None:
+    _amtool_add(alertmanager, "HighErrorRatio", "hello", "warning")
+    _amtool_add(alertmanager, "HighErrorRatio", "response", "warning")
+    found = wait_until(
+        lambda: _amtool_query(alertmanager, "--active") or None, timeout_s=15, what="alerts visible to amtool"
+    )
+    assert found == {("HighErrorRatio", "response")}  # hello's is inhibited, response's never is
+    assert _amtool_query(alertmanager, "--inhibited") == {("HighErrorRatio", "hello")}

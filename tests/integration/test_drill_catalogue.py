@@ -62,6 +62,10 @@ def test_errors_drill_pages_through_the_burn_rate(quiet_platform: RunningPlatfor
     assert result.passed
     assert sorted(result.expected_alerts) == ["ErrorBudgetBurnPage{service=hello}", "HighErrorRatio{service=response}"]
     assert set(result.notes["detected_s"]) == set(result.expected_alerts)
+    # hello's own error ratio is a symptom: Alertmanager held it back (it fires in Prometheus only).
+    assert "HighErrorRatio{service=hello}" not in result.symptom_alerts + result.unexpected_alerts
+    assert set(result.inhibited_alerts) <= {"HighErrorRatio{service=hello}"}
+    assert result.notes.get("alertmanager_active"), "the drill watched Alertmanager's own view of the alerts"
     assert result.requests_failed_during_outage > 0, "half of response's answers failed: users saw it"
     assert result.incident is not None
     assert result.incident["alertname"] == "HighErrorRatio"

@@ -172,7 +172,7 @@ def test_dry_run_prints_every_drill_and_touches_nothing(capsys: pytest.CaptureFi
         assert f"Drill {name} on " in out
     assert "rollbacks (always run" in out
     assert "${" not in out  # configuration is filled in, as Chaos Toolkit would
-    assert "wait_for_alert(alertname=ServiceDown, service=response, timeout_s=90)" in out
+    assert "wait_for_alert(alertname=ServiceDown, service=response)" in out  # the wait comes from the profile
 
 
 def test_service_applies_only_to_drills_that_take_one(tmp_path: Path) -> None:

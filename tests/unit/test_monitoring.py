@@ -15,17 +15,19 @@ from scripts.monitoring.alertmanager_config import (
     ReceiverSecrets,
     dependents,
     inhibit_rules,
+    notification_timers_s,
     render_alertmanager_config,
 )
 from scripts.monitoring.alerts import alert_names, alerts
 from scripts.monitoring.files import REPO, committed_files, write_local_config
 from scripts.monitoring.model import Series, counter, gauge, missing
 from scripts.monitoring.prometheus_config import render_prometheus_config
-from scripts.monitoring.rule_tests import values
-from scripts.monitoring.rules import rule_documents
+from scripts.monitoring.recording import HEALTH_JOB, JOB
+from scripts.monitoring.rule_tests import promtool_test_documents, values
+from scripts.monitoring.rules import evaluation_interval_s, rule_documents
 from scripts.monitoring.settings import Links
 from services.common import catalog
-from services.common.profiles import DRILL, PRODUCTION, PROFILES
+from services.common.profiles import DRILL, PRODUCTION, PROFILES, duration
 from services.incidents.validation import MAX_ALERTS
 
 ALL = [pytest.param(p, id=p.name) for p in (DRILL, PRODUCTION)]
@@ -57,9 +59,9 @@ def test_expected_alert_set():
 @pytest.mark.parametrize("profile", ALL)
 def test_every_catalog_service_gets_a_service_down(profile):
     down = next(a for a in alerts(profile) if a.name == "ServiceDown")
-    assert 'max by (service) (up{job="services"}) == 0' in down.expr
+    assert 'max by (service) (up{job="services-health"}) == 0' in down.expr
     for name in catalog.service_names():
-        assert f'absent(up{{job="services",service="{name}"}})' in down.expr
+        assert f'absent(up{{job="services-health",service="{name}"}})' in down.expr
 
 
 def test_drill_for_is_shorter_than_production_for():
@@ -96,14 +98,19 @@ def test_inhibition_follows_depends_on():
             expected.setdefault(dependency, set()).add(spec.name)
     assert {k: set(v) for k, v in dependents().items()} == expected  # the catalog has no chains today
     rules = inhibit_rules()
-    assert len(rules) == len(expected)
+    down_rules = [r for r in rules if r["source_matchers"][0] == "alertname=ServiceDown"]
+    symptom_rules = [r for r in rules if r not in down_rules]
+    assert len(down_rules) == len(symptom_rules) == len(expected)
     for rule in rules:
-        source = dict(m.split("=", 1) for m in rule["source_matchers"])
-        assert source["alertname"] == "ServiceDown"
+        source = dict(m.split("=", 1) for m in rule["source_matchers"][1:])
         callers = re.search(r'service=~"([^"]+)"', " ".join(rule["target_matchers"]))
         assert callers is not None
         assert set(callers.group(1).split("|")) == expected[source["service"]]
         assert "ServiceDown" not in " ".join(rule["target_matchers"])  # a caller's own outage still alerts
+    for rule in symptom_rules:
+        # A dependency's symptom mutes the same symptoms of its callers, never their burn-rate page.
+        assert rule["source_matchers"][0] == 'alertname=~"HighErrorRatio|HighLatencyP95"'
+        assert rule["target_matchers"][0] == 'alertname=~"HighErrorRatio|HighLatencyP95"'
 
 
 def test_transitive_dependents(monkeypatch):
@@ -227,3 +234,70 @@ def test_promtool_values_notation():
 
 def test_profiles_are_the_catalogued_ones():
     assert set(PROFILES) == {"drill", "production"}
+
+
+@pytest.mark.parametrize("profile", ALL)
+def test_pages_route_on_quick_timers_and_the_rest_on_calm_ones(profile):
+    route = render_alertmanager_config(profile, "http://127.0.0.1:5001/alerts")["route"]
+    assert (route["group_wait"], route["group_interval"]) == (
+        duration(profile.group_wait_s),
+        duration(profile.group_interval_s),
+    )
+    pages = [r for r in route["routes"] if r["matchers"] == ["severity=critical"]]
+    assert {r["receiver"] for r in pages} == {"incidents", "pager"}
+    for page in pages:
+        assert page["group_wait"] == duration(profile.page_group_wait_s)
+        assert page["group_interval"] == duration(profile.page_group_interval_s)
+    calm = [r for r in route["routes"] if r not in pages]
+    assert calm
+    assert all("group_wait" not in r and "group_interval" not in r for r in calm)  # the root's
+    assert notification_timers_s(profile, "critical") == (profile.page_group_wait_s, profile.page_group_interval_s)
+    assert notification_timers_s(profile, "warning") == (profile.group_wait_s, profile.group_interval_s)
+
+
+def test_production_pages_and_resolves_within_the_issue_targets():
+    p = PRODUCTION
+    # Stop -> incident, at worst: a health scrape and an evaluation late, `for`, group_wait.
+    assert 2 * p.health_scrape_interval_s + p.for_service_down_s + p.page_group_wait_s <= 30
+    # Restart -> resolved, at worst: a scrape and an evaluation late, then the group's next tick.
+    assert 2 * p.health_scrape_interval_s + p.page_group_interval_s <= 60
+    # Warnings and tickets stay calm; metrics are not scraped faster than before.
+    assert (p.group_wait_s, p.group_interval_s, p.scrape_interval_s) == (30, 300, 15)
+
+
+@pytest.mark.parametrize("profile", ALL)
+def test_service_down_for_is_n_failed_health_scrapes(profile):
+    down = next(a for a in alerts(profile) if a.name == "ServiceDown")
+    assert down.for_s == (profile.down_after_failed_scrapes - 1) * profile.health_scrape_interval_s
+    assert profile.down_after_failed_scrapes >= 2  # one failed scrape never pages
+    groups = rule_documents(profile)["alerts.yml"]["groups"]
+    fast = next(g for g in groups if any(r["alert"] == "ServiceDown" for r in g["rules"]))
+    assert fast["interval"] == duration(profile.health_scrape_interval_s)
+    assert {r["alert"] for r in fast["rules"]} == {"ServiceDown", "IncidentReceiverUnreachable"}
+    assert evaluation_interval_s(profile, down) == profile.health_scrape_interval_s
+    tests = promtool_test_documents(profile)["ServiceDown.test.yml"]
+    assert tests["evaluation_interval"] == duration(profile.health_scrape_interval_s)
+    # Everything else keeps the global evaluation interval and its own tests' pace.
+    assert promtool_test_documents(profile)["HighErrorRatio.test.yml"]["evaluation_interval"] == duration(
+        profile.evaluation_interval_s
+    )
+
+
+@pytest.mark.parametrize("discovery", ["file", "consul"])
+@pytest.mark.parametrize("profile", ALL)
+def test_health_scrape_job_keeps_only_up(profile, discovery):
+    jobs = {j["job_name"]: j for j in render_prometheus_config(profile, discovery)["scrape_configs"]}
+    services, health = jobs[JOB], jobs[HEALTH_JOB]
+    assert health["scrape_interval"] == duration(profile.health_scrape_interval_s)
+    assert health["scrape_timeout"] == duration(profile.health_scrape_timeout_s)
+    assert profile.health_scrape_timeout_s <= profile.health_scrape_interval_s
+    assert health["params"] == {"name[]": ["process_start_time_seconds"]}
+    assert health["metric_relabel_configs"] == [{"source_labels": ["__name__"], "regex": ".+", "action": "drop"}]
+    # Same targets and labels as the metrics job, which keeps the global interval.
+    discovered = {k: v for k, v in services.items() if k != "job_name"}
+    assert {k: health[k] for k in discovered} == discovered
+    assert "scrape_interval" not in services
+
+
+def test_production_health_scrape_is_faster_than_metrics():
+    assert PRODUCTION.health_scrape_interval_s < PRODUCTION.scrape_interval_s
