@@ -317,16 +317,16 @@ groups:
       dashboard_url: http://127.0.0.1:3000/d/firedrill-overview?var-service={{ $labels.service }}
   - alert: HighLatencyP95
     expr: |-
-      service:http_request_duration_seconds:p95 > 0.5
+      service:http_request_duration_seconds:p95 > 0.5 and service:http_request_duration_seconds:requests >= 20
       or
-      service:grpc_server_handling_seconds:p95 > 0.5
+      service:grpc_server_handling_seconds:p95 > 0.5 and service:grpc_server_handling_seconds:requests >= 20
     for: 2m
     labels:
       severity: warning
     annotations:
       summary: '{{ $labels.service }} p95 latency is above 0.5s'
       description: The 95th percentile of {{ $labels.service }}'s request duration over the last 5m has been above 0.5s for
-        more than 2m.
+        more than 2m (judged only over at least 20 requests).
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/HighLatencyP95.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-overview?var-service={{ $labels.service }}
   - alert: MemoryGrowth
@@ -480,6 +480,10 @@ groups:
       sum by (service) (rate(grpc_server_handled_total{job="services"}[5m]))
   - record: service:grpc_server_handling_seconds:p95
     expr: histogram_quantile(0.95, sum by (service, le) (rate(grpc_server_handling_seconds_bucket{job="services"}[5m])))
+  - record: service:http_request_duration_seconds:requests
+    expr: sum by (service) (increase(http_request_duration_seconds_bucket{job="services",le="+Inf"}[5m]))
+  - record: service:grpc_server_handling_seconds:requests
+    expr: sum by (service) (increase(grpc_server_handling_seconds_bucket{job="services",le="+Inf"}[5m]))
   - record: service:process_cpu_seconds:rate
     expr: max by (service) (rate(process_cpu_seconds_total{job="services"}[5m]))
   - record: service:process_resident_memory_bytes:max

@@ -17,9 +17,11 @@ from .recording import (
     ERROR_LOG_RATE,
     GRPC_ERROR_RATIO,
     GRPC_P95,
+    GRPC_P95_REQUESTS,
     HEALTH,
     HTTP_ERROR_RATIO,
     HTTP_P95,
+    HTTP_P95_REQUESTS,
     MEMORY_PREDICTED,
     SERVICES,
     memory_horizon_s,
@@ -147,18 +149,23 @@ class AlertBuilder:
         )
 
     def high_latency(self) -> Alert:
-        limit = self.t.latency_p95_s
+        limit, enough = self.t.latency_p95_s, self.t.latency_min_requests
         http, grpc = sc.first_service(Protocol.HTTP), sc.first_service(Protocol.GRPC)
         return self.alert(
             "HighLatencyP95",
             dashboard=OVERVIEW_UID,
-            expr=f"{HTTP_P95} > {limit}\nor\n{GRPC_P95} > {limit}",
+            # `and` binds tighter than `or`: each protocol's p95 counts only over enough requests.
+            expr=(
+                f"{HTTP_P95} > {limit} and {HTTP_P95_REQUESTS} >= {enough}\n"
+                f"or\n{GRPC_P95} > {limit} and {GRPC_P95_REQUESTS} >= {enough}"
+            ),
             for_s=self.p.for_symptom_s,
             severity=Severity.WARNING,
             summary="{{ $labels.service }} p95 latency is above " + f"{limit}s",
             description=(
                 "The 95th percentile of {{ $labels.service }}'s request duration over the last "
-                f"{duration(self.w)} has been above {limit}s for more than {duration(self.p.for_symptom_s)}."
+                f"{duration(self.w)} has been above {limit}s for more than {duration(self.p.for_symptom_s)} "
+                f"(judged only over at least {enough} requests)."
             ),
             scenarios=(
                 Scenario(
@@ -177,7 +184,11 @@ class AlertBuilder:
                 ),
             ),
             blip=Scenario(
-                "blip", (_recorded(HTTP_P95, http, 0.02, 2.0),), {"service": http}, detect_s=self.i, clear_s=self.i
+                "blip",
+                (_recorded(HTTP_P95, http, 0.02, 2.0), _recorded(HTTP_P95_REQUESTS, http, 10 * self.w, 10 * self.w)),
+                {"service": http},
+                detect_s=self.i,
+                clear_s=self.i,
             ),
         )
 

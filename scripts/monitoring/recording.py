@@ -23,6 +23,9 @@ HTTP_P95 = "service:http_request_duration_seconds:p95"
 GRPC_RATE = "service:grpc_requests:rate"
 GRPC_ERROR_RATIO = "service:grpc_request_errors:ratio"
 GRPC_P95 = "service:grpc_server_handling_seconds:p95"
+# Requests each p95 is computed from: the +Inf bucket of its histogram over the same window.
+HTTP_P95_REQUESTS = "service:http_request_duration_seconds:requests"
+GRPC_P95_REQUESTS = "service:grpc_server_handling_seconds:requests"
 CPU_RATE = "service:process_cpu_seconds:rate"
 MEMORY = "service:process_resident_memory_bytes:max"
 MEMORY_PREDICTED = "service:process_resident_memory_bytes:predicted"
@@ -55,6 +58,7 @@ def error_ratio(metric: str, errors: str, selector: str, window: str, by: str = 
 def recording_rules(profile: TimingProfile) -> tuple[RecordingRule, ...]:
     w = duration(profile.rate_window_s)
     p95 = "histogram_quantile(0.95, sum by (service, le) (rate({metric}{{{sel}}}[{w}])))"
+    requests = 'sum by (service) (increase({metric}{{{sel},le="+Inf"}}[{w}]))'
     return (
         RecordingRule(HTTP_RATE, f"sum by (service) (rate(http_requests_total{{{SERVICES}}}[{w}]))"),
         RecordingRule(HTTP_ERROR_RATIO, error_ratio("http_requests_total", HTTP_ERRORS, SERVICES, w)),
@@ -62,6 +66,12 @@ def recording_rules(profile: TimingProfile) -> tuple[RecordingRule, ...]:
         RecordingRule(GRPC_RATE, f"sum by (service) (rate(grpc_server_handled_total{{{SERVICES}}}[{w}]))"),
         RecordingRule(GRPC_ERROR_RATIO, error_ratio("grpc_server_handled_total", GRPC_ERRORS, SERVICES, w)),
         RecordingRule(GRPC_P95, p95.format(metric="grpc_server_handling_seconds_bucket", sel=SERVICES, w=w)),
+        RecordingRule(
+            HTTP_P95_REQUESTS, requests.format(metric="http_request_duration_seconds_bucket", sel=SERVICES, w=w)
+        ),
+        RecordingRule(
+            GRPC_P95_REQUESTS, requests.format(metric="grpc_server_handling_seconds_bucket", sel=SERVICES, w=w)
+        ),
         RecordingRule(CPU_RATE, f"max by (service) (rate(process_cpu_seconds_total{{{SERVICES}}}[{w}]))"),
         RecordingRule(MEMORY, f"max by (service) (process_resident_memory_bytes{{{SERVICES}}})"),
         RecordingRule(

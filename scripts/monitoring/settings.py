@@ -21,6 +21,8 @@ class Thresholds:
 
     error_ratio: float = 0.05
     latency_p95_s: float = 0.5
+    # A p95 over fewer requests than this is a few slow calls (one login), not a latency problem.
+    latency_min_requests: int = 20
     cpu_cores: float = 0.9
     memory_limit_bytes: int = 512 * 1024 * 1024
     # Restarts of one service within the crash-loop window that make a storm (CrashLooping).

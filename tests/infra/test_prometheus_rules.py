@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -87,3 +88,48 @@ def test_promtool_tests_catch_a_broken_rule(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "blip" in done.stdout + done.stderr
+
+
+def test_a_few_slow_requests_are_not_a_latency_alert(tmp_path: Path) -> None:
+    """One slow login every few seconds (auth's argon2) is not a p95 problem; twenty slow calls a second are."""
+    promtool = require_binary("promtool")
+    rules = sorted((GENERATED / "drill" / "rules").glob("*.yml"))
+
+    def slow_calls(service: str, per_second: float) -> list[dict[str, str]]:
+        # Every call takes 2 s: only the 2.5 s bucket and above count it.
+        labels = f'job="services",service="{service}",instance="{service}-1:metrics",method="POST",path="/token"'
+        return [
+            {
+                "series": f'http_request_duration_seconds_bucket{{{labels},le="{le}"}}',
+                "values": f"0+{per_second if le in ('2.5', '+Inf') else 0}x120",
+            }
+            for le in ("0.5", "1.0", "2.5", "+Inf")
+        ]
+
+    test = {
+        "rule_files": [str(rule) for rule in rules],
+        "evaluation_interval": "1s",
+        "tests": [
+            {
+                "interval": "1s",
+                "input_series": [*slow_calls("auth", 0.2), *slow_calls("hello", 20)],
+                "promql_expr_test": [
+                    {
+                        "expr": 'ALERTS{alertname="HighLatencyP95",alertstate="firing"}',
+                        "eval_time": "100s",
+                        "exp_samples": [
+                            {
+                                "labels": 'ALERTS{alertname="HighLatencyP95",alertstate="firing",'
+                                'service="hello",severity="warning"}',
+                                "value": 1,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "rare_slow_calls.test.yml"
+    test_file.write_text(json.dumps(test))
+    done = subprocess.run([promtool, "test", "rules", test_file.name], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
