@@ -14,24 +14,15 @@ import pytest
 from scripts.drills.__main__ import run_drill
 from scripts.drills.scorecard import row
 from scripts.local.versions import DeployedVersions
-from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_version(
-    local_platform: RunningPlatform, tmp_path: Path
+    quiet_platform: RunningPlatform, tmp_path: Path
 ) -> None:
-    prometheus = local_platform.prometheus
-    wait_until(
-        lambda: not [a for a in prometheus.firing_alerts() if a.get("alertname") != "ErrorBudgetBurnTicket"],
-        timeout_s=120,
-        interval_s=0.5,
-        what="no alert firing before the drill",
-    )
-
-    result = run_drill("canary-bad", None, tmp_path, bring_up=False, platform=local_platform.platform)
+    result = run_drill("canary-bad", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
 
     assert result.failed_expectations() == []
     assert result.passed
@@ -44,18 +35,18 @@ def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_versio
     assert row(result).fired == "rolled back"
     page = (next(tmp_path.glob("*-canary-bad-response")) / "report.html").read_text()
     assert "user calls that reached 2-bad-errors" in page
-    assert DeployedVersions(local_platform.platform.state).canaries() == {}
-    names = {p["name"] for p in local_platform.platform.supervisor.processes()}
+    assert DeployedVersions(quiet_platform.platform.state).canaries() == {}
+    names = {p["name"] for p in quiet_platform.platform.supervisor.processes()}
     assert "response-canary" not in names
 
 
 def test_the_good_canary_drill_reaches_100_percent_and_puts_the_old_version_back(
-    local_platform: RunningPlatform, tmp_path: Path
+    quiet_platform: RunningPlatform, tmp_path: Path
 ) -> None:
-    versions = DeployedVersions(local_platform.platform.state)
+    versions = DeployedVersions(quiet_platform.platform.state)
     before = versions.stable().get("response")
 
-    result = run_drill("canary-good", None, tmp_path, bring_up=False, platform=local_platform.platform)
+    result = run_drill("canary-good", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
 
     assert result.failed_expectations() == []
     assert result.passed
@@ -69,8 +60,8 @@ def test_the_good_canary_drill_reaches_100_percent_and_puts_the_old_version_back
     assert versions.canaries() == {}
 
 
-def test_the_slow_canary_drill_is_rolled_back_on_its_latency(local_platform: RunningPlatform, tmp_path: Path) -> None:
-    result = run_drill("canary-bad-latency", None, tmp_path, bring_up=False, platform=local_platform.platform)
+def test_the_slow_canary_drill_is_rolled_back_on_its_latency(quiet_platform: RunningPlatform, tmp_path: Path) -> None:
+    result = run_drill("canary-bad-latency", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
 
     assert result.failed_expectations() == []
     rollout = result.notes["rollout"]

@@ -19,19 +19,6 @@ from tests.integration.conftest import RunningPlatform
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture
-def quiet_platform(local_platform: RunningPlatform) -> RunningPlatform:
-    """The platform once no alert fires (a freshly started one briefly has ServiceDown for unscraped targets)."""
-    prometheus = local_platform.prometheus
-    wait_until(
-        lambda: not [a for a in prometheus.firing_alerts() if a.get("alertname") != "ErrorBudgetBurnTicket"],
-        timeout_s=120,
-        interval_s=0.5,
-        what="no alert firing before the drill",
-    )
-    return local_platform
-
-
 def test_latency_drill_detects_slow_responses_without_a_page(quiet_platform: RunningPlatform, tmp_path) -> None:
     result = run_drill("latency", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
 

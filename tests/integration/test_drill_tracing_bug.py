@@ -10,13 +10,12 @@ import pytest
 from scripts.drills.__main__ import run_drill
 from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
-from tests.integration.test_drill_catalogue import quiet_platform  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_tracing_bug_drill_names_the_failing_span_behind_an_edge_that_answered_200(
-    quiet_platform: RunningPlatform,  # noqa: F811 (the fixture imported above)
+    quiet_platform: RunningPlatform,
     tmp_path,
 ) -> None:
     result = run_drill("tracing-bug", None, tmp_path, bring_up=False, platform=quiet_platform.platform)

@@ -13,10 +13,8 @@ from services.common import catalog
 from services.common.discovery.local import LocalRegistry
 from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
-from tests.integration.test_drill_catalogue import quiet_platform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-__all__ = ["quiet_platform"]  # the fixture, shared with the other catalogue drills
 
 
 def test_partition_drill_fails_fast_within_hellos_deadline_and_heals(quiet_platform: RunningPlatform, tmp_path) -> None:

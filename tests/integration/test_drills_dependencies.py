@@ -11,23 +11,9 @@ import pytest
 from scripts.drills.__main__ import run_drill
 from scripts.local import registry_hold
 from services.common.discovery.observed import REACHABLE
-from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def quiet_platform(local_platform: RunningPlatform) -> RunningPlatform:
-    """The platform once no alert fires (a freshly started one briefly has ServiceDown for unscraped targets)."""
-    prometheus = local_platform.prometheus
-    wait_until(
-        lambda: not [a for a in prometheus.firing_alerts() if a.get("alertname") != "ErrorBudgetBurnTicket"],
-        timeout_s=120,
-        interval_s=0.5,
-        what="no alert firing before the drill",
-    )
-    return local_platform
 
 
 def test_registry_down_drill_keeps_users_served_and_warns_once(quiet_platform: RunningPlatform, tmp_path) -> None:

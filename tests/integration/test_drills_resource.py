@@ -17,24 +17,9 @@ import pytest
 
 from scripts.drills.__main__ import run_drill
 from services.common import catalog
-from services.common.waiting import wait_until
 from tests.integration.conftest import RunningPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def settled_platform(local_platform: RunningPlatform) -> RunningPlatform:
-    """The platform once no alert is firing or pending: a fresh one has some on their way (unscraped
-    targets, auth's first password checks while the demo data is seeded) that would fire mid-drill."""
-    prometheus = local_platform.prometheus
-    wait_until(
-        lambda: not [a for a in prometheus.alerts() if a["labels"].get("alertname") != "ErrorBudgetBurnTicket"],
-        timeout_s=120,
-        interval_s=0.5,
-        what="no alert firing or pending before the drill",
-    )
-    return local_platform
 
 
 def ops_call(service: str, method: str, path: str, token: str | None) -> tuple[int, Any]:
@@ -48,8 +33,8 @@ def ops_call(service: str, method: str, path: str, token: str | None) -> tuple[i
         return exc.code, json.load(exc)
 
 
-def test_log_storm_drill_raises_error_log_storm(settled_platform: RunningPlatform, tmp_path: Path) -> None:
-    result = run_drill("log-storm", None, tmp_path, bring_up=False, platform=settled_platform.platform)
+def test_log_storm_drill_raises_error_log_storm(quiet_platform: RunningPlatform, tmp_path: Path) -> None:
+    result = run_drill("log-storm", None, tmp_path, bring_up=False, platform=quiet_platform.platform)
 
     assert result.failed_expectations() == []
     assert result.passed
@@ -61,9 +46,7 @@ def test_log_storm_drill_raises_error_log_storm(settled_platform: RunningPlatfor
     assert result.incident is not None
     assert result.incident["alertname"] == "ErrorLogStorm"
     assert result.incident["status"] == "resolved"
-    errors = settled_platform.prometheus.value(
-        'sum(log_records_total{job="services",service="response",level="error"})'
-    )
+    errors = quiet_platform.prometheus.value('sum(log_records_total{job="services",service="response",level="error"})')
     assert errors is not None
     assert errors >= result.notes["log_storm"]["lines"]
 
