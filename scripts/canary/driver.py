@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from scripts.canary.contract import Analysis, Decision, RolloutObserver, StepContext, Verdict
+from scripts.canary.judge import next_failures
 from scripts.canary.strategies import STRATEGIES, Plan, Step
 
 Progress = Callable[[str], None]
@@ -114,17 +115,6 @@ class Outcome:
     @property
     def duration_s(self) -> float:
         return self.finished_at - self.started_at
-
-
-def consecutive_failures(previous: dict[str, int], verdict: Verdict) -> dict[str, int]:
-    """Check name -> failures in a row: a failed check adds one, a pass resets it, no data keeps it."""
-    counts = dict(previous)
-    for result in verdict.results:
-        if result.passed is False:
-            counts[result.check] = counts.get(result.check, 0) + 1
-        elif result.passed is True:
-            counts[result.check] = 0
-    return counts
 
 
 class _Observers:
@@ -250,7 +240,7 @@ def _walk(
             verdicts.append(verdict)
             tell.step_decided(context, verdict)
             progress(_verdict_line(verdict))
-            failures = consecutive_failures(failures, verdict)
+            failures = next_failures(verdict, failures)
             context = replace(context, failures_so_far=dict(failures))
             if verdict.decision == Decision.ROLLBACK:
                 return ROLLED_BACK, verdict.reason or "the analysis asked for a rollback", context

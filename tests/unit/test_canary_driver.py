@@ -23,9 +23,9 @@ from scripts.canary.driver import (
     Refused,
     RolloutRequest,
     RolloutSettings,
-    consecutive_failures,
     run_rollout,
 )
+from scripts.canary.judge import next_failures
 from scripts.canary.record import RolloutRecord, read_record
 from scripts.canary.strategies import Plan, Step, plan_for
 
@@ -180,8 +180,8 @@ def test_failures_in_a_row_are_counted_per_check_and_given_to_the_analysis() -> 
 
 
 def test_consecutive_failures_reset_on_a_pass_and_keep_on_no_data() -> None:
-    counts = consecutive_failures({}, _verdict(Decision.HOLD, _check("a", False), _check("b", False)))
-    counts = consecutive_failures(counts, _verdict(Decision.HOLD, _check("a", True), _check("b", None)))
+    counts = next_failures(_verdict(Decision.HOLD, _check("a", False), _check("b", False)), {})
+    counts = next_failures(_verdict(Decision.HOLD, _check("a", True), _check("b", None)), counts)
     assert counts == {"a": 0, "b": 1}
 
 
