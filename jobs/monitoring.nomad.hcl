@@ -341,13 +341,13 @@ groups:
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/MemoryGrowth.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-overview?var-service={{ $labels.service }}
   - alert: CpuSaturation
-    expr: service:process_cpu_seconds:rate > 0.9
+    expr: service:process_cpu_seconds:rate > 0.8
     for: 10m
     labels:
       severity: warning
     annotations:
       summary: '{{ $labels.service }} is using a full CPU core'
-      description: A {{ $labels.service }} process has used more than 0.9 CPU seconds per second over the last 5m for more
+      description: A {{ $labels.service }} process has used more than 0.8 CPU seconds per second over the last 5m for more
         than 10m; a Python process is bound to one core, so it is saturated and requests queue.
       runbook_url: https://github.com/firedrill/firedrill/blob/main/docs/runbooks/CpuSaturation.md
       dashboard_url: http://127.0.0.1:3000/d/firedrill-overview?var-service={{ $labels.service }}
@@ -4496,7 +4496,7 @@ EOT
         }
       ],
       "title": "CPU (cores)",
-      "description": "CPU seconds per second of the busiest process; a Python process saturates at one core (CpuSaturation above 0.9).",
+      "description": "CPU seconds per second of the busiest process; a Python process saturates at one core (CpuSaturation above 0.8).",
       "transparent": false,
       "datasource": {
         "type": "prometheus",
@@ -4546,7 +4546,7 @@ EOT
                 "color": "green"
               },
               {
-                "value": 0.9,
+                "value": 0.8,
                 "color": "red"
               }
             ]
