@@ -13,8 +13,8 @@ from tests.integration.conftest import RunningPlatform
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_outage_drill_fires_one_incident_and_recovers(local_platform: RunningPlatform, tmp_path) -> None:
-    result = run_drill("outage", "response", tmp_path, bring_up=False, platform=local_platform.platform)
+def test_outage_drill_fires_one_incident_and_recovers(quiet_platform: RunningPlatform, tmp_path) -> None:
+    result = run_drill("outage", "response", tmp_path, bring_up=False, platform=quiet_platform.platform)
 
     assert result.status == "completed"
     assert not result.deviated
@@ -45,12 +45,12 @@ def test_outage_drill_fires_one_incident_and_recovers(local_platform: RunningPla
 
     incident = result.incident
     assert incident["status"] == "resolved"
-    assert local_platform.platform.supervisor.process("response")["statename"] == "RUNNING"
+    assert quiet_platform.platform.supervisor.process("response")["statename"] == "RUNNING"
 
 
-def test_a_second_drill_measures_its_own_outage(local_platform: RunningPlatform, tmp_path) -> None:
-    first = run_drill("outage", "response", tmp_path / "first", bring_up=False, platform=local_platform.platform)
-    second = run_drill("outage", "response", tmp_path / "second", bring_up=False, platform=local_platform.platform)
+def test_a_second_drill_measures_its_own_outage(quiet_platform: RunningPlatform, tmp_path) -> None:
+    first = run_drill("outage", "response", tmp_path / "first", bring_up=False, platform=quiet_platform.platform)
+    second = run_drill("outage", "response", tmp_path / "second", bring_up=False, platform=quiet_platform.platform)
     assert first.passed
     assert second.passed
     assert second.moments["stopped"] > first.moments["restarted"]
