@@ -1,9 +1,13 @@
-"""Build service configuration the way production does, from an environment mapping."""
+"""Test helpers: service configuration built the way production does, a hand-moved clock, aiohttp apps on loopback."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from dataclasses import replace
 from pathlib import Path
+
+from aiohttp import web
 
 from services.common.config import ServiceConfig
 
@@ -21,3 +25,31 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Servers:
+    """aiohttp applications served on loopback ports from one background event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runners: list[web.AppRunner] = []
+
+    def serve(self, app: web.Application) -> int:
+        async def start() -> int:
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            self.runners.append(runner)
+            return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def close(self) -> None:
+        for runner in self.runners:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

@@ -7,8 +7,6 @@ served in a background loop; Prometheus is unreachable, which the actions tolera
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from scripts.deploy_target.admin_http import admin_request, check_port
@@ -27,6 +24,7 @@ from scripts.drills.recorder import RECORDER
 from services.common.lifecycle import ops_app
 from services.response.app import create_app
 from services.response.config import ResponseConfig
+from tests.unit.helpers import Servers
 
 TOKEN = "drill-test-token"
 
@@ -41,22 +39,8 @@ class LoopbackResponse:
         app = create_app(
             replace(config, leak_cap_bytes=leak_cap_bytes), admin_token=TOKEN, metrics_registry=CollectorRegistry()
         )
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.runners: list[web.AppRunner] = []
-        self.ports = {"api": self._serve(app), "ops": self._serve(ops_app(app))}
-
-    def _serve(self, app: web.Application) -> int:
-        async def start() -> int:
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.runners.append(runner)
-            return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-
-        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        self.servers = Servers()
+        self.ports = {"api": self.servers.serve(app), "ops": self.servers.serve(ops_app(app))}
 
     def admin_call(
         self,
@@ -73,11 +57,7 @@ class LoopbackResponse:
         return [admin_request(base, method, path, TOKEN, body=body, timeout_s=timeout_s)]
 
     def close(self) -> None:
-        for runner in self.runners:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        self.servers.close()
 
 
 def attach(platform: LoopbackResponse) -> None:

@@ -7,8 +7,6 @@ through the discovery, the token read from Vault, and the guard for real.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +20,7 @@ from scripts.deploy_target.interface import PlatformError
 from scripts.deploy_target.nomad import ADMIN_TOKEN_PATH, NomadPlatform
 from services.common.debug_endpoints import DEBUG_TOKEN_KEY
 from services.common.web import create_ops_app
+from tests.unit.helpers import Servers
 
 TOKEN = "vault-held-admin-token"
 
@@ -49,34 +48,6 @@ class FakeCluster:
         self.vault_tokens_seen.append(request.headers.get("X-Vault-Token", ""))
         metadata = {"version": 1, "deletion_time": "", "destroyed": False}
         return web.json_response({"data": {"data": {"token": self.admin_token}, "metadata": metadata}})
-
-
-class Servers:
-    """aiohttp applications served on loopback ports from one background event loop."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.runners: list[web.AppRunner] = []
-
-    def serve(self, app: web.Application) -> int:
-        async def start() -> int:
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.runners.append(runner)
-            return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-
-        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-
-    def close(self) -> None:
-        for runner in self.runners:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture
