@@ -42,11 +42,23 @@ class HttpServerMetrics:
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._histograms: dict[tuple[str, str], Histogram] = {}
 
-    def observe(self, method: str, path: str, status: int, seconds: float, trace_id: str | None = None) -> None:
+    def declare(self, method: str, path: str, status: int = 500) -> None:
+        """Export a route's error series at 0 before its first error: ``rate()`` ignores a series'
+        first sample, so an error series born at 1 would hide the first failure of a new process
+        (a canary's first 500s, a fresh instance's)."""
+        self._counter(method, path, status)
+
+    def _counter(self, method: str, path: str, status: int) -> Counter:
         counter = self._counters.get((method, path, status))
         if counter is None:
             counter = self._requests.labels(self._service, method, path, str(status))
             self._counters[(method, path, status)] = counter
+        return counter
+
+    def observe(self, method: str, path: str, status: int, seconds: float, trace_id: str | None = None) -> None:
+        counter = self._counters.get((method, path, status))
+        if counter is None:
+            counter = self._counter(method, path, status)
         histogram = self._histograms.get((method, path))
         if histogram is None:
             histogram = self._duration.labels(self._service, method, path)

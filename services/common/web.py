@@ -216,11 +216,25 @@ def create_base_app(
     """A service's application: the shared middlewares and /health; /metrics only when the service
     has no ops port (``metrics_port``), which serves it instead: never on a public edge listener."""
     middlewares: list[Any] = []
-    if config.instrumentation:
+    metrics = HttpServerMetrics(config.name, registry) if config.instrumentation else None
+    if metrics is not None:
         middlewares.append(traced_requests(tracer_provider, config.starts_traces, config.trace_ratio))
-        middlewares.append(metrics_middleware(HttpServerMetrics(config.name, registry)))
+        middlewares.append(metrics_middleware(metrics))
     middlewares += [error_middleware, body_deadline(body_timeout_s)]
-    return _application(config.name, middlewares, registry, client_max_size, metrics=config.metrics_port is None)
+    app = _application(config.name, middlewares, registry, client_max_size, metrics=config.metrics_port is None)
+    if metrics is not None:
+        app.on_startup.append(_declare_error_series(metrics))
+    return app
+
+
+def _declare_error_series(metrics: HttpServerMetrics) -> Callable[[web.Application], Awaitable[None]]:
+    async def declare(app: web.Application) -> None:
+        for route in app.router.routes():
+            path = route.resource.canonical if route.resource is not None else UNMATCHED_PATH
+            if route.method not in ("HEAD", "*") and path not in _UNINSTRUMENTED:
+                metrics.declare(route.method, path)
+
+    return declare
 
 
 def create_ops_app(service: str, registry: CollectorRegistry = REGISTRY) -> web.Application:

@@ -38,6 +38,18 @@ async def test_response_answers_and_is_counted_by_route_template(client) -> None
     assert registry.get_sample_value("http_request_duration_seconds_count", hist) == 1
 
 
+async def test_error_series_exist_at_zero_before_the_first_error(client) -> None:
+    """rate() ignores a series' first sample: a 500 series born at 1 would hide a new process's
+    first failure from the error-ratio alert and the canary analysis."""
+    http, registry = client
+    error = {"service": "response", "method": "GET", "path": "/response", "status": "500"}
+    assert registry.get_sample_value("http_requests_total", error) == 0
+    assert registry.get_sample_value("http_requests_total", {**error, "path": "/metrics"}) is None
+    assert (await http.put("/admin/faults", json={"error_ratio": 1.0}, headers=AUTH)).status == 200
+    assert (await http.get("/response")).status == 500
+    assert registry.get_sample_value("http_requests_total", error) == 1
+
+
 async def test_unknown_paths_share_one_label_value(client) -> None:
     http, registry = client
     for path in ("/a", "/b/c", "/%00"):
