@@ -171,6 +171,7 @@ job "movie" {
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
         metrics_scheme = "http"
+        version        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
       }
 
       check {
@@ -212,6 +213,7 @@ job "movie" {
         FIREDRILL_SELF_REGISTER        = "false"
         CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE              = var.profile
+        FIREDRILL_VERSION              = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
         FIREDRILL_LOG_LEVEL            = var.log_level
         FIREDRILL_TRACE_RATIO          = "${var.trace_sample_ratio}"
         FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
@@ -338,6 +340,7 @@ EOT
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
         metrics_scheme = "http"
+        version        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
       }
 
       check {
@@ -379,6 +382,7 @@ EOT
         FIREDRILL_SELF_REGISTER        = "false"
         CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE              = var.profile
+        FIREDRILL_VERSION              = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
         FIREDRILL_LOG_LEVEL            = var.log_level
         FIREDRILL_TRACE_RATIO          = "${var.trace_sample_ratio}"
         FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
@@ -492,6 +496,7 @@ EOT
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
         metrics_scheme = "http"
+        version        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
       }
 
       check {
@@ -533,6 +538,7 @@ EOT
         FIREDRILL_SELF_REGISTER        = "false"
         CONSUL_HTTP_ADDR               = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE              = var.profile
+        FIREDRILL_VERSION              = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
         FIREDRILL_LOG_LEVEL            = var.log_level
         FIREDRILL_TRACE_RATIO          = "${var.trace_sample_ratio}"
         FIREDRILL_TLS_CERT_FILE        = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
@@ -645,6 +651,7 @@ EOT
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
         metrics_scheme = "http"
+        version        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
       }
 
       check {
@@ -686,6 +693,7 @@ EOT
         FIREDRILL_SELF_REGISTER  = "false"
         CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE        = var.profile
+        FIREDRILL_VERSION        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
         FIREDRILL_LOG_LEVEL      = var.log_level
         FIREDRILL_TRACE_RATIO    = "${var.trace_sample_ratio}"
         FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"

@@ -146,6 +146,7 @@ job "response" {
         metrics_path   = "/metrics"
         metrics_port   = "${NOMAD_HOST_PORT_metrics}"
         metrics_scheme = "http"
+        version        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
       }
 
       check {
@@ -187,6 +188,7 @@ job "response" {
         FIREDRILL_SELF_REGISTER    = "false"
         CONSUL_HTTP_ADDR           = "http://${attr.unique.network.ip-address}:8500"
         FIREDRILL_PROFILE          = var.profile
+        FIREDRILL_VERSION          = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
         FIREDRILL_LOG_LEVEL        = var.log_level
         FIREDRILL_TRACE_RATIO      = "${var.trace_sample_ratio}"
         FIREDRILL_TLS_CERT_FILE    = "${NOMAD_SECRETS_DIR}/tls/cert.pem"

@@ -188,3 +188,41 @@ def test_generator_is_documented_as_the_source() -> None:
     for path in JOBS_DIR.glob("*.nomad.hcl"):
         header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
         assert "python -m scripts.cluster.jobgen render" in header, path.name
+
+
+def _regex_replace(expression: str, value: str) -> str:
+    """Nomad's ``regex_replace`` (go-cty: Go's RE2 ``ReplaceAllString``) for the plain patterns the
+    generator writes: classes, counted repetition and ``$1``, which Python's ``re`` reads alike."""
+    match = re.fullmatch(r'\$\{regex_replace\(var\.image, "(?P<pattern>[^"]+)", "\$1"\)\}', expression)
+    assert match is not None, expression
+    return re.sub(match["pattern"], r"\1", value)
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("firedrill/services:0.1.0", "0.1.0"),
+        ("registry.example:5000/firedrill/services:v2-rc.1", "v2-rc.1"),
+        ("firedrill/services@sha256:" + "ab" * 32, "ab" * 31 + "a"),
+    ],
+)
+def test_services_report_their_image_version_before_any_canary(image: str, version: str) -> None:
+    """Stable instances carry a ``version`` (env and Consul meta, hence the series' label) from the
+    image tag, so a canary rollout can compare its new version with them."""
+    from services.common.config import VERSION_PATTERN
+
+    found = 0
+    for job in JOBS.values():
+        for group_name, _task_name, task in job.tasks():
+            [config] = task["config"]
+            if config.get("image") != "${var.image}":
+                continue
+            [env] = task["env"] if isinstance(task["env"], list) else [task["env"]]
+            [service] = job.groups[group_name]["service"]
+            [meta] = service["meta"]
+            assert meta["version"] == env["FIREDRILL_VERSION"]
+            reported = _regex_replace(env["FIREDRILL_VERSION"], image)
+            assert reported == version
+            assert VERSION_PATTERN.fullmatch(reported)
+            found += 1
+    assert found == len(catalog.SERVICES)

@@ -17,6 +17,9 @@ from services.common.profiles import PRODUCTION, duration
 from .hcl import Attr, Block, Comment, Expr, Item, Value, block
 
 IMAGE_TAG_PATTERN = "^[^@]*:([A-Za-z0-9_][A-Za-z0-9._-]*)$"
+# The version a service reports: the image's tag, or the first 63 characters of its digest (both
+# fit services.common.config's VERSION_PATTERN).
+IMAGE_VERSION_PATTERN = "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$"
 SERVICE_UID = 10001  # the Dockerfile's USER
 CHECK_INTERVAL = "10s"
 CHECK_TIMEOUT = "2s"
@@ -60,6 +63,12 @@ def pinned_image(name: str, description: str, default: str) -> Block:
             "The image must carry an explicit version tag other than latest (or a sha256 digest).",
         ),
     )
+
+
+def image_version(name: str) -> Expr:
+    """FIREDRILL_VERSION and the Consul meta ``version`` (the ``version`` label of every series) of a
+    task running ``var.<name>``; a canary rollout overrides both with the version it deploys."""
+    return Expr(f'regex_replace(var.{name}, "{IMAGE_VERSION_PATTERN}", "$1")')
 
 
 def profile_variable(description: str) -> Block:

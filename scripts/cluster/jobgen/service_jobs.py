@@ -39,6 +39,7 @@ def service_env(spec: ServiceSpec, deployment: ServiceDeployment, vault: Identit
         "FIREDRILL_SELF_REGISTER": "false",
         "CONSUL_HTTP_ADDR": "http://${attr.unique.network.ip-address}:8500",
         "FIREDRILL_PROFILE": Expr("var.profile"),
+        "FIREDRILL_VERSION": pieces.image_version("image"),
         "FIREDRILL_LOG_LEVEL": Expr("var.log_level"),
         "FIREDRILL_TRACE_RATIO": "${var.trace_sample_ratio}",
         "FIREDRILL_TLS_CERT_FILE": "${NOMAD_SECRETS_DIR}/tls/cert.pem",
@@ -85,6 +86,7 @@ def service_block(spec: ServiceSpec) -> Block:
         "metrics_path": spec.metrics_path,
         "metrics_port": "${NOMAD_HOST_PORT_metrics}",
         "metrics_scheme": "http",
+        "version": pieces.image_version("image"),
     }
     return pieces.consul_service(spec.name, main_port(spec), [spec.protocol.value, "firedrill"], [check], meta)
 
