@@ -5,8 +5,9 @@ and the service meta ``version`` changed) with an ``update`` block chosen by the
 Nomad places it, the driver follows the deployment (``GET /v1/job/<id>/deployment``), promotes
 it (``POST /v1/deployment/promote/<id>``) once the analysis passed, or fails it
 (``POST /v1/deployment/fail/<id>``), which with ``auto_revert`` sends the job back to its last
-stable version. A deployment that already succeeded is rolled back by reverting the job
-(``POST /v1/job/<id>/revert``).
+stable version. A rolling update is paused (``POST /v1/deployment/pause/<id>``) after each new
+instance while the analysis judges it, and resumed for the next. A deployment that already
+succeeded is rolled back by reverting the job (``POST /v1/job/<id>/revert``).
 
 Traffic weights on Nomad are not set by the driver: canaries register in Consul like any
 instance, and callers spread calls evenly over healthy instances, so the canary's share is
@@ -74,6 +75,7 @@ class NomadTarget:
         self._timeout_s = timeout_s
         self._poll_s = poll_s
         self._registered_version: dict[str, int] = {}  # service -> the job version we registered
+        self._deployment_ids: dict[str, str] = {}  # service -> the ID of that version's deployment
 
     @classmethod
     def from_env(cls, progress: Progress = _quiet) -> NomadTarget:
@@ -203,6 +205,7 @@ class NomadTarget:
         wanted = self._registered_version.get(service)
         if not deployment or deployment.get("JobVersion") != wanted:
             raise PlatformError(f"no deployment of {job_id} version {wanted} yet")
+        self._deployment_ids[service] = str(deployment["ID"])
         return deployment
 
     def _group_state(self, service: str) -> tuple[str, dict[str, Any]]:
@@ -235,7 +238,36 @@ class NomadTarget:
             wanted = canaries if canaries else 1
             return int(state.get("HealthyAllocs", 0)) >= wanted
 
+        if canaries == 0:
+            # Rolling: Nomad would replace the next instance as soon as this one is healthy. The
+            # deployment and its first placement come in one plan, so pausing it as soon as it shows
+            # holds the rollout at one new instance while the analysis judges it.
+            self._wait(f"{service} {version}: its deployment", lambda: self._has_our_deployment(service))
+            self._pause(service, True)
         self._wait(f"{service} {version}: the first new allocations healthy", first_new_healthy)
+
+    def _has_our_deployment(self, service: str) -> bool:
+        try:
+            self._our_deployment(service)
+        except PlatformError as exc:
+            if str(exc).startswith("no deployment"):
+                return False
+            raise
+        return True
+
+    def _pause(self, service: str, pause: bool) -> None:
+        """``POST /v1/deployment/pause/<id>``: a paused deployment places nothing new (Nomad's
+        reconciler) but keeps following the health of what it placed."""
+        # The ID as last read: no extra read between seeing a placement and pausing after it.
+        deployment_id = self._deployment_ids.get(service) or str(self._our_deployment(service)["ID"])
+        short = deployment_id[:8]
+        self._call(
+            f"{'pausing' if pause else 'resuming'} deployment {short}",
+            self._client.deployment.pause_deployment,
+            deployment_id,
+            pause,
+        )
+        self._progress(f"  {'paused' if pause else 'resumed'} deployment {short}")
 
     def apply_step(self, service: str, stable: str, new: str, step: Step, index: int) -> None:
         if step.weight_percent < 100:
@@ -243,11 +275,20 @@ class NomadTarget:
                 return  # start_new waited for the canaries (or the first rolled instance)
             wanted = step.new_instances
 
+            def placed() -> bool:
+                return int(self._group_state(service)[1].get("PlacedAllocs", 0)) >= wanted
+
             def replaced() -> bool:
                 return int(self._group_state(service)[1].get("HealthyAllocs", 0)) >= wanted
 
+            if not placed():
+                self._pause(service, False)
+                self._wait(f"{service}: Nomad placing instance {wanted} at {new}", placed)
+                self._pause(service, True)
             self._wait(f"{service}: {wanted} instances at {new}", replaced)
             return
+        if self._group_state(service)[0] == "paused":
+            self._pause(service, False)
         deployment = self._our_deployment(service)
         state = (deployment.get("TaskGroups") or {}).get(self._placement(service)[1]) or {}
         if int(state.get("DesiredCanaries", 0)) and not state.get("Promoted"):
@@ -334,7 +375,7 @@ def nomad_plan(strategy: str, count: int) -> Plan:
         )
     if strategy == "rolling":
         steps = [
-            Step(round(100 * k / count), True, f"{k} of {count} instances replaced (max_parallel = 1)", k)
+            Step(round(100 * k / count), True, f"{k} of {count} instances replaced, the deployment paused", k)
             for k in range(1, count)
         ]
         return Plan("rolling", (*steps, Step(100, True, f"{count} of {count} instances replaced")))

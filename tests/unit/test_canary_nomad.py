@@ -47,8 +47,8 @@ def _response_job(count: int = 2) -> dict[str, Any]:
     }
 
 
-def _cluster(fake: FakeNomad, behaviour: str = "canary") -> None:
-    fake._store(_response_job())
+def _cluster(fake: FakeNomad, behaviour: str = "canary", count: int = 2) -> None:
+    fake._store(_response_job(count))
     fake.deployments["response"]["Status"] = "successful"  # the stable version is deployed
     fake.behaviour["response"] = behaviour
 
@@ -138,3 +138,51 @@ def test_image_tags() -> None:
     assert image_with_tag("services", "2") == "services:2"
     with pytest.raises(PlatformError, match="digest"):
         image_with_tag("services@sha256:abc", "2")
+
+
+def test_a_rolling_update_is_paused_at_each_new_instance_while_it_is_analysed(
+    fake_nomad: tuple[FakeNomad, str],
+) -> None:
+    fake, addr = fake_nomad
+    _cluster(fake, behaviour="rolling", count=3)
+    target = _target(addr)
+    placed_at_verdicts: list[tuple[str, int, int]] = []
+
+    def watch(_: int) -> None:
+        state = fake.deployments["response"]
+        group = state["TaskGroups"]["response"]
+        placed_at_verdicts.append((state["Status"], group["PlacedAllocs"], group["HealthyAllocs"]))
+
+    analysis = ScriptedAnalysis(_verdict(Decision.PROMOTE), on_call=watch)
+    outcome = _rollout(target, analysis, strategy="rolling")
+    assert outcome.result == PROMOTED, outcome.reason
+    # Each verdict saw a paused deployment with exactly the step's instances placed and healthy:
+    # Nomad replaced nothing more while the analysis judged (1 of 3, 2 of 3), then the rest.
+    assert placed_at_verdicts[:2] == [("paused", 1, 1), ("paused", 2, 2)]
+    assert fake.jobs["response"]["TaskGroups"][0]["Update"]["Canary"] == 0
+    deployment_id = fake.deployments["response"]["ID"]
+    pauses = [call for call in fake.calls if call == f"POST /v1/deployment/pause/{deployment_id}"]
+    assert len(pauses) == 4  # pause, resume + pause for the 2nd instance, resume for the 3rd
+    assert fake.deployments["response"]["Status"] == "successful"
+    assert target.stable_version("response") == "2"
+
+
+def test_a_bad_instance_of_a_rolling_update_fails_the_paused_deployment(fake_nomad: tuple[FakeNomad, str]) -> None:
+    fake, addr = fake_nomad
+    _cluster(fake, behaviour="rolling")
+    target = _target(addr)
+    outcome = _rollout(target, ScriptedAnalysis(_verdict(Decision.ROLLBACK)), strategy="rolling")
+    assert outcome.result == ROLLED_BACK, (outcome.reason, fake.calls)
+    assert fake.deployments["response"]["JobVersion"] == 2  # auto_revert registered version 0 again
+    failed = [call for call in fake.calls if call.startswith("POST /v1/deployment/fail/")]
+    assert len(failed) == 1
+    assert target.stable_version("response") == "1.0"
+
+
+def test_pausing_a_finished_deployment_is_refused_as_nomad_does(fake_nomad: tuple[FakeNomad, str]) -> None:
+    fake, addr = fake_nomad
+    _cluster(fake)
+    client = make_client({"NOMAD_ADDR": addr})
+    deployment_id = fake.deployments["response"]["ID"]
+    with pytest.raises(Exception, match="terminal"):
+        client.deployment.pause_deployment(deployment_id, True)

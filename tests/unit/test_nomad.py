@@ -39,7 +39,8 @@ class FakeNomad:
     allocs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     parsed_variables: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
-    # job id -> "ok" | "fail" | "canary"; how its next deployment behaves
+    # job id -> "ok" | "fail" | "canary" | "rolling"; how its next deployment behaves. "rolling" places
+    # one instance at a time (max_parallel = 1), none while the deployment is paused.
     behaviour: dict[str, str] = field(default_factory=dict)
     steps_to_healthy: int = 2
 
@@ -66,6 +67,7 @@ class FakeNomad:
         r.add_get("/v1/deployment/allocations/{id}", self.deployment_allocs)
         r.add_post("/v1/deployment/promote/{id}", self.promote)
         r.add_post("/v1/deployment/fail/{id}", self.fail)
+        r.add_post("/v1/deployment/pause/{id}", self.pause)
         r.add_post("/v1/client/allocation/{id}/restart", self.alloc_restart)
         r.add_post("/v1/client/allocation/{id}/signal", self.alloc_signal)
         return app
@@ -154,6 +156,11 @@ class FakeNomad:
             },
         }
         self.allocs[job_id] = self._allocs_for(job, None)
+        if self.behaviour.get(job_id) == "rolling":
+            # The plan that creates the deployment also places its first instance.
+            for state in self.deployments[job_id]["TaskGroups"].values():
+                state["PlacedAllocs"] = 1
+            self.deployments[job_id]["_ages"] = [0]
 
     async def register(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -221,9 +228,26 @@ class FakeNomad:
         if dep is None:
             return web.json_response(None)
         self._advance(job_id, dep)
-        return web.json_response({k: v for k, v in dep.items() if k != "steps"})
+        return web.json_response({k: v for k, v in dep.items() if k not in ("steps", "_ages")})
+
+    def _advance_rolling(self, dep: dict[str, Any]) -> None:
+        """Nomad's reconciler with max_parallel = 1: the next instance is placed once the last one is
+        healthy, never while the deployment is paused; placed instances turn healthy either way."""
+        ages = [age + 1 for age in dep["_ages"]]
+        dep["_ages"] = [age for age in ages if age < self.steps_to_healthy]
+        for state in dep["TaskGroups"].values():
+            state["HealthyAllocs"] += len(ages) - len(dep["_ages"])
+            if dep["Status"] == "running" and not dep["_ages"] and state["PlacedAllocs"] < state["DesiredTotal"]:
+                state["PlacedAllocs"] += 1
+                dep["_ages"].append(0)
+            if state["HealthyAllocs"] == state["DesiredTotal"]:
+                dep["Status"] = "successful"
+                dep["StatusDescription"] = "Deployment completed successfully"
 
     def _advance(self, job_id: str, dep: dict[str, Any]) -> None:
+        if self.behaviour.get(job_id) == "rolling" and dep["Status"] in ("running", "paused"):
+            self._advance_rolling(dep)
+            return
         if dep["Status"] != "running":
             return
         dep["steps"] += 1
@@ -279,6 +303,22 @@ class FakeNomad:
                 dep["StatusDescription"] = "Deployment marked as failed"
                 self._revert_to(job_id, dep["JobVersion"] - 1)  # the jobs carry auto_revert = true
                 return web.json_response({"EvalID": str(uuid.uuid4())})
+        return web.Response(status=404, text="deployment not found")
+
+    async def pause(self, request: web.Request) -> web.Response:
+        """``POST /v1/deployment/pause/<id>`` as command/agent/deployment_endpoint.go (v1.8.4) checks it."""
+        body = await request.json()
+        if not body.get("DeploymentID"):
+            return web.Response(status=400, text="DeploymentID must be specified")
+        if body["DeploymentID"] != request.match_info["id"]:
+            return web.Response(status=400, text="Deployment ID does not match")
+        for dep in self.deployments.values():
+            if dep["ID"] == body["DeploymentID"]:
+                if dep["Status"] not in ("running", "paused"):
+                    return web.Response(status=500, text="can't pause terminal deployment")
+                dep["Status"] = "paused" if body.get("Pause") else "running"
+                dep["StatusDescription"] = "Deployment is paused" if body.get("Pause") else "Deployment is running"
+                return web.json_response({"EvalID": "" if body.get("Pause") else str(uuid.uuid4())})
         return web.Response(status=404, text="deployment not found")
 
     async def alloc_restart(self, request: web.Request) -> web.Response:
