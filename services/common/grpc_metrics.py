@@ -46,11 +46,17 @@ class _HandledMetrics:
         self._counters: dict[tuple[MethodName, grpc.StatusCode], Counter] = {}
         self._histograms: dict[MethodName, Histogram] = {}
 
-    def handled(self, name: MethodName, code: grpc.StatusCode, seconds: float) -> None:
+    def _counter(self, name: MethodName, code: grpc.StatusCode) -> Counter:
         counter = self._counters.get((name, code))
         if counter is None:
             counter = self._handled.labels(self._service, name.service, name.method, code_name(code))
             self._counters[(name, code)] = counter
+        return counter
+
+    def handled(self, name: MethodName, code: grpc.StatusCode, seconds: float) -> None:
+        counter = self._counters.get((name, code))
+        if counter is None:
+            counter = self._counter(name, code)
         histogram = self._histograms.get(name)
         if histogram is None:
             histogram = self._seconds.labels(self._service, name.service, name.method)
@@ -58,6 +64,13 @@ class _HandledMetrics:
         counter.inc()
         trace_id = current_trace_id()
         histogram.observe(seconds, {"trace_id": trace_id} if trace_id else None)
+
+
+# Server errors exported at 0 for every method before the first one: ``rate()`` ignores a series'
+# first sample, so a series born at 1 would hide a new process's first failure (see
+# HttpServerMetrics.declare). The codes a failing handler ends with: Internal (an unexpected
+# exception, services.common.grpc_status) and Unavailable (a dependency down).
+DECLARED_ERROR_CODES = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE)
 
 
 class GrpcServerMetrics(_HandledMetrics):
@@ -70,6 +83,10 @@ class GrpcServerMetrics(_HandledMetrics):
             registry=registry,
         )
         self._started_children: dict[MethodName, Counter] = {}
+
+    def declare(self, name: MethodName) -> None:
+        for code in DECLARED_ERROR_CODES:
+            self._counter(name, code)
 
     def started(self, name: MethodName) -> None:
         child = self._started_children.get(name)

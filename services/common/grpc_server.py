@@ -40,6 +40,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -49,7 +50,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.common.config import ServiceConfig
 from services.common.grpc_auth import Authenticator, AuthInterceptor
 from services.common.grpc_error_interceptor import ErrorInterceptor
-from services.common.grpc_handlers import is_application_call
+from services.common.grpc_handlers import MethodName, is_application_call
 from services.common.grpc_latency_fault import LatencyFault, LatencyFaultInterceptor
 from services.common.grpc_metrics import GrpcServerMetrics, ServerMetricsInterceptor
 from services.common.grpc_peer_identity import GrpcPeerIdentityInterceptor
@@ -105,6 +106,7 @@ class GrpcServer:
     def __init__(self, service: str, options: ServerOptions) -> None:
         self.service = service
         interceptors: list[Any] = []
+        self._metrics: GrpcServerMetrics | None = None
         if options.instrumentation:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
@@ -112,7 +114,8 @@ class GrpcServer:
                 tracer_provider=options.tracer_provider, filter_=is_application_call
             )
             interceptors.append(tracing)
-            interceptors.append(ServerMetricsInterceptor(GrpcServerMetrics(service, options.metrics_registry)))
+            self._metrics = GrpcServerMetrics(service, options.metrics_registry)
+            interceptors.append(ServerMetricsInterceptor(self._metrics))
         if options.allowed_peers is not None:
             interceptors.append(GrpcPeerIdentityInterceptor(service, options.allowed_peers))
         if options.rate_limit is not None and (options.authenticator is None or options.open_methods):
@@ -145,6 +148,9 @@ class GrpcServer:
         """``add(movie_pb2_grpc.add_XServicer_to_server, XServicer(...), "pkg.XService")``."""
         register(servicer, self.server)
         self._service_names.append(full_name)
+        if self._metrics is not None:
+            for method in descriptor_pool.Default().FindServiceByName(full_name).methods:
+                self._metrics.declare(MethodName(full_name, method.name))
 
     async def start(self, host: str, port: int, server_credentials: grpc.ServerCredentials | None = None) -> int:
         names = (

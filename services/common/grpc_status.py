@@ -50,6 +50,15 @@ def error_for_status(code: grpc.StatusCode, message: str) -> DomainError:
     return _ERROR_FOR_STATUS.get(code, Unavailable)(message)
 
 
+# grpc-go's spelling of two codes that the CamelCase rule would spell otherwise.
+_GO_SPELLING = {grpc.StatusCode.OK: "OK", grpc.StatusCode.CANCELLED: "Canceled"}
+
+
 def code_name(code: grpc.StatusCode) -> str:
-    """``NOT_FOUND`` for ``StatusCode.NOT_FOUND`` (the label value of the metric contract)."""
-    return str(code.name)
+    """``NotFound`` for ``StatusCode.NOT_FOUND``: the ``grpc_code`` label value of the metric contract,
+    spelled as grpc-go's ``codes.Code.String()`` and so as go-grpc-prometheus exporters label it,
+    which is what the recording rules, alerts and canary templates match."""
+    spelled = _GO_SPELLING.get(code)
+    if spelled is not None:
+        return spelled
+    return "".join(part.capitalize() for part in str(code.name).split("_"))

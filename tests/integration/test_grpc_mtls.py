@@ -161,7 +161,7 @@ async def test_a_service_not_allowed_to_call_metadata_is_refused(
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT_S)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
     # The refusal is visible in metadata's own metrics.
-    labels = {"service": "metadata", "grpc_method": "GetMetadata", "grpc_code": "PERMISSION_DENIED"}
+    labels = {"service": "metadata", "grpc_method": "GetMetadata", "grpc_code": "PermissionDenied"}
     denied = stack.running["metadata"].metrics.get_sample_value(
         "grpc_server_handled_total", {**labels, "grpc_service": "firedrill.movie.v1.MetadataService"}
     )

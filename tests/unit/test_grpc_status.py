@@ -5,8 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from scripts.monitoring.recording import GRPC_SERVER_ERROR_CODES
 from services.common import errors
-from services.common.grpc_status import error_for_status, status_code
+from services.common.grpc_status import code_name, error_for_status, status_code
 from services.common.http_errors import HTTP_STATUS, error_body, http_status
 
 
@@ -41,3 +42,20 @@ def test_upstream_statuses_come_back_as_domain_errors() -> None:
     assert isinstance(error_for_status(grpc.StatusCode.NOT_FOUND, "gone"), errors.NotFound)
     assert isinstance(error_for_status(grpc.StatusCode.DATA_LOSS, "?"), errors.Unavailable)
     assert len(errors.NotFound("x" * 1000).message) == errors.MAX_MESSAGE_CHARS
+
+
+def test_metric_code_labels_are_spelled_as_grpc_go_does() -> None:
+    spelled = {code: code_name(code) for code in grpc.StatusCode}
+    assert spelled[grpc.StatusCode.OK] == "OK"
+    assert spelled[grpc.StatusCode.CANCELLED] == "Canceled"
+    assert spelled[grpc.StatusCode.PERMISSION_DENIED] == "PermissionDenied"
+    assert spelled[grpc.StatusCode.DEADLINE_EXCEEDED] == "DeadlineExceeded"
+    assert spelled[grpc.StatusCode.UNAUTHENTICATED] == "Unauthenticated"
+    assert len(set(spelled.values())) == len(spelled)
+
+
+def test_the_rules_server_error_codes_are_labels_the_services_export() -> None:
+    """The error-ratio rules, alerts and canary templates match these values: a spelling the services
+    never export would leave every gRPC error out of them."""
+    exported = {code_name(code) for code in grpc.StatusCode}
+    assert set(GRPC_SERVER_ERROR_CODES) <= exported
