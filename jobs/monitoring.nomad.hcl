@@ -379,7 +379,9 @@ groups:
   - alert: VaultDown
     expr: |-
       label_replace(
-        max(vault_reachable) == 0,
+        (max(vault_reachable) == 0)
+        or
+        (max(up{job="vault"}) == 0),
         "service", "vault", "", ""
       )
     for: 2m

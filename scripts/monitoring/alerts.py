@@ -42,6 +42,10 @@ REGISTRY_SERVICE = "registry"
 REGISTRY_REACHABLE = "discovery_registry_reachable"  # services.common.discovery.observed.REACHABLE
 # Every reporter reads 0: the dependency itself is down, not one client's path to it.
 _ALL_VAULT_DOWN = "max(vault_reachable) == 0"
+# On a cluster nothing exports vault_reachable (Nomad's template runner renders the secrets): Vault
+# is down when no Vault server answers Prometheus' scrape of /v1/sys/metrics (the `vault` job; a
+# sealed Vault answers 503 there). The local platform has no `vault` job, so this arm is empty there.
+_VAULT_SERVERS_DOWN = 'max(up{job="vault"}) == 0'
 _ALL_REGISTRY_DOWN = f"max({REGISTRY_REACHABLE}{{{SERVICES}}}) == 0"
 
 # Symptoms a broken dependency causes in its callers (Alertmanager inhibits these).
@@ -358,10 +362,17 @@ class AlertBuilder:
     def vault_down(self) -> Alert:
         identities = (sc.first_service(Protocol.GRPC), sc.first_service(Protocol.HTTP))
         series = tuple(sc.gauge_series("vault_reachable", n, 1, 0, instance=sc.instance(n)) for n in identities)
+        # A cluster: three Vault servers scraped, all of them gone.
+        servers = tuple(
+            Series(sc.selector("up", job="vault", instance=f"10.0.1.{n}:8200"), gauge(1), gauge(0)) for n in (1, 2, 3)
+        )
         return self.alert(
             "VaultDown",
             dashboard=PLATFORM_UID,
-            expr=f'label_replace(\n  {_ALL_VAULT_DOWN},\n  "service", "{VAULT_SERVICE}", "", ""\n)',
+            expr=(
+                f"label_replace(\n  ({_ALL_VAULT_DOWN})\n  or\n  ({_VAULT_SERVERS_DOWN}),\n"
+                f'  "service", "{VAULT_SERVICE}", "", ""\n)'
+            ),
             for_s=self.p.for_symptom_s,
             severity=Severity.WARNING,
             summary="No identity of the platform can reach Vault",
@@ -372,7 +383,10 @@ class AlertBuilder:
                 "(CertificateExpiringSoon is the deadline)."
             ),
             labels={"service": VAULT_SERVICE},
-            scenarios=(Scenario("vault-down", series, {"service": VAULT_SERVICE}, detect_s=self.i, clear_s=self.i),),
+            scenarios=(
+                Scenario("vault-down", series, {"service": VAULT_SERVICE}, detect_s=self.i, clear_s=self.i),
+                Scenario("vault-servers-down", servers, {"service": VAULT_SERVICE}, detect_s=self.i, clear_s=self.i),
+            ),
             blip=Scenario("blip", series, {"service": VAULT_SERVICE}, detect_s=self.i, clear_s=self.i),
         )
 

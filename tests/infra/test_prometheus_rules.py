@@ -133,3 +133,39 @@ def test_a_few_slow_requests_are_not_a_latency_alert(tmp_path: Path) -> None:
     test_file.write_text(json.dumps(test))
     done = subprocess.run([promtool, "test", "rules", test_file.name], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_vault_down_on_a_cluster_needs_every_vault_server_gone(tmp_path: Path) -> None:
+    """On a cluster VaultDown reads the scrape of the Vault servers: one server of three lost is HA doing its
+    job (no alert); all three lost is Vault down."""
+    promtool = require_binary("promtool")
+    rules = sorted((GENERATED / "production" / "rules").glob("*.yml"))
+
+    def vault_servers(down: int) -> list[dict[str, str]]:
+        return [
+            {"series": f'up{{job="vault",instance="10.0.1.{n}:8200"}}', "values": "0x900" if n <= down else "1x900"}
+            for n in (1, 2, 3)
+        ]
+
+    def firing(eval_s: int, expected: list[dict[str, object]]) -> dict[str, object]:
+        return {
+            "expr": 'ALERTS{alertname="VaultDown",alertstate="firing"}',
+            "eval_time": f"{eval_s}s",
+            "exp_samples": expected,
+        }
+
+    fired = [
+        {"labels": 'ALERTS{alertname="VaultDown",alertstate="firing",service="vault",severity="warning"}', "value": 1}
+    ]
+    test = {
+        "rule_files": [str(rule) for rule in rules],
+        "evaluation_interval": "15s",
+        "tests": [
+            {"interval": "15s", "input_series": vault_servers(1), "promql_expr_test": [firing(600, [])]},
+            {"interval": "15s", "input_series": vault_servers(3), "promql_expr_test": [firing(600, fired)]},
+        ],
+    }
+    test_file = tmp_path / "vault_servers.test.yml"
+    test_file.write_text(json.dumps(test))
+    done = subprocess.run([promtool, "test", "rules", test_file.name], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
