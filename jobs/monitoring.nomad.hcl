@@ -488,6 +488,13 @@ groups:
     expr: sum by (service) (increase(grpc_server_handling_seconds_bucket{job="services",le="+Inf"}[5m]))
   - record: service:process_cpu_seconds:rate
     expr: max by (service) (rate(process_cpu_seconds_total{job="services"}[5m]))
+  - record: service:process_cpu_demand:rate
+    expr: |-
+      max by (service) (
+        rate(process_cpu_seconds_total{job="services"}[5m])
+        + rate(process_cpu_wait_seconds_total{job="services"}[5m])
+        or rate(process_cpu_seconds_total{job="services"}[5m])
+      )
   - record: service:process_resident_memory_bytes:max
     expr: max by (service) (process_resident_memory_bytes{job="services"})
   - record: service:process_resident_memory_bytes:predicted
@@ -4490,7 +4497,17 @@ EOT
           "expr": "service:process_cpu_seconds:rate{service=~\"$service\"}",
           "refId": "A",
           "exemplar": true,
-          "legendFormat": "{{service}}",
+          "legendFormat": "{{service}} used",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "prometheus"
+          }
+        },
+        {
+          "expr": "service:process_cpu_demand:rate{service=~\"$service\"}",
+          "refId": "B",
+          "exemplar": true,
+          "legendFormat": "{{service}} asked",
           "datasource": {
             "type": "prometheus",
             "uid": "prometheus"
@@ -4498,7 +4515,7 @@ EOT
         }
       ],
       "title": "CPU (cores)",
-      "description": "CPU seconds per second of the busiest process; a Python process saturates at one core (CpuSaturation above 0.8).",
+      "description": "CPU seconds per second of the busiest process, and what it asked for (used plus waited for on a run queue); a Python process saturates at one core (CpuSaturation: asked above 0.8).",
       "transparent": false,
       "datasource": {
         "type": "prometheus",

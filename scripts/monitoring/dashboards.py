@@ -143,9 +143,13 @@ def overview() -> Board:
             Core(
                 timeseries_panel(
                     "CPU (cores)",
-                    f"CPU seconds per second of the busiest process; a Python process saturates at one core "
-                    f"(CpuSaturation above {t.cpu_cores}).",
-                    (Query(f"{rec.CPU_RATE}{{{SEL}}}", "{{service}}"),),
+                    f"CPU seconds per second of the busiest process, and what it asked for (used plus waited for "
+                    f"on a run queue); a Python process saturates at one core (CpuSaturation: asked above "
+                    f"{t.cpu_cores}).",
+                    (
+                        Query(f"{rec.CPU_RATE}{{{SEL}}}", "{{service}} used"),
+                        Query(f"{rec.CPU_DEMAND}{{{SEL}}}", "{{service}} asked"),
+                    ),
                     "none",
                     thresholds=above(t.cpu_cores),
                     links=runbooks("CpuSaturation"),

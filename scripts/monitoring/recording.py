@@ -27,6 +27,11 @@ GRPC_P95 = "service:grpc_server_handling_seconds:p95"
 HTTP_P95_REQUESTS = "service:http_request_duration_seconds:requests"
 GRPC_P95_REQUESTS = "service:grpc_server_handling_seconds:requests"
 CPU_RATE = "service:process_cpu_seconds:rate"
+# CPU asked for: used plus waited for on a run queue (services/common/cpu_wait.py); the CPU used
+# alone where the kernel keeps no schedstat. A dashboard line, not an alert: on a crowded host every
+# process waits several times what it runs (measured 4-6x at load 4 on 2 cores), so a lightly busy
+# service would read as saturated.
+CPU_DEMAND = "service:process_cpu_demand:rate"
 MEMORY = "service:process_resident_memory_bytes:max"
 MEMORY_PREDICTED = "service:process_resident_memory_bytes:predicted"
 ERROR_LOG_RATE = "service:log_records_errors:rate"
@@ -73,6 +78,12 @@ def recording_rules(profile: TimingProfile) -> tuple[RecordingRule, ...]:
             GRPC_P95_REQUESTS, requests.format(metric="grpc_server_handling_seconds_bucket", sel=SERVICES, w=w)
         ),
         RecordingRule(CPU_RATE, f"max by (service) (rate(process_cpu_seconds_total{{{SERVICES}}}[{w}]))"),
+        RecordingRule(
+            CPU_DEMAND,
+            f"max by (service) (\n  rate(process_cpu_seconds_total{{{SERVICES}}}[{w}])\n"
+            f"  + rate(process_cpu_wait_seconds_total{{{SERVICES}}}[{w}])\n"
+            f"  or rate(process_cpu_seconds_total{{{SERVICES}}}[{w}])\n)",
+        ),
         RecordingRule(MEMORY, f"max by (service) (process_resident_memory_bytes{{{SERVICES}}})"),
         RecordingRule(
             MEMORY_PREDICTED,

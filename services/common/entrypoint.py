@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from opentelemetry.sdk.trace import TracerProvider
 
 from services.common.config import ConfigError, ServiceConfig
+from services.common.cpu_wait import count_cpu_wait
 from services.common.discovery.base import Registry
 from services.common.discovery.factory import make_registry
 from services.common.discovery.observed import observed
@@ -33,6 +34,7 @@ def run_service(load: Callable[[Mapping[str, str]], C], common: Callable[[C], Se
         raise SystemExit(2) from None
     configure_logging(service.name, service.log_level)
     count_log_records()
+    count_cpu_wait()
     provider = (
         setup_tracing(
             service.name,
