@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,10 @@ from scripts.movie.client import default_password_file, open_channel
 from services.genproto import auth_pb2, auth_pb2_grpc
 
 log = logging.getLogger("chaostoolkit")
-# Tokens by (user, auth address), kept in memory only: a drill is far shorter than a token's life.
-_TOKENS: dict[tuple[str, str], str] = {}
+# Tokens by (user, auth address) with when they were issued and expire, kept in memory only.
+# simulate-all runs longer than a token lives (15 minutes by default), and a drill's background
+# traffic sends one token for minutes: a token is asked again once half its life has passed.
+_TOKENS: dict[tuple[str, str], tuple[str, float, float]] = {}
 
 
 def start_traffic(
@@ -94,20 +98,26 @@ def user_token(user: str, timeout_s: float = 10.0) -> str:
     """A token from auth, asked at the address the platform gives (never logged, never an argument)."""
     _, endpoints = RECORDER.require()
     address = endpoints.services["auth"].removeprefix("grpc://")
-    if (user, address) in _TOKENS:
-        return _TOKENS[user, address]
-    password = password_file(user).read_text(encoding="utf-8").strip()
 
-    async def fetch() -> str:
+    async def fetch() -> tuple[str, float]:
+        password = password_file(user).read_text(encoding="utf-8").strip()
         stub: Any = auth_pb2_grpc.AuthServiceStub
         async with open_channel(address, "auth", endpoints.operator_tls) as channel:
             answer = await stub(channel).GetToken(
                 auth_pb2.GetTokenRequest(username=user, password=password), timeout=timeout_s
             )
-        return str(answer.token)
+        return str(answer.token), float(answer.expires_at)
 
-    _TOKENS[user, address] = asyncio.run(fetch())
-    return _TOKENS[user, address]
+    return cached_token((user, address), lambda: asyncio.run(fetch()), time.time())
+
+
+def cached_token(key: tuple[str, str], fetch: Callable[[], tuple[str, float]], now: float) -> str:
+    """The cached token for ``key`` while more than half its life is left, else a fresh one."""
+    cached = _TOKENS.get(key)
+    if cached is None or now >= (cached[1] + cached[2]) / 2:
+        token, expires_at = fetch()
+        cached = _TOKENS[key] = (token, now, expires_at)
+    return cached[0]
 
 
 def break_startup(service: str) -> str:
