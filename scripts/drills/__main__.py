@@ -29,6 +29,7 @@ from chaoslib.loader import load_experiment
 from scripts.deploy_target.interface import Platform, PlatformError
 from scripts.deploy_target.select import current_platform
 from scripts.drills import catalogue, recording, report, scorecard
+from scripts.drills.interrupts import SigtermAsCtrlC
 from scripts.drills.page import render_page
 from scripts.drills.probes import incidents, page_burn_settled
 from scripts.drills.recorder import RECORDER
@@ -99,7 +100,7 @@ def run_recorded(
     experiment = load_experiment(str(experiment_file), SETTINGS)
     started = time.time()
     try:
-        journal = run_experiment(experiment, settings=SETTINGS)
+        journal = run_experiment(experiment, settings=SETTINGS, event_handlers=[SigtermAsCtrlC()])
     finally:
         # Belt and braces: the experiment's rollbacks already do this.
         RECORDER.stop_traffic()

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -104,14 +105,18 @@ def test_simulate_all_scores_every_drill_and_fails_when_one_does(
     assert "expected alert never fired: ErrorBudgetBurnPage{service=hello}" in html
 
 
-def test_ctrl_c_in_the_middle_of_a_drill_runs_its_rollbacks(quiet_platform: RunningPlatform, tmp_path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_in_the_middle_of_a_drill_runs_its_rollbacks(
+    quiet_platform: RunningPlatform, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """SIGTERM (a `timeout`, a CI runner) stops a drill as Ctrl-C does, not only the probe it interrupts."""
     log = tmp_path / "drill.log"
     env = {**os.environ, "FIREDRILL_STATE_DIR": str(quiet_platform.state_dir)}
     command = python_module("scripts.drills", "latency", "--no-up", "--out", str(tmp_path / "out"))
     drill = spawn("drill", command, log, env=env)
     try:
         wait_until(lambda: "fault on response" in log.read_text(), timeout_s=60, what="the fault switched on")
-        os.killpg(drill.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+        os.killpg(drill.pid, signum)  # SIGINT: what Ctrl-C sends to the terminal's foreground group
         wait_until(lambda: not drill.running, timeout_s=90, what="the drill to finish its rollbacks")
     finally:
         drill.stop()
