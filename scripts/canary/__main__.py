@@ -33,6 +33,7 @@ from scripts.canary.driver import (
     run_rollout,
     settings_for,
 )
+from scripts.canary.metrics_endpoint import FileRegistration, ScrapeRegistration, exported_rollout, rollout_targets_dir
 from scripts.canary.record import RolloutRecord, records_dir
 from scripts.canary.strategies import STRATEGIES
 from scripts.deploy_target.interface import PlatformError
@@ -88,6 +89,18 @@ def make_target(progress: object = _say) -> tuple[RolloutTarget, str, Path]:
     return LocalTarget(platform, progress=_say), platform.endpoints().prometheus, records_dir(state)
 
 
+def _scrape_registration(target: str, service: str, metrics_host: str | None) -> tuple[ScrapeRegistration, str]:
+    """How Prometheus finds the rollout's metrics (docs/canary.md, "Metrics"), and the address to serve
+    them on: a file target and loopback locally; on a cluster a Consul registration and this host's
+    address towards the Consul agent (or ``--metrics-host``)."""
+    if target == "local":
+        return FileRegistration(rollout_targets_dir(state_dir()), service, _say), metrics_host or "127.0.0.1"
+    from scripts.canary.consul_registration import ConsulRegistration, address_towards
+
+    registration = ConsulRegistration.from_env(service)
+    return registration, metrics_host or address_towards(os.environ["CONSUL_HTTP_ADDR"])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.canary", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -98,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the checks, change nothing")
     parser.add_argument("--abort", action="store_true", help="roll back a new version left running, then exit")
     parser.add_argument("--interval", type=float, help="seconds between a step and its verdict (default: by profile)")
+    parser.add_argument(
+        "--metrics-host",
+        help="address to serve the rollout's /metrics on (default: 127.0.0.1 locally; on a cluster this "
+        "host's address towards CONSUL_HTTP_ADDR, which Prometheus must be able to reach)",
+    )
     parser.add_argument("--max-holds", type=int, help="undecided verdicts in one step before rolling back")
     parser.add_argument(
         "--analysis", default=DEFAULT_ANALYSIS, help="module:function building the analysis (default: %(default)s)"
@@ -177,12 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         stop = threading.Event()
         _install_stop_handlers(stop)
-        from scripts.canary.metrics_endpoint import exported_rollout, rollout_targets_dir
-
-        # The rollout's state as metrics for the dashboards (docs/canary.md, "Metrics"): scraped by the
-        # local Prometheus through a file-discovery target; on a cluster served but not registered.
-        targets = rollout_targets_dir(state_dir()) if target.name == "local" else None
-        with exported_rollout(request.service, targets, progress=_say) as metrics:
+        registration, host = _scrape_registration(target.name, request.service, args.metrics_host)
+        with exported_rollout(request.service, registration, host=host, progress=_say) as metrics:
             outcome = run_rollout(request, target, analysis, [record, metrics], stop, _say)
         record.set_exposure(outcome.exposure)
         _say(f"record: {record.path}")

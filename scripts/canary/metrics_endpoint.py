@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -124,55 +125,87 @@ def _write_target(path: Path, address: str, service: str) -> None:
     os.replace(tmp, path)
 
 
+class ScrapeRegistration(Protocol):
+    """Where a rollout tells Prometheus about its endpoint for as long as it runs."""
+
+    def announce(self, address: str) -> str:
+        """Register ``host:port``; returns how it is scraped, for the progress line."""
+        ...
+
+    def withdraw(self) -> None: ...
+
+
+class FileRegistration:
+    """A file-discovery target in the folder the local Prometheus' ``canary-rollout`` job watches."""
+
+    def __init__(self, targets_dir: Path, service: str, progress: Callable[[str], None] = print) -> None:
+        self._dir = targets_dir
+        self._service = service
+        self._path = targets_dir / f"{service}-{os.getpid()}.json"
+        self._progress = progress
+
+    def announce(self, address: str) -> str:
+        for orphan in remove_orphaned_targets(self._dir):
+            self._progress(f"removed {orphan}: the rollout that wrote it is gone")
+        _write_target(self._path, address, self._service)
+        return f"scraped through {self._path}"
+
+    def withdraw(self) -> None:
+        self._path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def exported_rollout(
     service: str,
-    targets_dir: Path | None,
+    registration: ScrapeRegistration | None,
     *,
     registry: CollectorRegistry | None = None,
+    host: str = "127.0.0.1",
     final_scrape_timeout_s: float = 35.0,
     progress: Callable[[str], None] = print,
 ) -> Iterator[RolloutMetrics]:
-    """A RolloutMetrics observer whose registry is served and registered with Prometheus meanwhile.
+    """A RolloutMetrics observer whose registry is served on ``host`` and registered with Prometheus meanwhile.
 
-    ``targets_dir`` None serves without registering (Prometheus does not know where to look; the
+    ``registration`` None serves without registering (Prometheus does not know where to look; the
     endpoint still answers for a person or a test). On the way out, waits up to
     ``final_scrape_timeout_s`` (two production scrape intervals and some) for one scrape of the
     final state, so the rollout's end is recorded.
     """
     registry = registry or CollectorRegistry()
     metrics = RolloutMetrics(registry)
-    server = MetricsServer(registry)
+    server = MetricsServer(registry, host)
     thread = threading.Thread(target=server.serve_forever, name="rollout-metrics", daemon=True)
     thread.start()
-    target = targets_dir / f"{service}-{os.getpid()}.json" if targets_dir is not None else None
-    if target is not None and targets_dir is not None:
-        for orphan in remove_orphaned_targets(targets_dir):
-            progress(f"removed {orphan}: the rollout that wrote it is gone")
-        _write_target(target, server.address, service)
     say = progress
-    say(f"rollout metrics on http://{server.address}/metrics" + (f" (scraped through {target})" if target else ""))
+    announced = False
     try:
+        how = registration.announce(server.address) if registration is not None else None
+        announced = registration is not None
+        say(f"rollout metrics on http://{server.address}/metrics" + (f" ({how})" if how else ""))
         yield metrics
     finally:
         try:
-            if target is not None:
-                seen = server.scrapes
-                try:
-                    wait_until(
-                        lambda: server.scrapes > seen,
-                        timeout_s=final_scrape_timeout_s,
-                        interval_s=0.1,
-                        what="Prometheus to scrape the rollout's final state",
-                    )
-                except TimedOut:
-                    say(
-                        f"Prometheus did not scrape the final state within {final_scrape_timeout_s:g}s; the last "
-                        "status may be missing from the dashboard"
-                    )
+            if announced:
+                _wait_for_final_scrape(server, final_scrape_timeout_s, say)
         finally:
-            if target is not None:
-                target.unlink(missing_ok=True)
+            if registration is not None:
+                registration.withdraw()
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
+
+
+def _wait_for_final_scrape(server: MetricsServer, timeout_s: float, say: Callable[[str], None]) -> None:
+    seen = server.scrapes
+    try:
+        wait_until(
+            lambda: server.scrapes > seen,
+            timeout_s=timeout_s,
+            interval_s=0.1,
+            what="Prometheus to scrape the rollout's final state",
+        )
+    except TimedOut:
+        say(
+            f"Prometheus did not scrape the final state within {timeout_s:g}s; the last status may be missing "
+            "from the dashboard"
+        )

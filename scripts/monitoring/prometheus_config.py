@@ -194,6 +194,14 @@ def _consul_jobs(profile: TimingProfile, consul_server: str) -> list[dict[str, A
             "job_name": "alertmanager",
             "consul_sd_configs": [_consul_sd(consul_server, ["alertmanager"])],
         },
+        {
+            # A rollout announces its /metrics in Consul while it runs (scripts/canary/consul_registration.py).
+            "job_name": ROLLOUT_JOB,
+            "consul_sd_configs": [_consul_sd(consul_server, [ROLLOUT_JOB])],
+            "relabel_configs": [
+                {"source_labels": ["__meta_consul_service_metadata_rollout_service"], "target_label": "rollout_service"}
+            ],
+        },
     ]
 
 

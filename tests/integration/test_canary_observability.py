@@ -19,7 +19,7 @@ import pytest
 from scripts.canary.analysis import TemplateAnalysis
 from scripts.canary.contract import CheckResult, Decision, StepContext, Verdict
 from scripts.canary.measure import LivePrometheus
-from scripts.canary.metrics_endpoint import exported_rollout, rollout_targets_dir
+from scripts.canary.metrics_endpoint import FileRegistration, exported_rollout, rollout_targets_dir
 from scripts.canary.templates import load_templates
 from scripts.monitoring.dashboard_deployments import deployment_annotations, deployment_panels
 from services.common import catalog
@@ -88,7 +88,9 @@ def test_rollout_metrics_reach_prometheus_the_dashboard_and_its_annotations(loca
     step = StepContext("response", "v1", "v2", "canary", 1, 5, 20)
     passing = CheckResult("error-ratio", True, 0.0, 0.0, 0.05, "error-ratio: canary 0.00% within limit 5.00%")
     failing = CheckResult("error-ratio", False, 0.3, 0.0, 0.05, "error-ratio: canary 30.00% beyond limit 5.00%")
-    with exported_rollout("response", targets_dir, final_scrape_timeout_s=30, progress=print) as metrics:
+    with exported_rollout(
+        "response", FileRegistration(targets_dir, "response"), final_scrape_timeout_s=30, progress=print
+    ) as metrics:
         metrics.step_started(step)
         wait_until(
             lambda: prometheus.value('canary_weight_percent{job="canary-rollout",service="response"}') == 5,

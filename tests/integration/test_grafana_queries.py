@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from scripts.canary.contract import CheckResult, Decision, StepContext, Verdict
-from scripts.canary.metrics_endpoint import exported_rollout, rollout_targets_dir
+from scripts.canary.metrics_endpoint import FileRegistration, exported_rollout, rollout_targets_dir
 from scripts.monitoring.dashboards import dashboards
 from scripts.monitoring.promql_names import metric_names
 from scripts.promql import Prometheus, PrometheusError
@@ -78,7 +78,9 @@ def with_traffic(local_platform):
     for _ in range(20):
         wait_until(answered, timeout_s=30, what=f"{url} answers")
     targets = rollout_targets_dir(local_platform.state_dir)
-    with exported_rollout("response", targets, final_scrape_timeout_s=10, progress=print) as rollout:
+    with exported_rollout(
+        "response", FileRegistration(targets, "response"), final_scrape_timeout_s=10, progress=print
+    ) as rollout:
         step = StepContext("response", "v1", "v2", "canary", 0, 1, 20)
         rollout.step_started(step)
         check = CheckResult("error-ratio", True, 0.0, 0.0, 0.05, "error-ratio: canary 0.00% within limit 5.00%")

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from scripts.canary.contract import CheckResult, Decision, StepContext, Verdict
 from scripts.canary.log_observer import LogObserver
-from scripts.canary.metrics_endpoint import exported_rollout
+from scripts.canary.metrics_endpoint import FileRegistration, exported_rollout
 from scripts.canary.metrics_observer import STATUSES, RolloutMetrics
 from services.common.metrics import scraped_value
 
@@ -109,7 +109,12 @@ def test_the_endpoint_serves_the_rollout_registers_a_target_and_waits_for_the_la
                 return  # the rollout is over and its endpoint gone
             stop.wait(0.05)
 
-    with exported_rollout("response", tmp_path, final_scrape_timeout_s=10, progress=lines.append) as metrics:
+    with exported_rollout(
+        "response",
+        FileRegistration(tmp_path, "response", lines.append),
+        final_scrape_timeout_s=10,
+        progress=lines.append,
+    ) as metrics:
         (target_file,) = tmp_path.glob("*.json")
         (group,) = json.loads(target_file.read_text())
         (address,) = group["targets"]
@@ -137,7 +142,12 @@ def test_the_endpoint_serves_the_rollout_registers_a_target_and_waits_for_the_la
 
 def test_without_a_scrape_the_end_waits_only_its_timeout_and_says_so(tmp_path: Path):
     lines: list[str] = []
-    with exported_rollout("response", tmp_path, final_scrape_timeout_s=0.3, progress=lines.append) as metrics:
+    with exported_rollout(
+        "response",
+        FileRegistration(tmp_path, "response", lines.append),
+        final_scrape_timeout_s=0.3,
+        progress=lines.append,
+    ) as metrics:
         metrics.step_started(at(0, 1))
     assert "did not scrape the final state" in lines[-1]
     assert not list(tmp_path.glob("*.json"))
@@ -177,7 +187,9 @@ def test_a_target_left_by_a_dead_rollout_is_removed_by_the_next(tmp_path: Path):
     live = tmp_path / f"hello-{os.getpid()}.json"  # a rollout still running (this process)
     live.write_text("[]")
     lines: list[str] = []
-    with exported_rollout("movie", tmp_path, final_scrape_timeout_s=0.1, progress=lines.append):
+    with exported_rollout(
+        "movie", FileRegistration(tmp_path, "movie", lines.append), final_scrape_timeout_s=0.1, progress=lines.append
+    ):
         assert not orphan.exists()
         assert live.exists()
     assert any(str(orphan) in line for line in lines)
