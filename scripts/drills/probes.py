@@ -21,7 +21,7 @@ from scripts.drills import timing
 from scripts.drills.recorder import RECORDER
 from scripts.promql import Prometheus
 from services.common.profiles import TimingProfile
-from services.common.waiting import wait_until
+from services.common.waiting import TimedOut, wait_until
 
 POLL_S = 0.2
 
@@ -81,6 +81,12 @@ def _is_firing(alertname: str, service: str) -> bool:
     return any(a.get("alertname") == alertname and a.get("service") == service for a in firing_alerts())
 
 
+class NotWaited(RuntimeError):
+    """A wait the drill skips because what it waits for follows an expectation that already failed
+    (no incident, no resolution of an alert that never fired): a failed drill ends without sitting
+    out every remaining timeout. The drill has failed already; this keeps the report saying why."""
+
+
 def wait_for_alert(alertname: str, service: str, timeout_s: float | None = None) -> float:
     """Seconds from the fault (a stop, or a fault switched on) until Prometheus shows the alert firing.
 
@@ -88,12 +94,16 @@ def wait_for_alert(alertname: str, service: str, timeout_s: float | None = None)
     """
     if timeout_s is None:
         timeout_s = timing.alert_timeout_s(_profile(), alertname)
-    wait_until(
-        lambda: _is_firing(alertname, service),
-        timeout_s=timeout_s,
-        interval_s=POLL_S,
-        what=f"{alertname} firing for {service}",
-    )
+    try:
+        wait_until(
+            lambda: _is_firing(alertname, service),
+            timeout_s=timeout_s,
+            interval_s=POLL_S,
+            what=f"{alertname} firing for {service}",
+        )
+    except TimedOut:
+        RECORDER.notes.setdefault("missed_alerts", []).append(f"{alertname}{{service={service}}}")
+        raise
     now = time.time()
     RECORDER.mark("alert_firing", now)
     detected = now - (RECORDER.fault_started() or now)
@@ -126,6 +136,9 @@ def wait_for_incident(service: str, timeout_s: float | None = None, alertname: s
     the wait is derived from the platform's timing profile: from the alert firing (wait for it
     first), or from the fault when ``alertname`` is given.
     """
+    missed = RECORDER.notes.get("missed_alerts")
+    if alertname is None and missed and "alert_firing" not in RECORDER.moments:
+        raise NotWaited(f"no incident to wait for: {', '.join(missed)} never fired")
     if timeout_s is None:
         timeout_s = timing.incident_timeout_s(_profile(), alertname)
     found = wait_until(
@@ -141,6 +154,10 @@ def wait_for_incident(service: str, timeout_s: float | None = None, alertname: s
 
 def wait_for_resolution(alertname: str, service: str, timeout_s: float | None = None) -> float:
     """Seconds from the repair (restart, fault off) until the alert stopped and the incident was resolved."""
+    if f"{alertname}{{service={service}}}" in RECORDER.notes.get("missed_alerts", []) and not _is_firing(
+        alertname, service
+    ):
+        raise NotWaited(f"nothing to resolve: {alertname} for {service} never fired")
     if timeout_s is None:
         timeout_s = timing.resolution_timeout_s(_profile(), alertname)
     wait_until(
