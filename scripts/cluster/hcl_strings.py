@@ -23,6 +23,10 @@ from typing import Any
 RUNTIME_VARIABLE = re.compile(r"NOMAD_[A-Za-z0-9_]+|(?:attr|node|meta|device)\.[A-Za-z0-9_.\-]+")
 _REFERENCE = re.compile(r"(var|local)\.([A-Za-z_][A-Za-z0-9_-]*)")
 _REPLACE = re.compile(r'replace\(\s*([A-Za-z_][\w.]*)\s*,\s*"([^"\\]*)"\s*,\s*"([^"\\]*)"\s*\)')
+# regex_replace(var.x, "pattern", "$1"): go-cty's RegexReplace (Go's regexp ReplaceAllString). Only
+# patterns without backslashes and replacements of group references, which Python's re reads alike.
+_REGEX_REPLACE = re.compile(r'regex_replace\(\s*(var\.[A-Za-z_][\w-]*)\s*,\s*"([^"\\]*)"\s*,\s*"([^"\\]*)"\s*\)')
+_GO_GROUP = re.compile(r"\$\{?(\d+)\}?")
 _HEREDOC = re.compile(r"<<(-?)([A-Za-z_][A-Za-z0-9_-]*)\n")
 
 
@@ -151,6 +155,13 @@ class HclScope:
             if len(old) > 1 and old.startswith("/") and old.endswith("/"):
                 raise HclEvalError(f"{where}: regular-expression replace() is not evaluated here: {expression}")
             return self.bindings[replace.group(1)].replace(old, new)
+        regex_replace = _REGEX_REPLACE.fullmatch(expression)
+        if regex_replace:
+            value = self._expression(regex_replace.group(1), where, stack)
+            replacement = regex_replace.group(3)
+            if "$" in _GO_GROUP.sub("", replacement) or "\\" in replacement:
+                raise HclEvalError(f"{where}: regex_replace() replacement {replacement!r} is not evaluated here")
+            return re.sub(regex_replace.group(2), _GO_GROUP.sub(r"\\g<\1>", replacement), value)
         if RUNTIME_VARIABLE.fullmatch(expression):
             return "${" + expression + "}"
         raise HclEvalError(

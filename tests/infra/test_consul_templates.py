@@ -418,16 +418,26 @@ def world_secrets(paths: list[str]) -> dict[str, dict[str, Any]]:
         ("ip=${attr.unique.network.ip-address} n=${var.count}", "ip=${attr.unique.network.ip-address} n=2"),
         ("$${NOMAD_PORT_http} %%{ if } {{ $labels.x }}", "${NOMAD_PORT_http} %{ if } {{ $labels.x }}"),
         ('${replace(template.key, "/", "-")}', "a-b.json"),
+        ('v=${regex_replace(var.image, "^.*:([a-z0-9.]+)$", "$1")}', "v=0.1.0"),
+        ('${regex_replace(var.image, "([0-9])", "<${1}>")}', "firedrill/services:<0>.<1>.<0>"),
     ],
 )
 def test_hcl_interpolations_resolve_as_nomad_would(text: str, expected: str) -> None:
-    variables = {"cert_ttl": "72h", "count": 2}
+    variables = {"cert_ttl": "72h", "count": 2, "image": "firedrill/services:0.1.0"}
     assert resolve_hcl(text, "test", variables, {"template.key": "a/b.json"}) == expected
 
 
 @pytest.mark.parametrize(
     "text",
-    ["${local.x}", "${upper(var.cert_ttl)}", "${var.nowhere}", "%{ if true }x%{ endif }", "${var.list}", "${x"],
+    [
+        "${local.x}",
+        "${upper(var.cert_ttl)}",
+        "${var.nowhere}",
+        "%{ if true }x%{ endif }",
+        "${var.list}",
+        "${x",
+        '${regex_replace(var.cert_ttl, "h", "$name")}',
+    ],
 )
 def test_hcl_interpolations_not_evaluated_here_fail_loudly(text: str) -> None:
     with pytest.raises(HclEvalError):

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from scripts.cluster import jobgen
+from scripts.cluster.hcl_strings import HclScope
 from scripts.cluster.jobgen.__main__ import generated, stale
 from scripts.cluster.jobgen.deployments import DEPLOYMENTS
 from scripts.cluster.jobspec import JOBS_DIR, REPO, JobFile, job_files, labelled, read_job
@@ -190,14 +191,6 @@ def test_generator_is_documented_as_the_source() -> None:
         assert "python -m scripts.cluster.jobgen render" in header, path.name
 
 
-def _regex_replace(expression: str, value: str) -> str:
-    """Nomad's ``regex_replace`` (go-cty: Go's RE2 ``ReplaceAllString``) for the plain patterns the
-    generator writes: classes, counted repetition and ``$1``, which Python's ``re`` reads alike."""
-    match = re.fullmatch(r'\$\{regex_replace\(var\.image, "(?P<pattern>[^"]+)", "\$1"\)\}', expression)
-    assert match is not None, expression
-    return re.sub(match["pattern"], r"\1", value)
-
-
 @pytest.mark.parametrize(
     ("image", "version"),
     [
@@ -221,7 +214,7 @@ def test_services_report_their_image_version_before_any_canary(image: str, versi
             [service] = job.groups[group_name]["service"]
             [meta] = service["meta"]
             assert meta["version"] == env["FIREDRILL_VERSION"]
-            reported = _regex_replace(env["FIREDRILL_VERSION"], image)
+            reported = HclScope({"image": image}, {}, {}).evaluate(env["FIREDRILL_VERSION"], "FIREDRILL_VERSION")
             assert reported == version
             assert VERSION_PATTERN.fullmatch(reported)
             found += 1
