@@ -9,15 +9,19 @@ operator, a drill) use its address directly.
 
 The original registrations are saved under ``<state>/faults/`` before anything changes, so a heal
 from another process (a second drill run, the runner's final repair) restores them. A callee that
-restarts re-registers its real address and so heals itself.
+restarts re-registers its real address and so heals itself. The saved file names the drill's pid:
+a partition whose drill died (``kill -9``; the proxies went with it) is healed by the next
+``make up`` or partition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from scripts.deploy_target.interface import PlatformError
 from scripts.drills.fault_proxy import Mode, ProxyThread
@@ -59,13 +63,16 @@ class LocalPartition:
         reason = refusal(caller, callee)
         if reason:
             raise PlatformError(f"cannot partition {caller} from {callee}: {reason}")
+        self.heal_orphans()
         if self._saved(callee).exists():
             raise PlatformError(f"{callee} is already partitioned (heal it first: {self._saved(callee)})")
         instances = asyncio.run(self._registry.healthy_instances(callee))
         if not instances:
             raise PlatformError(f"{callee} has no healthy instance in the local registry to partition")
         self._faults_dir.mkdir(parents=True, exist_ok=True)
-        self._saved(callee).write_text(json.dumps([asdict(i) for i in instances]))
+        # The proxies live in this process: the pid says whether a saved partition is still held.
+        saved = {"pid": os.getpid(), "instances": [asdict(i) for i in instances]}
+        self._saved(callee).write_text(json.dumps(saved))
         proxies = self._proxies.setdefault(callee, [])
         for instance in instances:
             proxy = ProxyThread(instance.host, instance.port, Mode.BLACKHOLE)
@@ -83,7 +90,7 @@ class LocalPartition:
             proxy.set_mode(Mode.PASS)
         healed = bool(proxies)
         if saved.exists():
-            originals = [Instance(**entry) for entry in json.loads(saved.read_text())]
+            originals = [Instance(**entry) for entry in _saved_instances(saved)]
             current = {i.instance_id: i for i in asyncio.run(self._registry.healthy_instances(callee))}
             for original in originals:
                 # Only entries still alive: a stopped instance deregistered itself and must stay gone.
@@ -94,3 +101,36 @@ class LocalPartition:
         for proxy in proxies:  # their live connections are cut; callers retry on the real address
             proxy.stop()
         return healed
+
+    def heal_orphans(self) -> list[str]:
+        """Heal the partitions whose drill is gone (killed with ``kill -9``: its proxies died with it and the
+        callee's registrations point at nothing); returns the callees healed."""
+        healed = []
+        for saved in sorted(self._faults_dir.glob("partition-*.json")):
+            if not _holder_alive(saved):
+                callee = saved.stem.removeprefix("partition-")
+                self.heal(callee)
+                healed.append(callee)
+        return healed
+
+
+def _saved_instances(saved: Path) -> list[dict[str, Any]]:
+    data = json.loads(saved.read_text())
+    return list(data["instances"] if isinstance(data, dict) else data)  # a list: saved before the pid was
+
+
+def _holder_alive(saved: Path) -> bool:
+    try:
+        data = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        return False
+    pid = data.get("pid") if isinstance(data, dict) else None
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -142,6 +142,8 @@ class LocalPlatform:
             progress(f"starting supervisord ({len(programs)} programs) in {self.state.root}")
             self.supervisor.start_daemon()
         self.wait_healthy(programs, progress, wait_timeout_s)
+        for callee in self._partition().heal_orphans():
+            progress(f"healed the partition in front of {callee} left by a drill that is gone")
         self.wait_scraped(progress, wait_timeout_s)
         self.seed_demo_data(progress)
         return self.endpoints()

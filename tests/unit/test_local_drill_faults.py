@@ -4,7 +4,10 @@ and the partition through a real local registry and a real proxy on loopback."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +152,25 @@ def test_a_callee_without_a_live_instance_cannot_be_partitioned(tmp_path: Path) 
     with pytest.raises(PlatformError, match="no healthy instance"):
         partition.cut("hello", "response")
     assert not (tmp_path / "faults" / "partition-response.json").exists()
+
+
+def test_a_partition_whose_drill_was_killed_is_healed_and_a_held_one_is_not(
+    tmp_path: Path, response_server: int
+) -> None:
+    """kill -9 of a partition drill takes its proxies with it: the callee's registrations point at nothing
+    until the next `make up` or partition heals them; a partition whose drill still runs is left alone."""
+    registry_dir, faults = tmp_path / "registry", tmp_path / "faults"
+    real = Instance("response", "response-1", "127.0.0.1", response_server)
+    asyncio.run(LocalRegistry(registry_dir, 60).register(real))
+    holder = LocalPartition(registry_dir, faults, ttl_s=60)
+    holder.cut("hello", "response")
+    assert LocalPartition(registry_dir, faults, ttl_s=60).heal_orphans() == []  # held by this live process
+    assert _registered(registry_dir, "response") != [real]
+
+    saved = faults / "partition-response.json"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "pid": int(dead.stdout)}))
+    assert LocalPartition(registry_dir, faults, ttl_s=60).heal_orphans() == ["response"]
+    assert _registered(registry_dir, "response") == [real]
+    assert not saved.exists()
+    holder.heal("response")
