@@ -34,7 +34,7 @@ def test_admin_call_dumps_tasks_and_takes_a_heap_snapshot(local_platform: Runnin
         # Some work for the process to allocate while tracing: its own health check, a few times.
         health = f"http://127.0.0.1:{catalog.port(catalog.service(service).scrape_port)}/health"
         for _ in range(5):
-            with urllib.request.urlopen(health, timeout=10) as answer:  # noqa: S310 (loopback)
+            with urllib.request.urlopen(health, timeout=10) as answer:
                 assert answer.status == 200
         [heap] = platform.admin_call(service, "GET", "/debug/heap?top=5", port="ops")
         assert heap.status == 200, heap.body
