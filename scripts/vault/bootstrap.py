@@ -444,8 +444,10 @@ class Bootstrap:
 NOMAD_CLIENT_WORKLOADS: tuple[str, ...] = ("alertmanager",)
 
 
-def _job_of(workload: str) -> str:  # the task in that job is named after the workload
-    """The Nomad job a workload's task runs in (jobs/*.nomad.hcl): the gRPC services share ``movie``."""
+def _job_of(workload: str) -> str:
+    """The Nomad job a workload's task runs in (jobs/*.nomad.hcl): the gRPC services share ``movie``.
+
+    The task itself is named after the workload (the JWT roles bind ``nomad_task`` to it)."""
     if workload in {"metadata", "rating", "movie", "auth"}:
         return "movie"
     if workload in {"grafana", "alertmanager"}:
