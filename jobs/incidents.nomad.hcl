@@ -186,21 +186,22 @@ job "incidents" {
       }
 
       env {
-        FIREDRILL_BIND_HOST      = "0.0.0.0"
-        FIREDRILL_DISCOVERY      = "consul"
-        FIREDRILL_SELF_REGISTER  = "false"
-        CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
-        FIREDRILL_PROFILE        = var.profile
-        FIREDRILL_VERSION        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
-        FIREDRILL_LOG_LEVEL      = var.log_level
-        FIREDRILL_TRACE_RATIO    = "${var.trace_sample_ratio}"
-        FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
-        FIREDRILL_TLS_KEY_FILE   = "${NOMAD_SECRETS_DIR}/tls/key.pem"
-        FIREDRILL_TLS_CA_FILE    = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
-        FIREDRILL_PORT           = "${NOMAD_PORT_http}"
-        FIREDRILL_ADVERTISE_HOST = "${NOMAD_IP_http}"
-        FIREDRILL_METRICS_PORT   = "${NOMAD_PORT_metrics}"
-        FIREDRILL_DATA_DIR       = "${NOMAD_ALLOC_DIR}/data"
+        FIREDRILL_BIND_HOST        = "0.0.0.0"
+        FIREDRILL_DISCOVERY        = "consul"
+        FIREDRILL_SELF_REGISTER    = "false"
+        CONSUL_HTTP_ADDR           = "http://${attr.unique.network.ip-address}:8500"
+        FIREDRILL_PROFILE          = var.profile
+        FIREDRILL_VERSION          = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
+        FIREDRILL_LOG_LEVEL        = var.log_level
+        FIREDRILL_TRACE_RATIO      = "${var.trace_sample_ratio}"
+        FIREDRILL_TLS_CERT_FILE    = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
+        FIREDRILL_TLS_KEY_FILE     = "${NOMAD_SECRETS_DIR}/tls/key.pem"
+        FIREDRILL_TLS_CA_FILE      = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
+        FIREDRILL_PORT             = "${NOMAD_PORT_http}"
+        FIREDRILL_ADVERTISE_HOST   = "${NOMAD_IP_http}"
+        FIREDRILL_METRICS_PORT     = "${NOMAD_PORT_metrics}"
+        FIREDRILL_DATA_DIR         = "${NOMAD_ALLOC_DIR}/data"
+        FIREDRILL_ADMIN_TOKEN_FILE = "${NOMAD_SECRETS_DIR}/admin-token"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -246,6 +247,17 @@ EOT
         destination = "local/upstreams.env"
         env         = true
         change_mode = "restart"
+      }
+
+      # incidents's own admin token: it guards the debugging endpoints of the ops port.
+      template {
+        data          = "{{ with secret \"secret/data/firedrill/incidents/admin\" }}{{ .Data.data.token }}{{ end }}"
+        destination   = "secrets/admin-token"
+        perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
       }
 
       resources {

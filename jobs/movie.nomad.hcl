@@ -224,6 +224,7 @@ job "movie" {
         FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
         FIREDRILL_DATA_DIR             = "${NOMAD_ALLOC_DIR}/data"
         FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt-public.json"
+        FIREDRILL_ADMIN_TOKEN_FILE     = "${NOMAD_SECRETS_DIR}/admin-token"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -274,6 +275,17 @@ EOT
       template {
         data          = "{{ with secret \"secret/data/firedrill/public/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
         destination   = "secrets/jwt-public.json"
+        perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+      }
+
+      # metadata's own admin token: it guards the debugging endpoints of the ops port.
+      template {
+        data          = "{{ with secret \"secret/data/firedrill/metadata/admin\" }}{{ .Data.data.token }}{{ end }}"
+        destination   = "secrets/admin-token"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid
@@ -393,6 +405,7 @@ EOT
         FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
         FIREDRILL_DATA_DIR             = "${NOMAD_ALLOC_DIR}/data"
         FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt-public.json"
+        FIREDRILL_ADMIN_TOKEN_FILE     = "${NOMAD_SECRETS_DIR}/admin-token"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -443,6 +456,17 @@ EOT
       template {
         data          = "{{ with secret \"secret/data/firedrill/public/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
         destination   = "secrets/jwt-public.json"
+        perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+      }
+
+      # rating's own admin token: it guards the debugging endpoints of the ops port.
+      template {
+        data          = "{{ with secret \"secret/data/firedrill/rating/admin\" }}{{ .Data.data.token }}{{ end }}"
+        destination   = "secrets/admin-token"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid
@@ -549,6 +573,7 @@ EOT
         FIREDRILL_METRICS_PORT         = "${NOMAD_PORT_metrics}"
         FIREDRILL_HTTP_PORT            = "${NOMAD_PORT_http}"
         FIREDRILL_JWT_PUBLIC_KEYS_FILE = "${NOMAD_SECRETS_DIR}/jwt-public.json"
+        FIREDRILL_ADMIN_TOKEN_FILE     = "${NOMAD_SECRETS_DIR}/admin-token"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -599,6 +624,17 @@ EOT
       template {
         data          = "{{ with secret \"secret/data/firedrill/public/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
         destination   = "secrets/jwt-public.json"
+        perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+      }
+
+      # movie's own admin token: it guards the debugging endpoints of the ops port.
+      template {
+        data          = "{{ with secret \"secret/data/firedrill/movie/admin\" }}{{ .Data.data.token }}{{ end }}"
+        destination   = "secrets/admin-token"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid
@@ -688,21 +724,22 @@ EOT
       }
 
       env {
-        FIREDRILL_BIND_HOST      = "0.0.0.0"
-        FIREDRILL_DISCOVERY      = "consul"
-        FIREDRILL_SELF_REGISTER  = "false"
-        CONSUL_HTTP_ADDR         = "http://${attr.unique.network.ip-address}:8500"
-        FIREDRILL_PROFILE        = var.profile
-        FIREDRILL_VERSION        = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
-        FIREDRILL_LOG_LEVEL      = var.log_level
-        FIREDRILL_TRACE_RATIO    = "${var.trace_sample_ratio}"
-        FIREDRILL_TLS_CERT_FILE  = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
-        FIREDRILL_TLS_KEY_FILE   = "${NOMAD_SECRETS_DIR}/tls/key.pem"
-        FIREDRILL_TLS_CA_FILE    = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
-        FIREDRILL_PORT           = "${NOMAD_PORT_grpc}"
-        FIREDRILL_ADVERTISE_HOST = "${NOMAD_IP_grpc}"
-        FIREDRILL_METRICS_PORT   = "${NOMAD_PORT_metrics}"
-        FIREDRILL_JWT_KEY_FILE   = "${NOMAD_SECRETS_DIR}/jwt-keys.json"
+        FIREDRILL_BIND_HOST        = "0.0.0.0"
+        FIREDRILL_DISCOVERY        = "consul"
+        FIREDRILL_SELF_REGISTER    = "false"
+        CONSUL_HTTP_ADDR           = "http://${attr.unique.network.ip-address}:8500"
+        FIREDRILL_PROFILE          = var.profile
+        FIREDRILL_VERSION          = regex_replace(var.image, "^.*[:@]([A-Za-z0-9_][A-Za-z0-9._-]{0,62}).*$", "$1")
+        FIREDRILL_LOG_LEVEL        = var.log_level
+        FIREDRILL_TRACE_RATIO      = "${var.trace_sample_ratio}"
+        FIREDRILL_TLS_CERT_FILE    = "${NOMAD_SECRETS_DIR}/tls/cert.pem"
+        FIREDRILL_TLS_KEY_FILE     = "${NOMAD_SECRETS_DIR}/tls/key.pem"
+        FIREDRILL_TLS_CA_FILE      = "${NOMAD_SECRETS_DIR}/tls/ca.pem"
+        FIREDRILL_PORT             = "${NOMAD_PORT_grpc}"
+        FIREDRILL_ADVERTISE_HOST   = "${NOMAD_IP_grpc}"
+        FIREDRILL_METRICS_PORT     = "${NOMAD_PORT_metrics}"
+        FIREDRILL_JWT_KEY_FILE     = "${NOMAD_SECRETS_DIR}/jwt-keys.json"
+        FIREDRILL_ADMIN_TOKEN_FILE = "${NOMAD_SECRETS_DIR}/admin-token"
       }
 
       # Certificate, key and CA from ONE Vault PKI issue call (identical arguments are one
@@ -753,6 +790,17 @@ EOT
       template {
         data          = "{{ with secret \"secret/data/firedrill/auth/jwt\" }}{{ .Data.data | toJSON }}{{ end }}"
         destination   = "secrets/jwt-keys.json"
+        perms         = "0600"
+        uid           = var.service_uid
+        gid           = var.service_gid
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+      }
+
+      # auth's own admin token: it guards the debugging endpoints of the ops port.
+      template {
+        data          = "{{ with secret \"secret/data/firedrill/auth/admin\" }}{{ .Data.data.token }}{{ end }}"
+        destination   = "secrets/admin-token"
         perms         = "0600"
         uid           = var.service_uid
         gid           = var.service_gid

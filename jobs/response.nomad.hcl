@@ -244,7 +244,7 @@ EOT
         change_mode = "restart"
       }
 
-      # The admin token that guards the fault-injection endpoints.
+      # response's own admin token: it guards the debugging endpoints of the ops port and the fault-injection endpoints.
       template {
         data          = "{{ with secret \"secret/data/firedrill/response/admin\" }}{{ .Data.data.token }}{{ end }}"
         destination   = "secrets/admin-token"

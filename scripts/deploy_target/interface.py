@@ -121,8 +121,8 @@ class Platform(Protocol):
         body: dict[str, Any] | None = None,
         timeout_s: float = 10.0,
     ) -> list[AdminAnswer]:
-        """Call ``path`` on every instance of ``service`` as the operator, with the admin token
-        (response's fault endpoints on ``port="api"``; the debugging endpoints on ``port="ops"``).
+        """Call ``path`` on every instance of ``service`` as the operator, with that service's own admin
+        token (response's fault endpoints on ``port="api"``; the debugging endpoints on ``port="ops"``).
         Every answer is returned, refusals included; no instance, or one unreachable, raises
         PlatformError."""
         ...

@@ -43,7 +43,6 @@ OUTSIDE_NOMAD = {
     "Firedrill cannot stop or start it through Nomad, and stopping it takes Nomad's own service "
     "discovery down with it (see docs/drills.md)",
 }
-ADMIN_TOKEN_PATH = "firedrill/response/admin"  # noqa: S105 (a Vault path, not a secret); KV v2 at secret/: secret/data/firedrill/response/admin
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,23 +304,27 @@ class NomadPlatform:
             vault=self._vault_addr,
         )
 
-    def _admin_token(self) -> str:
-        import hvac  # only the fault switch needs Vault
+    def _admin_token(self, service: str) -> str:
+        """``service``'s own admin token, read from Vault (KV v2 at secret/) with the operator's token."""
+        import hvac  # only the admin calls need Vault
 
+        from scripts.vault.vaultapi import admin_token_path
+
+        path = admin_token_path(service)
         if not self._vault_addr:
-            raise PlatformError("VAULT_ADDR is not set: the response admin token is read from Vault")
+            raise PlatformError(f"VAULT_ADDR is not set: {service}'s admin token is read from Vault")
         client = hvac.Client(
             url=self._vault_addr, token=self._env.get("VAULT_TOKEN"), verify=self._env.get("VAULT_CACERT") or True
         )
         try:
             secret = client.secrets.kv.v2.read_secret_version(
-                path=ADMIN_TOKEN_PATH, mount_point="secret", raise_on_deleted_version=True
+                path=path, mount_point="secret", raise_on_deleted_version=True
             )
         except Exception as exc:  # hvac raises many kinds (Forbidden, InvalidPath, transport errors)
-            raise PlatformError(f"reading secret/{ADMIN_TOKEN_PATH} from Vault failed: {exc}") from exc
+            raise PlatformError(f"reading secret/{path} from Vault failed: {exc}") from exc
         token = str(secret["data"]["data"].get("token", "")).strip()
         if not token:
-            raise PlatformError(f"secret/{ADMIN_TOKEN_PATH} has no 'token' field")
+            raise PlatformError(f"secret/{path} has no 'token' field")
         return token
 
     def set_fault(self, service: str, *, latency_ms: int = 0, error_ratio: float = 0.0) -> None:
@@ -330,7 +333,7 @@ class NomadPlatform:
         entries = self._healthy("response")
         if not entries:
             raise PlatformError("no healthy response instance in Consul")
-        token = self._admin_token()
+        token = self._admin_token("response")
         body = json.dumps({"latency_ms": latency_ms, "error_ratio": error_ratio})
         # Services present certificates from pki_int; trust its CA when given, as operators do.
         verify: bool | str = self._env.get("FIREDRILL_CA_FILE") or False
@@ -433,12 +436,12 @@ class NomadPlatform:
     ) -> list[AdminAnswer]:
         """Every healthy instance Consul knows: its service port over HTTPS (trusting FIREDRILL_CA_FILE
         when set, as ``set_fault`` does) or its ops port (``metrics_port`` in the service's meta) over
-        plain HTTP, with the admin token from Vault."""
+        plain HTTP, with that service's own admin token from Vault (``secret/firedrill/<service>/admin``)."""
         check_port(port)
         entries = self._healthy(service)
         if not entries:
             raise PlatformError(f"no healthy {service} instance in Consul")
-        token = self._admin_token()
+        token = self._admin_token(service)
         answers = []
         for entry in entries:
             svc = entry["Service"]

@@ -66,7 +66,12 @@ class StateLayout:
 
     @property
     def admin_token_file(self) -> Path:
-        return self.secrets / "response" / "admin-token"
+        """response's admin token (its fault switch and debugging endpoints)."""
+        return self.admin_token("response")
+
+    def admin_token(self, service: str) -> Path:
+        """``service``'s own admin token, rendered by the vault agent from ``secret/firedrill/<service>/admin``."""
+        return self.secrets / service / "admin-token"
 
     def data(self, service: str) -> Path:
         return self.root / "data" / service
@@ -109,8 +114,7 @@ def service_environment(spec: ServiceSpec, state: StateLayout, profile: str) -> 
         env["FIREDRILL_METRICS_PORT"] = str(catalog.port(spec.metrics_port))
     if spec.http_port is not None:
         env["FIREDRILL_HTTP_PORT"] = str(catalog.port(spec.http_port))
-    if spec.name == "response":
-        env["FIREDRILL_ADMIN_TOKEN_FILE"] = str(state.admin_token_file)
+    env["FIREDRILL_ADMIN_TOKEN_FILE"] = str(state.admin_token(spec.name))
     reads = variables_read_by(spec) | {"FIREDRILL_STATE_DIR", "PYTHONUNBUFFERED"}
     return {key: value for key, value in env.items() if key in reads}
 

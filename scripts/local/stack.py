@@ -336,10 +336,10 @@ class LocalPlatform:
         body: dict[str, Any] | None = None,
         timeout_s: float = 10.0,
     ) -> list[AdminAnswer]:
-        """One instance per service locally; the admin token comes from response's rendered secret."""
+        """One instance per service locally, with ``service``'s own admin token (the file the agent renders)."""
         check_port(port)
         spec = catalog.service(service)
-        token = self.state.admin_token_file.read_text().strip()
+        token = self._admin_token(service)
         if port == "ops":
             if spec.metrics_port is None:
                 raise PlatformError(f"{service} has no ops port")
@@ -348,6 +348,17 @@ class LocalPlatform:
             endpoints = self.endpoints()
             base, context = endpoints.services[service], endpoints.client_ssl()
         return [admin_request(base, method, path, token, body=body, timeout_s=timeout_s, ssl_context=context)]
+
+    def _admin_token(self, service: str) -> str:
+        path = self.state.admin_token(service)
+        try:
+            token = path.read_text().strip()
+        except FileNotFoundError:
+            message = f"{service}'s admin token is not rendered yet ({path}): is the vault agent up?"
+            raise PlatformError(message) from None
+        if not token:
+            raise PlatformError(f"{service}'s admin token file {path} is empty")
+        return token
 
     def endpoints(self) -> Endpoints:
         from scripts.vault.local import tls_files

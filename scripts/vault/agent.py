@@ -12,7 +12,7 @@ the identity asks Vault for -- the same asks as the Nomad jobs' templates:
 - ``cert.pem`` (leaf + issuing CA), ``key.pem``, ``ca.pem`` (the platform CA bundle); a service's
   certificate names ``<name>.service.consul`` (CN), ``localhost`` and 127.0.0.1;
 - ``jwt-keys.json`` for auth (the signing key set), ``jwt-public.json`` for the services that
-  verify tokens (metadata, rating, movie), ``admin-token`` for response.
+  verify tokens (metadata, rating, movie), and ``admin-token`` for every service (its own).
 
 Certificates are re-issued at ``cert_ttl_s * cert_renew_fraction`` of their life (profile);
 KV secrets are re-read every ``--kv-poll-s`` (an identity without any looks up its own token
@@ -54,7 +54,7 @@ from hvac import exceptions as hvac_errors
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from scripts.vault.bootstrap import run_bootstrap
+from scripts.vault.bootstrap import admin_token_seed_files, run_bootstrap
 from scripts.vault.identity_requests import ADMIN_TOKEN, JWT_KEYS, JWT_PUBLIC, requests_for
 from scripts.vault.private_file import write_private
 from scripts.vault.vaultapi import (
@@ -149,7 +149,6 @@ class AgentSettings:
     timing: TimingProfile
     identities: tuple[str, ...]
     bootstrap_token_file: Path | None = None
-    admin_token_seed: Path | None = None
     cert_ttl_s: int | None = None
     kv_poll_s: float = 2.0
     request_timeout_s: float = 3.0
@@ -243,7 +242,8 @@ class Agent:
                 vault,
                 timing=self.settings.timing,
                 approle_dir=approle_folder(self.settings.state_dir),
-                admin_token_seed=self.settings.admin_token_seed,
+                # A restarted dev server keeps each service's admin token: the one rendered last.
+                admin_token_seeds=admin_token_seed_files(self.settings.state_dir / "secrets"),
                 jwt_keys_seed=self.states["auth"].files.jwt_keys if "auth" in self.states else None,
                 emit=lambda line: log.info("bootstrap", extra={"step": line.strip()}),
             )
@@ -479,7 +479,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", help="timing profile (cert TTL and renew fraction); default FIREDRILL_PROFILE")
     parser.add_argument("--identities", help="comma-separated (default: every catalog service, prometheus, operator)")
     parser.add_argument("--bootstrap-token-file", type=Path, help="run the bootstrap first with this token (local)")
-    parser.add_argument("--admin-token-seed", type=Path, help="seed response's admin token from this file")
     parser.add_argument("--metrics-port", type=int, help="serve /metrics and /health on 127.0.0.1:<port>")
     parser.add_argument("--cert-ttl-s", type=int, help="override the profile's certificate TTL (tests, drills)")
     parser.add_argument("--kv-poll-s", type=float, default=2.0, help="how often to re-read KV secrets")
@@ -493,7 +492,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         timing=profile(args.profile),
         identities=names,
         bootstrap_token_file=args.bootstrap_token_file,
-        admin_token_seed=args.admin_token_seed,
         cert_ttl_s=args.cert_ttl_s,
         kv_poll_s=args.kv_poll_s,
     )

@@ -12,7 +12,9 @@ reports "0 changes"):
   ``localhost`` and loopback/cluster IP SANs; client-only roles ``prometheus`` and ``operator``;
 - the JWT signing key set at ``secret/firedrill/auth/jwt`` (format of
   ``services.common.auth_tokens``: ``active_kid`` + ``keys`` by kid) and its public half at
-  ``secret/firedrill/public/jwt``; response's admin token at ``secret/firedrill/response/admin``;
+  ``secret/firedrill/public/jwt``; every catalog service's own admin token at
+  ``secret/firedrill/<name>/admin`` (generated when absent, so a state from before per-service
+  tokens gets the missing ones on its next run);
 - one policy per identity (``firedrill-<name>``): read its own ``secret/firedrill/<name>/*``
   and the public JWT keys, issue only its own certificates;
 - AppRole roles ``firedrill-<name>`` for the local platform (``--approle-dir`` writes each
@@ -39,6 +41,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +49,9 @@ import hvac
 from hvac import exceptions as hvac_errors
 
 from scripts.vault import jwt_keys
+from scripts.vault.identity_requests import ADMIN_TOKEN_FILE
 from scripts.vault.vaultapi import (
-    ADMIN_TOKEN_PATH,
+    ADMIN_TOKEN_FIELD,
     APPROLE_MOUNT,
     EXTRA_WORKLOADS,
     GRAFANA_PATH,
@@ -58,6 +62,7 @@ from scripts.vault.vaultapi import (
     PKI_INT,
     PKI_ROOT,
     VaultToolError,
+    admin_token_path,
     client,
     identities,
     policy_name,
@@ -140,7 +145,7 @@ class Bootstrap:
         report: Report,
         *,
         ip_san_cidrs: Sequence[str] = DEFAULT_IP_SAN_CIDRS,
-        admin_token_seed: Path | None = None,
+        admin_token_seeds: Mapping[str, Path] | None = None,
         jwt_keys_seed: Path | None = None,
         max_token_lifetime_s: int = jwt_keys.DEFAULT_MAX_TOKEN_LIFETIME_S,
     ) -> None:
@@ -148,7 +153,7 @@ class Bootstrap:
         self.timing = timing
         self.report = report
         self.ip_san_cidrs = tuple(ip_san_cidrs)
-        self.admin_token_seed = admin_token_seed
+        self.admin_token_seeds = dict(admin_token_seeds or {})
         self.jwt_keys_seed = jwt_keys_seed
         self.max_token_lifetime_s = max_token_lifetime_s
 
@@ -299,7 +304,8 @@ class Bootstrap:
         if current != public:
             self.vault.secrets.kv.v2.create_or_update_secret(JWT_PUBLIC_PATH, secret=public, mount_point=KV_MOUNT)
             self.report.changed(f"JWT public keys at {KV_MOUNT}/{JWT_PUBLIC_PATH}: written")
-        self.ensure_kv(ADMIN_TOKEN_PATH, self._admin_token, "response admin token")
+        for service in catalog.service_names():
+            self.ensure_kv(admin_token_path(service), partial(self._admin_token, service), f"{service} admin token")
         self.ensure_kv(GRAFANA_PATH, lambda: {"admin_password": secrets.token_urlsafe(24)}, "Grafana admin password")
 
     def _jwt_key_set(self) -> dict[str, Any]:
@@ -314,11 +320,14 @@ class Bootstrap:
                 pass
         return jwt_keys.new_key_set(self.max_token_lifetime_s)
 
-    def _admin_token(self) -> dict[str, Any]:
-        seed = self.admin_token_seed
-        if seed is not None and seed.is_file() and seed.read_text().strip():
-            return {"token": seed.read_text().strip()}
-        return {"token": secrets.token_urlsafe(32)}
+    def _admin_token(self, service: str) -> dict[str, Any]:
+        """A new token, or the one last rendered for ``service`` (a restarted dev server keeps it)."""
+        seed = self.admin_token_seeds.get(service)
+        try:
+            kept = seed.read_text().strip() if seed is not None and seed.is_file() else ""
+        except OSError:
+            kept = ""
+        return {ADMIN_TOKEN_FIELD: kept or secrets.token_urlsafe(32)}
 
     def policies(self) -> None:
         for identity in (*identities(), *EXTRA_WORKLOADS):
@@ -403,7 +412,9 @@ class Bootstrap:
                 {
                     "role_type": "jwt",
                     "bound_audiences": ["vault.io"],
-                    "bound_claims": {"nomad_job_id": _job_of(workload)},
+                    # Job AND task: the movie job runs four services, and each task may log in
+                    # only as itself (its own admin token, auth's signing keys stay auth's).
+                    "bound_claims": {"nomad_job_id": _job_of(workload), "nomad_task": workload},
                     "user_claim": "/nomad_job_id",
                     "user_claim_json_pointer": True,
                     "claim_mappings": {
@@ -434,7 +445,9 @@ NOMAD_CLIENT_WORKLOADS: tuple[str, ...] = ("alertmanager",)
 
 
 def _job_of(workload: str) -> str:
-    """The Nomad job a workload's task runs in (jobs/*.nomad.hcl): the gRPC services share ``movie``."""
+    """The Nomad job a workload's task runs in (jobs/*.nomad.hcl): the gRPC services share ``movie``.
+
+    The task itself is named after the workload (the JWT roles bind ``nomad_task`` to it)."""
     if workload in {"metadata", "rating", "movie", "auth"}:
         return "movie"
     if workload in {"grafana", "alertmanager"}:
@@ -496,7 +509,7 @@ def run_bootstrap(
     nomad_jwks_url: str | None = None,
     nomad_ca_pem: str | None = None,
     ip_san_cidrs: Sequence[str] = DEFAULT_IP_SAN_CIDRS,
-    admin_token_seed: Path | None = None,
+    admin_token_seeds: Mapping[str, Path] | None = None,
     jwt_keys_seed: Path | None = None,
     emit: Callable[[str], None] = print,
 ) -> Report:
@@ -506,9 +519,16 @@ def run_bootstrap(
         timing,
         report,
         ip_san_cidrs=ip_san_cidrs,
-        admin_token_seed=admin_token_seed,
+        admin_token_seeds=admin_token_seeds,
         jwt_keys_seed=jwt_keys_seed,
     ).run(approle_dir=approle_dir, nomad_jwks_url=nomad_jwks_url, nomad_ca_pem=nomad_ca_pem)
+
+
+def admin_token_seed_files(folder: Path | None) -> dict[str, Path]:
+    """Each catalog service's rendered admin token under ``folder`` (``<folder>/<service>/admin-token``)."""
+    if folder is None:
+        return {}
+    return {service: folder / service / ADMIN_TOKEN_FILE for service in catalog.service_names()}
 
 
 def _vault_problem(vault: hvac.Client) -> str | None:
@@ -569,7 +589,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="IP SANs certificates may carry (repeatable; default 127.0.0.1/32, all the jobs ask for: "
         "clients pin the service's DNS name)",
     )
-    parser.add_argument("--admin-token-seed", type=Path, help="seed response's admin token from this file if absent")
+    parser.add_argument(
+        "--admin-token-seed-dir",
+        type=Path,
+        help="seed each service's admin token, when absent in Vault, from DIR/<service>/admin-token if present",
+    )
     parser.add_argument(
         "--nomad-jwks-url",
         help=f"where Vault fetches Nomad's workload-identity keys (default: {JWKS_URL_ENV}, else with NOMAD_ADDR set "
@@ -594,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             nomad_jwks_url=jwks_url,
             nomad_ca_pem=ca_pem,
             ip_san_cidrs=args.ip_san_cidrs or DEFAULT_IP_SAN_CIDRS,
-            admin_token_seed=args.admin_token_seed,
+            admin_token_seeds=admin_token_seed_files(args.admin_token_seed_dir),
         )
     except VaultToolError as exc:
         print(f"error: {exc}", file=sys.stderr)

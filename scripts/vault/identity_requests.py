@@ -10,14 +10,16 @@ jobs against it:
   cluster too: the PKI role refuses node addresses); a client-only identity (``tls.OBSERVERS``) is
   ``<name>`` with the alt name ``<name>.service.consul`` and no IP SAN;
 - the KV secrets its service reads: the JWT verification keys for the services that verify auth's
-  tokens, the signing key set for auth, the admin token for response.
+  tokens, the signing key set for auth, and for every service its own admin token (it guards the
+  debugging endpoints of its ops port, and response's fault switch): ``secret/firedrill/<name>/admin``,
+  which only that service's policy reads, so one service's token opens nothing on another.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scripts.vault.vaultapi import ADMIN_TOKEN_PATH, JWT_KEYS_PATH, JWT_PUBLIC_PATH, KV_MOUNT
+from scripts.vault.vaultapi import ADMIN_TOKEN_FIELD, JWT_KEYS_PATH, JWT_PUBLIC_PATH, KV_MOUNT, admin_token_path
 from services.common import catalog
 from services.common.tls import OBSERVERS, service_dns_name
 
@@ -83,13 +85,23 @@ JWT_KEYS = KvRequest(
     "FIREDRILL_JWT_KEY_FILE",
     "The signing key ring (active kid + previous keys that still validate until their tokens expire).",
 )
-ADMIN_TOKEN = KvRequest(
-    ADMIN_TOKEN_PATH,
-    "token",
-    "admin-token",
-    "FIREDRILL_ADMIN_TOKEN_FILE",
-    "The admin token that guards the fault-injection endpoints.",
-)
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 (a file name, not a secret)
+
+
+def admin_token_request(service: str) -> KvRequest:
+    """``service``'s own admin token: its ops port's debugging endpoints (and response's fault switch)."""
+    return KvRequest(
+        admin_token_path(service),
+        ADMIN_TOKEN_FIELD,
+        ADMIN_TOKEN_FILE,
+        "FIREDRILL_ADMIN_TOKEN_FILE",
+        f"{service}'s own admin token: it guards the debugging endpoints of the ops port"
+        + (" and the fault-injection endpoints." if service == "response" else "."),
+    )
+
+
+# response's: the one the drills' fault switch uses.
+ADMIN_TOKEN = admin_token_request("response")
 
 
 def requests_for(identity: str) -> IdentityRequests:
@@ -104,6 +116,5 @@ def requests_for(identity: str) -> IdentityRequests:
         kv.append(JWT_PUBLIC)
     if identity == "auth":
         kv.append(JWT_KEYS)
-    if identity == "response":
-        kv.append(ADMIN_TOKEN)
+    kv.append(admin_token_request(identity))
     return IdentityRequests(identity, pki, tuple(kv))

@@ -33,7 +33,7 @@ class VaultLocal:
     agent_port: int
     programs: tuple[ProgramSpec, ...]
     # Per catalog service: FIREDRILL_TLS_{CERT,KEY,CA}_FILE, and FIREDRILL_JWT_PUBLIC_KEYS_FILE
-    # (token verifiers) / FIREDRILL_JWT_KEY_FILE (auth) / FIREDRILL_ADMIN_TOKEN_FILE (response).
+    # (token verifiers) / FIREDRILL_JWT_KEY_FILE (auth) / FIREDRILL_ADMIN_TOKEN_FILE (every service: its own).
     service_env: dict[str, dict[str, str]]
     # Client certificates for the scraper and for operator tooling (probes, drills, traffic).
     prometheus_tls: TlsFiles
@@ -73,7 +73,6 @@ def prepare(state_dir: Path, timing: TimingProfile) -> VaultLocal:
     port = catalog.port(catalog.infra("openbao").port)
     addr = openbao_addr()
     agent_port = catalog.port(AGENT_PORT)
-    admin_seed = secrets_folder(state_dir, "response") / "admin-token"
     openbao = ProgramSpec(
         name="openbao",
         command=(
@@ -104,8 +103,6 @@ def prepare(state_dir: Path, timing: TimingProfile) -> VaultLocal:
             timing.name,
             "--bootstrap-token-file",
             str(token_file),
-            "--admin-token-seed",
-            str(admin_seed),
             "--metrics-port",
             str(agent_port),
         ),

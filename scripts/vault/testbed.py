@@ -139,7 +139,8 @@ class VaultPlatform:
         values = {"root token": self.bao.token}
         for path in (self.root / "vault" / "approle").glob("*/secret-id"):
             values[f"secret-id {path.parent.name}"] = path.read_text().strip()
-        values["admin token"] = (self.root / "secrets" / "response" / "admin-token").read_text().strip()
+        for path in (self.root / "secrets").glob("*/admin-token"):
+            values[f"admin token {path.parent.name}"] = path.read_text().strip()
         return values
 
 

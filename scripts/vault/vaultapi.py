@@ -23,7 +23,7 @@ APPROLE_MOUNT = "approle"
 NOMAD_JWT_MOUNT = "jwt-nomad"
 JWT_KEYS_PATH = "firedrill/auth/jwt"
 JWT_PUBLIC_PATH = "firedrill/public/jwt"
-ADMIN_TOKEN_PATH = "firedrill/response/admin"  # noqa: S105 (a KV path, not a secret)
+ADMIN_TOKEN_FIELD = "token"  # noqa: S105 (a field name, not a secret)
 GRAFANA_PATH = "firedrill/grafana"
 
 # Cluster workloads that read secrets but serve no mTLS (Grafana's admin password).
@@ -32,6 +32,15 @@ EXTRA_WORKLOADS: tuple[str, ...] = ("grafana",)
 
 class VaultToolError(RuntimeError):
     """Something the operator must fix (address, token, permissions); the message says what."""
+
+
+def admin_token_path(service: str) -> str:
+    """Where ``service``'s own admin token lives in KV: under its own folder, which only its policy reads."""
+    return f"firedrill/{service}/admin"
+
+
+# response's admin token also guards its fault switch (/admin/faults).
+ADMIN_TOKEN_PATH = admin_token_path("response")
 
 
 def policy_name(identity: str) -> str:

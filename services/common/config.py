@@ -168,6 +168,9 @@ class ServiceConfig:
     trace_file: Path | None
     shutdown_grace_s: float
     tls: TlsFiles | None
+    # This service's own admin token (FIREDRILL_ADMIN_TOKEN_FILE), read once rendered: it opens the
+    # debugging endpoints of the ops port. None keeps them shut (every debug call is a 403).
+    admin_token_file: Path | None = None
 
     @classmethod
     def from_env(cls, name: str, environ: Mapping[str, str]) -> ServiceConfig:
@@ -208,6 +211,7 @@ class ServiceConfig:
             trace_file=env.optional_path("FIREDRILL_TRACE_FILE"),
             shutdown_grace_s=env.number("FIREDRILL_SHUTDOWN_GRACE_S", 10.0, minimum=0.0, maximum=300.0),
             tls=TlsFiles(cert, key, ca) if cert and key and ca else None,
+            admin_token_file=env.optional_path("FIREDRILL_ADMIN_TOKEN_FILE"),
         )
 
 

@@ -8,9 +8,10 @@
   (``services.common.cpu_sampler``); one at a time per process, a second is refused with 409.
 
 The ops port is plain HTTP and Prometheus reaches it for /metrics, so every debug call needs the
-service's admin token (the one that guards response's ``/admin/faults``, rendered from Vault to
-``FIREDRILL_ADMIN_TOKEN_FILE``) as ``Authorization: Bearer``: none is 401, a wrong one 403, and a
-service that was given no token answers 403 to every debug call.
+service's OWN admin token (``secret/firedrill/<service>/admin``, rendered from Vault to
+``FIREDRILL_ADMIN_TOKEN_FILE``; ``services.common.admin_token``) as ``Authorization: Bearer``: none
+is 401, a wrong one -- another service's included -- 403, and a service that was given no token
+answers 403 to every debug call.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.common import grpc_credentials
+from services.common.admin_token import guard_debug_endpoints
 from services.common.config import ServiceConfig
 from services.common.discovery.base import Instance, Registry
 from services.common.entrypoint import run_service
@@ -63,7 +64,10 @@ async def serve_grpc(
     server_credentials: grpc.ServerCredentials | None = None,
     on_shutdown: Callable[[], Any] | None = None,
 ) -> None:
-    """Start the gRPC server and the metrics site (plus ``extra_sites``), register, run until SIGTERM."""
+    """Start the gRPC server and the metrics site (plus ``extra_sites``), register, run until SIGTERM.
+
+    The metrics site's debugging endpoints open with this service's own admin token."""
+    await guard_debug_endpoints(http_app, config)
     port = await server.start(config.bind_host, config.port, server_credentials)
     runners = []
     if config.metrics_port is not None:

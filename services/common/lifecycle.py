@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from services.common.admin_token import guard_debug_endpoints
 from services.common.config import ServiceConfig
 from services.common.debug_endpoints import DEBUG_TOKEN_KEY
 from services.common.discovery.base import Instance, Registry
@@ -123,9 +124,10 @@ async def serve_http(
     With a metrics port configured, /metrics and /health are also served there in plain HTTP
     (same registry, same health checks) for Prometheus and the platform's health checks.
     """
+    ops = ops_app(app)
+    await guard_debug_endpoints(ops, config)  # before listening: the wait for the token is bounded
     runners = [await start_http_site(app, config.bind_host, config.port, config.shutdown_grace_s, ssl_context)]
     if config.metrics_port is not None:
-        ops = ops_app(app)
         runners.append(await start_http_site(ops, config.bind_host, config.metrics_port, config.shutdown_grace_s))
 
     async def shutdown() -> None:

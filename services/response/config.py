@@ -22,9 +22,10 @@ class ResponseConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ResponseConfig:
         env = Env(environ)
+        service = ServiceConfig.from_env("response", environ)
         return cls(
-            service=ServiceConfig.from_env("response", environ),
-            admin_token_file=env.optional_path("FIREDRILL_ADMIN_TOKEN_FILE"),
+            service=service,
+            admin_token_file=service.admin_token_file,
             leak_cap_bytes=env.integer("FIREDRILL_LEAK_CAP_MB", 1024, minimum=1, maximum=8192) * 1024 * 1024,
             startup_fault=FaultSettings(
                 latency_ms=env.integer("FIREDRILL_FAULT_LATENCY_MS", 0, minimum=0, maximum=MAX_LATENCY_MS),

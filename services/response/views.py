@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from services.common.errors import BadRequest, Unauthorized
+from services.common.errors import BadRequest, PermissionDenied, Unauthorized
 from services.common.params import bounded_float, bounded_int
 from services.common.web import read_json_object
 from services.response.faults import MAX_LATENCY_MS, FaultSettings, FaultSwitch, burn_cpu
@@ -71,8 +71,11 @@ def _require_admin(request: web.Request) -> None:
         raise Unauthorized("the admin API is disabled: set FIREDRILL_ADMIN_TOKEN_FILE")
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthorized("missing or wrong admin token (Authorization: Bearer <token>)")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("the admin API needs the admin token: Authorization: Bearer <token>")
+    # A token, but not response's (another service's own token included): known to be wrong, 403.
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise PermissionDenied("wrong admin token for response's admin API")
 
 
 def _faults_body(faults: FaultSwitch) -> dict[str, object]:

@@ -66,7 +66,6 @@ from scripts.vault.template_render import (
 )
 from scripts.vault.throwaway_pki import ThrowawayPki
 from scripts.vault.vaultapi import (
-    ADMIN_TOKEN_PATH,
     GRAFANA_PATH,
     JWT_KEYS_PATH,
     JWT_PUBLIC_PATH,
@@ -74,6 +73,7 @@ from scripts.vault.vaultapi import (
     NOMAD_JWT_MOUNT,
     PKI_INT,
     PKI_ROOT,
+    admin_token_path,
     client,
     identities,
 )
@@ -227,6 +227,9 @@ def rendered(cluster: Cluster, tasks: list[JobTask]) -> dict[str, Rendered]:
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(lambda t: render_task(cluster, t), vault_tasks))
     return {r.task.name: r for r in results}
+
+
+ADMIN_TOKEN_PATHS = frozenset(admin_token_path(service) for service in catalog.service_names())
 
 
 def identity_of(task: JobTask) -> str:
@@ -486,7 +489,9 @@ def test_the_kv_files_hold_what_the_services_read(cluster: Cluster, rendered: di
                     assert not ring.signing_keys
                     assert set(ring.verification_keys) == {k["kid"] for k in stored["keys"]}
                     assert "PRIVATE" not in content
-                elif path == ADMIN_TOKEN_PATH:  # response's FIREDRILL_ADMIN_TOKEN_FILE (read_secret strips)
+                elif path in ADMIN_TOKEN_PATHS:  # FIREDRILL_ADMIN_TOKEN_FILE (read_secret strips)
+                    # Each service renders its own token, never another's.
+                    assert path == admin_token_path(identity_of(render.task)), f"{name} renders {path}"
                     assert read_secret(file) == stored["token"]
                 elif path == GRAFANA_PATH:
                     # GF_SECURITY_ADMIN_PASSWORD__FILE: the grafana image's run.sh exports "$(< file)",
@@ -585,6 +590,13 @@ def test_a_workload_identity_logs_in_only_to_its_own_jobs_role(cluster: Cluster,
     )  # hello's JWT, response's role
     with pytest.raises(hvac_errors.InvalidRequest, match="nomad_job_id"):
         cluster.login(impostor, alloc_id)
+    # The movie job runs four tasks: movie's JWT may not log in as auth (auth's keys, auth's admin token).
+    movie = _task(rendered, "movie").task
+    auth = _task(rendered, "auth").task
+    assert movie.job == auth.job
+    neighbour = JobTask(movie.job, movie.group, movie.task, auth.vault_role, movie.ports, {}, (), ())
+    with pytest.raises(hvac_errors.InvalidRequest, match="nomad_task"):
+        cluster.login(neighbour, alloc_id)
     with pytest.raises(hvac_errors.InvalidRequest, match="aud"):
         cluster.login(hello, alloc_id, aud=["nomadproject.io"])  # the default identity, not vault_default
     with pytest.raises(hvac_errors.InvalidRequest):
@@ -603,7 +615,8 @@ def test_no_secret_reaches_argv_environment_or_logs(cluster: Cluster, rendered: 
             content = render.path(template).read_text()
             for block in re.findall(r"-----BEGIN [A-Z ]*PRIVATE KEY-----\n(.+?)\n", content):
                 secrets[f"{template.label} private key"] = block
-    secrets["admin token"] = cluster.kv(ADMIN_TOKEN_PATH)["token"]
+    for service in catalog.service_names():
+        secrets[f"{service} admin token"] = cluster.kv(admin_token_path(service))["token"]
     secrets["grafana password"] = cluster.kv(GRAFANA_PATH)["admin_password"]
     for entry in cluster.kv(JWT_KEYS_PATH)["keys"]:
         if "private_key" in entry:

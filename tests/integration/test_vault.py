@@ -122,13 +122,13 @@ def test_bootstrap_configures_nomad_workload_identity_when_a_jwks_url_is_given(
     again = bootstrap.run_bootstrap(root, timing=DRILL, nomad_jwks_url=jwks_url, emit=lambda _: None)
     assert again.changes == []
     role = root.read("auth/jwt-nomad/role/firedrill-rating")["data"]
-    assert role["bound_claims"] == {"nomad_job_id": "movie"}
+    assert role["bound_claims"] == {"nomad_job_id": "movie", "nomad_task": "rating"}
     assert role["token_policies"] == ["firedrill-rating"]
     config = root.read("auth/jwt-nomad/config")["data"]
     assert config["jwks_url"] == jwks_url
     # Alertmanager runs in the monitoring job and logs in to issue its client certificate.
     alertmanager = root.read("auth/jwt-nomad/role/firedrill-alertmanager")["data"]
-    assert alertmanager["bound_claims"] == {"nomad_job_id": "monitoring"}
+    assert alertmanager["bound_claims"] == {"nomad_job_id": "monitoring", "nomad_task": "alertmanager"}
     assert alertmanager["token_policies"] == ["firedrill-alertmanager"]
 
 
@@ -139,6 +139,13 @@ def test_a_policy_reads_only_its_own_secrets_and_issues_only_its_own_certificate
     assert response.secrets.kv.v2.read_secret_version("firedrill/response/admin", mount_point=KV_MOUNT)
     with pytest.raises(hvac_errors.Forbidden):
         hello.secrets.kv.v2.read_secret_version("firedrill/response/admin", mount_point=KV_MOUNT)
+    # Every service its own admin token: hello reads hello's, and neither response's nor movie's;
+    # response does not read hello's.
+    assert hello.secrets.kv.v2.read_secret_version("firedrill/hello/admin", mount_point=KV_MOUNT)
+    with pytest.raises(hvac_errors.Forbidden):
+        hello.secrets.kv.v2.read_secret_version("firedrill/movie/admin", mount_point=KV_MOUNT)
+    with pytest.raises(hvac_errors.Forbidden):
+        response.secrets.kv.v2.read_secret_version("firedrill/hello/admin", mount_point=KV_MOUNT)
     with pytest.raises(hvac_errors.Forbidden):
         hello.secrets.kv.v2.read_secret_version(JWT_KEYS_PATH, mount_point=KV_MOUNT)
     # Everyone may read the public JWT keys; nobody but auth the private ones.

@@ -123,6 +123,7 @@ _COMMON = (
     "FIREDRILL_TLS_KEY_FILE",
     "FIREDRILL_TLS_CA_FILE",
     "FIREDRILL_VERSION",
+    "FIREDRILL_ADMIN_TOKEN_FILE",  # every service's own token: its ops port's debugging endpoints
 )
 _TOKENS = (
     "FIREDRILL_JWT_ISSUER",
@@ -135,7 +136,6 @@ _DECLARED_BY_HAND = {
     "hello": (*_COMMON, "FIREDRILL_UPSTREAM_DEADLINE_MS", "FIREDRILL_UPSTREAM_ATTEMPTS"),
     "response": (
         *_COMMON,
-        "FIREDRILL_ADMIN_TOKEN_FILE",
         "FIREDRILL_LEAK_CAP_MB",
         "FIREDRILL_FAULT_LATENCY_MS",
         "FIREDRILL_FAULT_ERROR_RATIO",

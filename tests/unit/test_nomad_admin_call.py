@@ -1,8 +1,9 @@
 """NomadPlatform.admin_call against Consul's and Vault's HTTP APIs on loopback, and real ops apps.
 
 As in test_nomad.py the cluster's APIs are small aiohttp fakes in a thread; the instances Consul
-names are response's real ops app (``create_ops_app`` with the debugging endpoints), so a call goes
-through the discovery, the token read from Vault, and the guard for real.
+names are real ops apps (``create_ops_app`` with the debugging endpoints), so a call goes through
+the discovery, the token read from Vault (the called service's own: ``secret/firedrill/<service>/admin``),
+and the guard for real.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from scripts.cluster.client import make_client
 from scripts.deploy_target.interface import PlatformError
-from scripts.deploy_target.nomad import ADMIN_TOKEN_PATH, NomadPlatform
+from scripts.deploy_target.nomad import NomadPlatform
 from services.common.debug_endpoints import DEBUG_TOKEN_KEY
 from services.common.web import create_ops_app
 from tests.unit.helpers import Servers
@@ -30,13 +31,15 @@ class FakeCluster:
     """Consul's health API and Vault's KV v2 read, as much as the platform asks of them."""
 
     instances: list[dict[str, Any]] = field(default_factory=list)
-    admin_token: str = TOKEN
+    # Each service's own admin token, by service (KV v2 at secret/firedrill/<service>/admin).
+    admin_tokens: dict[str, str] = field(default_factory=lambda: {"response": TOKEN})
     vault_tokens_seen: list[str] = field(default_factory=list)
+    secrets_read: list[str] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v1/health/service/{service}", self.health)
-        app.router.add_get(f"/v1/secret/data/{ADMIN_TOKEN_PATH}", self.secret)
+        app.router.add_get("/v1/secret/data/firedrill/{service}/admin", self.secret)
         return app
 
     async def health(self, request: web.Request) -> web.Response:
@@ -46,8 +49,12 @@ class FakeCluster:
 
     async def secret(self, request: web.Request) -> web.Response:
         self.vault_tokens_seen.append(request.headers.get("X-Vault-Token", ""))
+        service = request.match_info["service"]
+        self.secrets_read.append(service)
+        if service not in self.admin_tokens:
+            return web.json_response({"errors": []}, status=404)
         metadata = {"version": 1, "deletion_time": "", "destroyed": False}
-        return web.json_response({"data": {"data": {"token": self.admin_token}, "metadata": metadata}})
+        return web.json_response({"data": {"data": {"token": self.admin_tokens[service]}, "metadata": metadata}})
 
 
 @pytest.fixture
@@ -59,14 +66,14 @@ def servers() -> Iterator[Servers]:
         running.close()
 
 
-def ops_instance(servers: Servers, token: str | None = TOKEN) -> dict[str, Any]:
-    app = create_ops_app("response", CollectorRegistry())
+def ops_instance(servers: Servers, token: str | None = TOKEN, service: str = "response") -> dict[str, Any]:
+    app = create_ops_app(service, CollectorRegistry())
     if token is not None:
         app[DEBUG_TOKEN_KEY] = token
     ops_port = servers.serve(app)
     return {
         "Node": {"Address": "127.0.0.1"},
-        "Service": {"Service": "response", "Address": "127.0.0.1", "Port": 1, "Meta": {"metrics_port": str(ops_port)}},
+        "Service": {"Service": service, "Address": "127.0.0.1", "Port": 1, "Meta": {"metrics_port": str(ops_port)}},
     }
 
 
@@ -89,6 +96,24 @@ def test_ops_call_reaches_every_healthy_instance_with_the_token_from_vault(serve
     assert len({a.instance for a in answers}) == 2
     assert all(isinstance(a.body["tasks"], list) for a in answers)
     assert cluster.vault_tokens_seen == ["operator-vault-token"]
+    assert cluster.secrets_read == ["response"]
+
+
+def test_each_service_is_called_with_its_own_token_from_vault(servers: Servers) -> None:
+    tokens = {"response": TOKEN, "movie": "movie-own-token", "hello": "hello-own-token"}
+    instances = [ops_instance(servers, token, service) for service, token in tokens.items()]
+    cluster = FakeCluster(instances=instances, admin_tokens=tokens)
+    platform = platform_for(servers, cluster)
+    for service in ("movie", "hello"):
+        [answer] = platform.admin_call(service, "GET", "/debug/tasks", port="ops")
+        assert (answer.status, answer.instance.startswith("127.0.0.1")) == (200, True), service
+    assert cluster.secrets_read == ["movie", "hello"]  # response's token was never read for them
+
+
+def test_a_service_whose_token_is_missing_in_vault_is_a_platform_error(servers: Servers) -> None:
+    cluster = FakeCluster(instances=[ops_instance(servers, "movie-own-token", "movie")])
+    with pytest.raises(PlatformError, match="secret/firedrill/movie/admin"):
+        platform_for(servers, cluster).admin_call("movie", "GET", "/debug/tasks", port="ops")
 
 
 def test_a_refusal_is_an_answer_with_its_message(servers: Servers) -> None:

@@ -121,10 +121,19 @@ async def test_oversized_body_is_413_json(client) -> None:
     assert (await answer.json())["error"]["code"] == "payload_too_large"
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
-async def test_admin_requires_the_token(client, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": TOKEN}, 401),  # not a bearer token
+        ({"Authorization": "Bearer "}, 401),
+        ({"Authorization": "Bearer wrong"}, 403),  # a token, but not response's
+        ({"Authorization": f"Bearer {TOKEN}x"}, 403),
+    ],
+)
+async def test_admin_requires_the_token(client, headers: dict[str, str], status: int) -> None:
     http, _ = client
-    assert (await http.put("/admin/faults", json={"error_ratio": 1}, headers=headers)).status == 401
+    assert (await http.put("/admin/faults", json={"error_ratio": 1}, headers=headers)).status == status
     assert (await http.get("/response")).status == 200
 
 

@@ -20,7 +20,7 @@ from scripts.vault.bootstrap import (
     policy_text,
 )
 from scripts.vault.devserver import REDACTED, redact
-from scripts.vault.identity_requests import ADMIN_TOKEN, JWT_KEYS, JWT_PUBLIC, requests_for
+from scripts.vault.identity_requests import ADMIN_TOKEN, JWT_KEYS, JWT_PUBLIC, admin_token_request, requests_for
 from scripts.vault.local import prepare, service_env
 from scripts.vault.vaultapi import VaultToolError
 from services.common.auth_tokens import KeyRing
@@ -146,9 +146,9 @@ def test_a_service_asks_for_the_name_its_clients_pin_and_only_the_secrets_it_rea
         "ip_sans": "127.0.0.1",
         "ttl": "900s",
     }
-    assert hello.kv == ()
-    assert requests_for("metadata").kv == (JWT_PUBLIC,)
-    assert requests_for("auth").kv == (JWT_KEYS,)
+    assert hello.kv == (admin_token_request("hello"),)  # each service its own admin token, nothing else
+    assert requests_for("metadata").kv == (JWT_PUBLIC, admin_token_request("metadata"))
+    assert requests_for("auth").kv == (JWT_KEYS, admin_token_request("auth"))
     assert requests_for("response").kv == (ADMIN_TOKEN,)
     operator = requests_for("operator").pki
     assert operator is not None
