@@ -10,7 +10,6 @@ healthy instance with the admin token read from Vault.
 
 from __future__ import annotations
 
-import json
 import os
 import ssl
 from collections.abc import Mapping
@@ -25,7 +24,10 @@ from scripts.cluster.jobspec import PLACEMENT, job_files
 from scripts.deploy_target import startup_fault
 from scripts.deploy_target.admin_http import admin_request, check_port
 from scripts.deploy_target.interface import AdminAnswer, Endpoints, PlatformError, UnitStatus
+from scripts.deploy_target.operator_cert import issue_operator_tls
 from services.common import catalog
+from services.common.config import TlsFiles
+from services.common.tls import TlsMaterial, service_dns_name
 
 # Why the partition drill cannot run here (Platform.partition_refusal).
 PARTITION_REFUSAL = (
@@ -68,6 +70,7 @@ class NomadPlatform:
         self._env = dict(os.environ if environ is None else environ)
         self._consul_addr = consul_addr or self._env.get("CONSUL_HTTP_ADDR")
         self._vault_addr = vault_addr or self._env.get("VAULT_ADDR")
+        self._operator_files: TlsFiles | None = None
 
     @classmethod
     def from_env(cls) -> NomadPlatform:
@@ -302,20 +305,37 @@ class NomadPlatform:
             grafana=url("grafana"),
             jaeger=url("jaeger"),
             vault=self._vault_addr,
+            # Every API listener requires the platform's client certificate (drills' logins, tooling).
+            operator_tls=self.operator_tls() if self._vault_addr else None,
         )
+
+    def _vault_client(self, what: str) -> Any:
+        """An hvac client with the operator's own token (VAULT_TOKEN, as the Vault CLI reads it)."""
+        import hvac  # only the operator's calls need Vault
+
+        if not self._vault_addr:
+            raise PlatformError(f"VAULT_ADDR is not set: {what} comes from Vault")
+        return hvac.Client(
+            url=self._vault_addr, token=self._env.get("VAULT_TOKEN"), verify=self._env.get("VAULT_CACERT") or True
+        )
+
+    def operator_tls(self) -> TlsFiles:
+        """The operator's client certificate, issued by Vault's pki_int once per platform object."""
+        if self._operator_files is None:
+            self._operator_files = issue_operator_tls(self._vault_client("the operator certificate"))
+        return self._operator_files
+
+    def _service_ssl(self, service: str) -> ssl.SSLContext:
+        """Presents the operator certificate and verifies the service's against the platform CA and its
+        Consul name: every API listener requires a client certificate from the platform PKI."""
+        return TlsMaterial(self.operator_tls(), "operator").client_context(service_dns_name(service))
 
     def _admin_token(self, service: str) -> str:
         """``service``'s own admin token, read from Vault (KV v2 at secret/) with the operator's token."""
-        import hvac  # only the admin calls need Vault
-
         from scripts.vault.vaultapi import admin_token_path
 
         path = admin_token_path(service)
-        if not self._vault_addr:
-            raise PlatformError(f"VAULT_ADDR is not set: {service}'s admin token is read from Vault")
-        client = hvac.Client(
-            url=self._vault_addr, token=self._env.get("VAULT_TOKEN"), verify=self._env.get("VAULT_CACERT") or True
-        )
+        client = self._vault_client(f"{service}'s admin token")
         try:
             secret = client.secrets.kv.v2.read_secret_version(
                 path=path, mount_point="secret", raise_on_deleted_version=True
@@ -330,29 +350,11 @@ class NomadPlatform:
     def set_fault(self, service: str, *, latency_ms: int = 0, error_ratio: float = 0.0) -> None:
         if service != "response":
             raise PlatformError("fault injection is hosted by response; other services have no switch")
-        entries = self._healthy("response")
-        if not entries:
-            raise PlatformError("no healthy response instance in Consul")
-        token = self._admin_token("response")
-        body = json.dumps({"latency_ms": latency_ms, "error_ratio": error_ratio})
-        # Services present certificates from pki_int; trust its CA when given, as operators do.
-        verify: bool | str = self._env.get("FIREDRILL_CA_FILE") or False
-        for entry in entries:
-            svc = entry["Service"]
-            host = svc.get("Address") or entry.get("Node", {}).get("Address", "")
-            try:
-                answer = requests.put(
-                    f"https://{host}:{svc['Port']}/admin/faults",
-                    data=body,
-                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                    timeout=10,
-                    verify=verify,
-                )
-            except requests.RequestException as exc:
-                raise PlatformError(f"response {host}:{svc['Port']} did not take the fault switch: {exc}") from exc
-            if answer.status_code != 200:
+        body = {"latency_ms": latency_ms, "error_ratio": error_ratio}
+        for answer in self.admin_call("response", "PUT", "/admin/faults", body=body):
+            if not answer.ok:
                 raise PlatformError(
-                    f"response {host}:{svc['Port']} refused the fault switch: HTTP {answer.status_code}"
+                    f"response {answer.instance} refused the fault switch: HTTP {answer.status} {answer.message()}"
                 )
 
     # --- start-up fault (crash-loop drill) --------------------------------------------------------
@@ -434,9 +436,10 @@ class NomadPlatform:
         body: dict[str, Any] | None = None,
         timeout_s: float = 10.0,
     ) -> list[AdminAnswer]:
-        """Every healthy instance Consul knows: its service port over HTTPS (trusting FIREDRILL_CA_FILE
-        when set, as ``set_fault`` does) or its ops port (``metrics_port`` in the service's meta) over
-        plain HTTP, with that service's own admin token from Vault (``secret/firedrill/<service>/admin``)."""
+        """Every healthy instance Consul knows: its service port over mTLS (the operator certificate from
+        Vault, the service's verified against the platform CA and its Consul name) or its ops port
+        (``metrics_port`` in the service's meta) over plain HTTP, with that service's own admin token
+        from Vault (``secret/firedrill/<service>/admin``)."""
         check_port(port)
         entries = self._healthy(service)
         if not entries:
@@ -452,16 +455,7 @@ class NomadPlatform:
                     raise PlatformError(f"{service} at {host}:{svc['Port']} registers no metrics_port in its meta")
                 base, context = f"http://{host}:{ops_port}", None
             else:
-                base, context = f"https://{host}:{svc['Port']}", self._service_ssl()
+                base, context = f"https://{host}:{svc['Port']}", self._service_ssl(service)
             answer = admin_request(base, method, path, token, body=body, timeout_s=timeout_s, ssl_context=context)
             answers.append(answer)
         return answers
-
-    def _service_ssl(self) -> ssl.SSLContext:
-        ca_file = self._env.get("FIREDRILL_CA_FILE")
-        if ca_file:
-            return ssl.create_default_context(cafile=ca_file)
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # as set_fault's verify=False without a CA file
-        return context

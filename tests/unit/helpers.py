@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -36,11 +37,11 @@ class Servers:
         self.thread.start()
         self.runners: list[web.AppRunner] = []
 
-    def serve(self, app: web.Application) -> int:
+    def serve(self, app: web.Application, ssl_context: ssl.SSLContext | None = None) -> int:
         async def start() -> int:
             runner = web.AppRunner(app)
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
             await site.start()
             self.runners.append(runner)
             return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]

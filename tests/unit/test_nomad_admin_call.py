@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from prometheus_client import CollectorRegistry
 from scripts.cluster.client import make_client
 from scripts.deploy_target.interface import PlatformError
 from scripts.deploy_target.nomad import NomadPlatform
+from scripts.vault.throwaway_pki import ThrowawayPki
 from services.common.debug_endpoints import DEBUG_TOKEN_KEY
+from services.common.tls import TlsMaterial
 from services.common.web import create_ops_app
 from tests.unit.helpers import Servers
 
@@ -36,11 +39,25 @@ class FakeCluster:
     vault_tokens_seen: list[str] = field(default_factory=list)
     secrets_read: list[str] = field(default_factory=list)
 
+    pki: ThrowawayPki | None = None
+    issued: list[dict[str, Any]] = field(default_factory=list)
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v1/health/service/{service}", self.health)
         app.router.add_get("/v1/secret/data/firedrill/{service}/admin", self.secret)
+        app.router.add_post("/v1/pki_int/issue/{role}", self.issue)
         return app
+
+    async def issue(self, request: web.Request) -> web.Response:
+        """Vault's pki_int/issue/<role>: a leaf from the test PKI, its chain apart, as Vault answers."""
+        body = await request.json()
+        self.issued.append({"role": request.match_info["role"], **body})
+        assert self.pki is not None
+        leaf = self.pki.issue(body["common_name"])
+        chain = [self.pki.ca_pem.decode()]
+        data = {"certificate": leaf.cert_pem.decode(), "private_key": leaf.key_pem.decode(), "ca_chain": chain}
+        return web.json_response({"data": data})
 
     async def health(self, request: web.Request) -> web.Response:
         assert request.query.get("passing") == "1"
@@ -141,14 +158,59 @@ def test_an_instance_without_an_ops_port_in_its_meta_is_named(servers: Servers) 
         platform_for(servers, FakeCluster(instances=[entry])).admin_call("response", "GET", "/x", port="ops")
 
 
+def mtls_instance(servers: Servers, pki: ThrowawayPki, folder: Path, seen: list[dict[str, Any]]) -> dict[str, Any]:
+    """response's API port as the platform meets it: TLS with a platform certificate, a client
+    certificate required; it answers who called and with which token."""
+
+    async def faults(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peercert") if request.transport else None
+        names = [value for rdn in (peer or {}).get("subject", ()) for key, value in rdn if key == "commonName"]
+        seen.append({"peer": names, "authorization": request.headers.get("Authorization"), **await request.json()})
+        return web.json_response({"latency_ms": 0, "error_ratio": 0.5})
+
+    app = web.Application()
+    app.router.add_put("/admin/faults", faults)
+    server = TlsMaterial(pki.write(folder, "response.service.consul"), "response").server_context()
+    port = servers.serve(app, ssl_context=server)
+    return {"Node": {"Address": "127.0.0.1"}, "Service": {"Service": "response", "Address": "127.0.0.1", "Port": port}}
+
+
+def test_the_service_port_is_called_with_the_operator_certificate_from_vault(servers: Servers, tmp_path: Path) -> None:
+    pki = ThrowawayPki("nomad-admin-call")
+    seen: list[dict[str, Any]] = []
+    cluster = FakeCluster(instances=[mtls_instance(servers, pki, tmp_path / "response", seen)], pki=pki)
+    platform = platform_for(servers, cluster)
+    platform.set_fault("response", error_ratio=0.5)
+    assert seen == [{"peer": ["operator"], "authorization": f"Bearer {TOKEN}", "latency_ms": 0, "error_ratio": 0.5}]
+    assert cluster.issued[0]["role"] == "operator"
+    assert cluster.issued[0]["common_name"] == "operator"
+    files = platform.operator_tls()
+    assert files.key.stat().st_mode & 0o077 == 0
+    assert files.key.parent.stat().st_mode & 0o077 == 0
+    platform.admin_call("response", "PUT", "/admin/faults", body={"latency_ms": 0, "error_ratio": 0.5})
+    assert len(cluster.issued) == 1  # one certificate per platform object
+
+
+def test_a_service_certificate_from_another_ca_is_refused(servers: Servers, tmp_path: Path) -> None:
+    """The platform verifies the service it sends the admin token to: an impostor with a certificate
+    from another CA gets no token."""
+    seen: list[dict[str, Any]] = []
+    impostor = mtls_instance(servers, ThrowawayPki("impostor"), tmp_path / "impostor", seen)
+    cluster = FakeCluster(instances=[impostor], pki=ThrowawayPki("nomad-admin-call"))
+    with pytest.raises(PlatformError, match="CERTIFICATE_VERIFY_FAILED"):
+        platform_for(servers, cluster).set_fault("response", error_ratio=0.5)
+    assert seen == []
+
+
 def test_the_service_port_is_called_over_https(servers: Servers) -> None:
     # A plain HTTP server where the platform expects TLS: the handshake fails, and the error names
     # the https URL the platform built from Consul's answer.
     entry = ops_instance(servers)
     plain = entry["Service"]["Meta"]["metrics_port"]
     entry["Service"]["Port"] = int(plain)
+    cluster = FakeCluster(instances=[entry], pki=ThrowawayPki("nomad-admin-call"))
     with pytest.raises(PlatformError, match=rf"GET https://127\.0\.0\.1:{plain}/leak\?size=1 failed"):
-        platform_for(servers, FakeCluster(instances=[entry])).admin_call("response", "GET", "/leak?size=1")
+        platform_for(servers, cluster).admin_call("response", "GET", "/leak?size=1")
 
 
 def test_an_unknown_port_is_refused(servers: Servers) -> None:
