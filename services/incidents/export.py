@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from services.incidents import pretty_json
 from services.incidents.metrics import IncidentMetrics
 from services.incidents.store import IncidentStore
 from services.incidents.writer import GroupCommitWriter
@@ -34,17 +34,28 @@ def file_name(incident_id: int) -> str:
 
 
 def write_atomically(directory: Path, documents: list[dict[str, Any]]) -> None:
+    """Each document to its file (temporary file, fsync, rename), then one fsync of the directory.
+
+    Plain ``os`` calls on ``str`` paths: this runs for every file of every export round.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    folder = os.fspath(directory)
     for document in documents:
-        target = directory / file_name(int(document["id"]))
-        temporary = directory / f".{target.name}.tmp"
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        name = file_name(int(document["id"]))
+        target = os.path.join(folder, name)
+        temporary = os.path.join(folder, f".{name}.tmp")
+        data = (pretty_json.dumps(document) + "\n").encode("utf-8")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            remaining = memoryview(data)
+            while remaining:
+                remaining = remaining[os.write(fd, remaining) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temporary, target)
     if documents:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

@@ -47,11 +47,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for every body: json.loads given any option builds a decoder (and its scanner) per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     if not raw:
         raise InvalidPayload("body", "empty body; expected an Alertmanager webhook JSON object")
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        # What json.loads does with bytes: UTF-8, -16 or -32 as detected, surrogates passed through.
+        body = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except UnicodeDecodeError:
         raise InvalidPayload("body", "not UTF-8 text") from None
     except json.JSONDecodeError as exc:

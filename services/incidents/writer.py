@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,16 +31,68 @@ T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
 
 
+class DatabaseThread:
+    """One thread that runs calls in the order they come; each result goes back to the caller's
+    event loop in a single ``call_soon_threadsafe``.
+
+    What ``run_in_executor`` on a one-worker pool does, without its per-call machinery (a
+    ``concurrent.futures.Future`` with its lock and condition, the pool's thread accounting, and
+    the chaining of that future to an asyncio one): the writer crosses to this thread for every
+    batch, so that machinery was a visible share of the receiver's CPU during a burst.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put(_Call(function, future, loop))
+        return future
+
+    def stop(self) -> None:
+        """Run what is queued, then end the thread (blocks until it has)."""
+        self._calls.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            try:
+                outcome: tuple[bool, Any] = (True, call.function())
+            except BaseException as exc:  # handed to the caller, as run_in_executor does
+                outcome = (False, exc)
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+                call.loop.call_soon_threadsafe(_settle, call.future, *outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    function: Callable[[], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 class WriteConnection:
     """A sqlite3 connection used only from its own thread; ``run`` is one trip to that thread."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, conn: sqlite3.Connection, thread: DatabaseThread) -> None:
         self._conn = conn
-        self._executor = executor
+        self._thread = thread
 
     @classmethod
     async def open(cls, path: Path, setup: Callable[[sqlite3.Connection], None]) -> WriteConnection:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="incidents-write")
+        thread = DatabaseThread("incidents-write")
 
         def connect() -> sqlite3.Connection:
             # Autocommit mode: the writer issues BEGIN/COMMIT itself. Only this thread touches it.
@@ -52,18 +105,19 @@ class WriteConnection:
             return conn
 
         try:
-            conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
+            conn = await thread.call(connect)
         except BaseException:
-            executor.shutdown(wait=False)
+            thread.stop()
             raise
-        return cls(conn, executor)
+        return cls(conn, thread)
 
     async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, self._conn)
+        conn = self._conn
+        return await self._thread.call(lambda: function(conn))
 
     async def close(self) -> None:
         await self.run(sqlite3.Connection.close)
-        self._executor.shutdown(wait=True)
+        self._thread.stop()
 
 
 @dataclass(slots=True)
@@ -110,7 +164,9 @@ class GroupCommitWriter:
             raise StoreUnavailable("the incident store is not accepting writes")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(operation, future))
-        return await asyncio.shield(future)
+        # Not shielded: a caller that gives up cancels only its own future; the operation still
+        # runs in its batch, and _commit skips answering a future that is already done.
+        return await future
 
     async def _run(self) -> None:
         stopping = False
