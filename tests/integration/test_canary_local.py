@@ -98,20 +98,25 @@ async def test_a_canary_with_errors_is_rolled_back_and_its_calls_are_counted(loc
     assert DeployedVersions(local_platform.platform.state).stable().get("response") is None
 
 
-async def test_a_good_version_goes_blue_green_and_becomes_the_stable_one(local_platform: RunningPlatform) -> None:
+@pytest.mark.parametrize("strategy", ["blue-green", "rolling"])
+async def test_a_good_version_goes_through_and_becomes_the_stable_one(
+    local_platform: RunningPlatform, strategy: str
+) -> None:
     platform = local_platform.platform
+    version = f"2-good-{strategy}"
     try:
-        outcome, traffic, _record = await _rollout_under_traffic(local_platform, "2-good", "blue-green")
+        outcome, traffic, _record = await _rollout_under_traffic(local_platform, version, strategy)
 
         assert outcome.result == PROMOTED, outcome.reason
+        assert outcome.last_weight_percent == 100
         assert traffic.failed == 0, traffic.statuses
         _no_canary_left(local_platform)
-        assert DeployedVersions(platform.state).stable()["response"] == "2-good"
+        assert DeployedVersions(platform.state).stable()["response"] == version
         port = catalog.port(catalog.service("response").port)
         target = LocalTarget(platform)
-        assert target.stable_version("response") == "2-good"
-        assert target.stable_problem("response") is None  # registered at 2-good on its own port
-        assert any(i.port == port and i.meta["version"] == "2-good" for i in target._instances("response"))
+        assert target.stable_version("response") == version
+        assert target.stable_problem("response") is None  # registered at the new version on its own port
+        assert any(i.port == port and i.meta["version"] == version for i in target._instances("response"))
     finally:
         # The session's platform goes back to the package's version for the tests that follow.
         DeployedVersions(platform.state).set_stable("response", None)
