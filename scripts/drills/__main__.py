@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -210,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(catalogue.describe(spec, args.service or spec.breaks), end="\n\n")
         return 0
     out_root = args.out or state_dir() / "drills"
+    # A shell starts background jobs with SIGINT ignored, and the process inherits that: a drill run
+    # from a script (`make simulate-all &`, a CI step) would then sit out a Ctrl-C. Every drill must
+    # stop and roll back on it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if args.drill == "all":
             return run_all(names, out_root, bring_up=not args.no_up)

@@ -29,8 +29,10 @@ def test_the_bad_canary_drill_rolls_back_and_reports_what_reached_the_bad_versio
     rollout = result.notes["rollout"]
     assert rollout["outcome"] == "rolled_back"
     assert "error-ratio" in rollout["reason"]  # rolled back on its errors, not for lack of data
-    assert rollout["calls_served_by_new_version"] >= 3
+    # Rolled back on its errors: it failed at least one call, and served at least those. How many
+    # more depends on the traffic (1 % of it) in the ~15 s the analysis needs.
     assert rollout["calls_failed_by_new_version"] >= 1
+    assert rollout["calls_served_by_new_version"] >= rollout["calls_failed_by_new_version"]
     assert Path(rollout["record"]).is_file()
     assert row(result).fired == "rolled back"
     page = (next(tmp_path.glob("*-canary-bad-response")) / "report.html").read_text()

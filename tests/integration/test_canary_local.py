@@ -85,8 +85,8 @@ async def test_a_canary_with_errors_is_rolled_back_and_its_calls_are_counted(loc
     assert "failed" in outcome.reason
     assert outcome.last_weight_percent < 100
     assert outcome.exposure is not None
-    assert outcome.exposure.served >= 3
     assert outcome.exposure.failed >= 1
+    assert outcome.exposure.served >= outcome.exposure.failed
     saved = read_record(record.path)
     assert saved["outcome"] == ROLLED_BACK
     assert saved["exposure"]["served"] == outcome.exposure.served
