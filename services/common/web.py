@@ -38,6 +38,7 @@ MAX_BODY_BYTES = 1024 * 1024
 # Enough for MAX_BODY_BYTES at a slow 50 KB/s; the head has its own bound (services.common.http_listener).
 REQUEST_BODY_TIMEOUT_S = 30.0
 UNMATCHED_PATH = "<unmatched>"
+CLIENT_CLOSED_REQUEST = 499
 _UNINSTRUMENTED = frozenset({"/metrics"})
 
 REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -105,6 +106,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             return json_error(413, "payload_too_large", f"request body is over {MAX_BODY_BYTES} bytes")
         return json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except ConnectionResetError:
+        # The caller went away while its request was read or served: nobody receives an answer, and
+        # it is not the server's failure. Counted as 499 (nginx's "client closed request"), not as a
+        # 500 that the error-ratio alerts would read.
+        log.info("client closed the connection", extra={"path": request.path, "method": request.method})
+        return web.Response(status=CLIENT_CLOSED_REQUEST, reason="Client Closed Request")
     except Exception:
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return json_error(500, "internal", "internal error; the logs carry the details")
