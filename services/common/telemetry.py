@@ -8,8 +8,8 @@ Sampling is decided once, at the head: edge services (catalog tier ``edge``) sta
 FIREDRILL_TRACE_RATIO of new requests (default 10 %); internal services only continue traces
 their caller sampled. A caller that sends a sampled ``traceparent`` is always traced end to end.
 The HTTP sampling gate (services.common.web) makes the decision before the instrumentation runs,
-because the official middlewares cost about as much as the request itself even for spans that
-are then dropped; unsampled requests never enter them.
+so that unsampled requests do no span work at all (services.common.http_tracing makes the spans of
+the sampled ones).
 """
 
 from __future__ import annotations
@@ -46,10 +46,9 @@ _trace_files: list[IO[str]] = []
 class EdgeRootSampler(Sampler):
     """Samples a new trace when the gate already chose to, else by trace-id ratio (gRPC edges).
 
-    The gate's choice is read from the current context, not from ``parent_context``: the official
-    aiohttp-server middleware extracts the incoming headers into a fresh ``Context()`` and passes
-    that as the parent, so a flag set by the gate never appears there, and the ratio would be
-    applied a second time (10 % of 10 %).
+    The gate's choice is read from the current context, not from ``parent_context``: a caller may
+    pass the incoming headers extracted into a fresh ``Context()`` as the parent, where a flag set
+    by the gate never appears, and the ratio would then be applied a second time (10 % of 10 %).
     """
 
     def __init__(self, ratio: float) -> None:

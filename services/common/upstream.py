@@ -17,6 +17,7 @@ from yarl import URL
 from services.common.discovery.base import Instance, NoHealthyInstance
 from services.common.discovery.cache import InstanceCache
 from services.common.errors import UpstreamTimeout, UpstreamUnavailable
+from services.common.http_tracing import outgoing_call
 from services.common.metrics import HttpClientMetrics
 
 BACKOFF_BASE_S = 0.02
@@ -31,7 +32,7 @@ class UpstreamClient:
         instances: InstanceCache,
         session: aiohttp.ClientSession,
         *,
-        traced_session: aiohttp.ClientSession | None = None,
+        tracer: trace.Tracer | None = None,
         deadline_s: float,
         attempts: int,
         metrics: HttpClientMetrics | None = None,
@@ -40,7 +41,7 @@ class UpstreamClient:
         self._service = service
         self._instances = instances
         self._session = session
-        self._traced_session = traced_session
+        self._tracer = tracer
         self._deadline_s = deadline_s
         self._attempts = attempts
         self._metrics = metrics
@@ -51,12 +52,6 @@ class UpstreamClient:
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.count(self._service, outcome)
-
-    def _session_for_this_call(self) -> aiohttp.ClientSession:
-        """The traced session only when this request is traced: its hooks cost even for dropped spans."""
-        if self._traced_session is not None and trace.get_current_span().is_recording():
-            return self._traced_session
-        return self._session
 
     def _url(self, instance: Instance, path: str) -> URL:
         key = (instance.address, path)
@@ -101,9 +96,13 @@ class UpstreamClient:
             previous = instance
             url = self._url(instance, path)
             try:
-                async with self._session_for_this_call().get(
-                    url, timeout=aiohttp.ClientTimeout(total=remaining)
-                ) as resp:
+                async with (
+                    outgoing_call(self._tracer, "GET", url) as call,
+                    self._session.get(
+                        url, headers=call.headers, timeout=aiohttp.ClientTimeout(total=remaining)
+                    ) as resp,
+                ):
+                    call.answered(resp.status)
                     if resp.status < 400:
                         body = await resp.json(content_type=None)
                         self._count("ok")

@@ -1,6 +1,6 @@
 """The aiohttp pieces every HTTP service shares: middlewares, /health, /metrics, app factory.
 
-Middleware order, outermost first: tracing (OpenTelemetry's own aiohttp-server middleware),
+Middleware order, outermost first: tracing (the sampling gate, then a server span for sampled requests),
 metrics (sees the final status, labels by route template), errors (turns domain errors and
 aiohttp's HTTP exceptions into JSON bodies; unexpected exceptions become a logged 500), body
 deadline (a request's body must have arrived within ``REQUEST_BODY_TIMEOUT_S`` of its head, or
@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 from opentelemetry import context as otel_context
@@ -26,6 +26,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from services.common.config import ServiceConfig
 from services.common.errors import DomainError
 from services.common.http_errors import error_response
+from services.common.http_tracing import http_tracer, serve_traced
 from services.common.metrics import HttpServerMetrics
 from services.common.telemetry import ROOT_SAMPLED_KEY, current_trace_id
 
@@ -156,30 +157,14 @@ async def health_view(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def _official_server_middleware(tracer_provider: TracerProvider | None) -> Any:
-    """OpenTelemetry's aiohttp-server middleware, added explicitly to this one application.
-
-    The instrumentor initialises the module's settings (excluded URLs, semantic conventions)
-    when it instruments; we let it, then undo its global patch of ``web.Application`` so only
-    the applications we build with instrumentation on are traced.
-    """
-    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor, create_aiohttp_middleware
-
-    instrumentor = AioHttpServerInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(tracer_provider=tracer_provider)
-        instrumentor.uninstrument()
-    return create_aiohttp_middleware(tracer_provider=tracer_provider)
-
-
 def traced_requests(tracer_provider: TracerProvider | None, starts_traces: bool, ratio: float) -> Any:
     """Tracing for sampled requests only (see services.common.telemetry for why).
 
-    The sampling decision is made here, before OpenTelemetry's own aiohttp-server middleware,
-    which is then invoked only for requests that will be traced. Unsampled requests have no
-    recording span, so outgoing calls (services.common.upstream) skip their tracing hooks too.
+    The sampling decision is made here, before any span work; only requests that will be traced
+    get a server span (services.common.http_tracing). Unsampled requests have no recording span,
+    so their outgoing calls (services.common.upstream) skip tracing too.
     """
-    official = _official_server_middleware(tracer_provider)
+    tracer = http_tracer(tracer_provider)
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -191,10 +176,10 @@ def traced_requests(tracer_provider: TracerProvider | None, starts_traces: bool,
         if not sampled:
             return await handler(request)
         if traceparent is not None:
-            return cast(web.StreamResponse, await official(request, handler))
+            return await serve_traced(tracer, request, handler)
         token = otel_context.attach(otel_context.set_value(ROOT_SAMPLED_KEY, True))
         try:
-            return cast(web.StreamResponse, await official(request, handler))
+            return await serve_traced(tracer, request, handler)
         finally:
             otel_context.detach(token)
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import ssl
 from collections.abc import AsyncIterator
 
@@ -11,6 +10,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.common.discovery.base import Registry
 from services.common.discovery.cache import InstanceCache
+from services.common.http_tracing import http_tracer
 from services.common.metrics import HttpClientMetrics
 from services.common.upstream import UpstreamClient
 from services.common.web import create_base_app
@@ -33,24 +33,12 @@ def create_app(
 
     async def upstream_session(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=200, ssl=client_ssl if client_ssl is not None else True)
-        async with contextlib.AsyncExitStack() as stack:
-            plain = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
-            traced = None
-            if service.instrumentation:
-                from opentelemetry.instrumentation.aiohttp_client import create_trace_config
-
-                traced = await stack.enter_async_context(
-                    aiohttp.ClientSession(
-                        connector=connector,
-                        connector_owner=False,
-                        trace_configs=[create_trace_config(tracer_provider=tracer_provider)],
-                    )
-                )
+        async with aiohttp.ClientSession(connector=connector) as session:
             app[UPSTREAM_KEY] = UpstreamClient(
                 "response",
                 InstanceCache(registry, max_age_s=service.timing.heartbeat_interval_s),
-                plain,
-                traced_session=traced,
+                session,
+                tracer=http_tracer(tracer_provider) if service.instrumentation else None,
                 deadline_s=config.upstream_deadline_s,
                 attempts=config.upstream_attempts,
                 metrics=client_metrics,

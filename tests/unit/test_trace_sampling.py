@@ -1,7 +1,7 @@
 """Head sampling: an edge starts a trace for FIREDRILL_TRACE_RATIO of new requests, once.
 
-The HTTP gate (services.common.web.traced_requests) decides before OpenTelemetry's aiohttp-server
-middleware runs; the sampler must honour that decision instead of applying the ratio again.
+The HTTP gate (services.common.web.traced_requests) decides before any span work; the sampler must
+honour that decision instead of applying the ratio again.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def test_root_sampler_applies_the_ratio_once_without_the_gate() -> None:
 
 
 def test_root_sampler_follows_the_gate_even_with_a_fresh_parent_context() -> None:
-    """The official middleware passes the extracted headers as a new Context(): the flag is not in it."""
+    """A parent extracted from headers is a new Context(): the gate's flag is not in it."""
     sampler = EdgeRootSampler(0.0)
     token = otel_context.attach(otel_context.set_value(ROOT_SAMPLED_KEY, True))
     try:
